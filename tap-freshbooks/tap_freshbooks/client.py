@@ -1,0 +1,383 @@
+"""`FreshBooksStream`: the one base every stream shares.
+
+Holds what is common to all FreshBooks endpoints: the URL base, the shared authenticator (one per
+tap process: refresh tokens are single-use), retries (429 honouring ``Retry-After``, 5xx, connection
+errors, one refresh-and-retry on 401), the three envelopes, the change ledger that makes every run
+exactly-once, webhook-driven fetches by id (``record_ids``) and the audit columns.
+
+A stream subclass is a page of declarations (path, keys, envelope, timestamp fields, strategy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import typing as t
+from http import HTTPStatus
+
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_freshbooks import envelopes
+from tap_freshbooks.errors import FreshBooksError, ReauthorizationRequired
+from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
+from tap_freshbooks.timezones import (
+    eastern_midnight_utc,
+    eastern_to_utc,
+    format_utc,
+    naive_utc_to_utc,
+    parse_utc,
+    utc_now,
+)
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+PASS_KEY = "fb_pass"  # added to the context handed to request_records: which list pass this is
+
+
+class Strategy(enum.Enum):
+    """How a stream finds what changed (documented per stream in the README)."""
+
+    #: Records carry an ``updated`` timestamp; server-side date filter + client window + ledger.
+    UPDATED = "updated"
+    #: No timestamp in the record, but the server filters on a hidden one (``updated_since``).
+    SERVER_SINCE = "server_since"
+    #: Records carry a business date; a date window with a lookback.
+    DATE_WINDOW = "date_window"
+    #: Nothing to filter on: read everything, emit only what changed (fingerprints).
+    SNAPSHOT = "snapshot"
+
+
+class BadResponse(FreshBooksError):
+    """FreshBooks answered with something we cannot use."""
+
+
+class FreshBooksStream(RESTStream):
+    """Base stream for every FreshBooks endpoint."""
+
+    # -- declarations overridden by streams -------------------------------------------------------
+    envelope: envelopes.Envelope = envelopes.ACCOUNTING
+    list_key: str = ""
+    single_key: str = ""
+    #: path of a single record, relative to ``path``; None = cannot fetch by id
+    single_path: str | None = "{path}/{id}"
+    id_field: str = "id"
+    primary_keys: t.ClassVar[list[str]] = ["account_id", "id"]
+    state_partitioning_keys: t.ClassVar[list[str] | None] = ["account_id"]
+    strategy: Strategy = Strategy.SNAPSHOT
+    #: fields holding naive US/Eastern wall time, converted to UTC
+    eastern_fields: tuple[str, ...] = ()
+    #: fields holding naive UTC (or RFC 3339) times, normalised to RFC 3339 Z
+    utc_fields: tuple[str, ...] = ()
+    #: name of the server-side "updated since" filter style: "search" (accounting), "since" (projects)
+    server_filter: str | None = None
+    #: record field with a business date (DATE_WINDOW strategy) and its request params
+    date_field: str | None = None
+    #: list hides vis_state 1 and accepts search[vis_state]=1 (a second pass finds deletions)
+    has_vis_state: bool = False
+    #: business-scoped stream (projects/time/services/ledger): record also carries business_id
+    business_scoped: bool = False
+    #: constant query params
+    extra_params: t.ClassVar[dict[str, t.Any]] = {}
+
+    # -- SDK wiring ----------------------------------------------------------------------------
+    @property
+    def url_base(self) -> str:
+        return str(self.config.get("api_url") or "https://api.freshbooks.com").rstrip("/")
+
+    @property
+    def authenticator(self):  # type: ignore[override]
+        return self._tap.authenticator  # one per process: refresh tokens are single-use
+
+    @property
+    def http_headers(self) -> dict:
+        return {"Accept": "application/json"}
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout", 60))
+
+    def get_new_paginator(self) -> envelopes.FreshBooksPaginator:
+        return envelopes.FreshBooksPaginator(self.envelope)
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        body = envelopes.parse_json(response)
+        try:
+            yield from self.envelope.items(body, self.list_key)
+        except (KeyError, TypeError, AttributeError) as exc:
+            msg = f"Unexpected {self.envelope.name} envelope from {self.path} (no {self.list_key!r})"
+            raise BadResponse(msg) from exc
+
+    # -- retries ------------------------------------------------------------------------------
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_request_tries", 8))
+
+    def backoff_wait_generator(self):  # type: ignore[override]
+        def wait(exc: Exception) -> float:
+            response = getattr(exc, "response", None)
+            if response is not None and response.status_code == HTTPStatus.UNAUTHORIZED:
+                return 0.0  # token already refreshed in validate_response
+            if response is not None and response.headers.get("Retry-After"):
+                try:
+                    return min(float(response.headers["Retry-After"]), 300.0)
+                except ValueError:
+                    pass
+            self._backoff_attempt = getattr(self, "_backoff_attempt", 0) + 1
+            return min(2.0 ** self._backoff_attempt * 0.25, 30.0)
+
+        return self.backoff_runtime(value=wait)
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # Retry-After is exact; our own waits are small and deterministic
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            used = _bearer(response.request)
+            rejected = self._tap.rejected_access_tokens
+            if used in rejected:
+                msg = (
+                    "FreshBooks rejected a freshly refreshed access token. The grant may have "
+                    "been revoked. Re-authorize with: tap-freshbooks auth login --config <your config>"
+                )
+                raise ReauthorizationRequired(msg)
+            rejected.add(used)
+            self.authenticator.handle_unauthorized(used)
+            raise RetriableAPIError("401: access token refreshed, retrying", response)
+        if status == HTTPStatus.FORBIDDEN:
+            msg = (
+                f"FreshBooks refused {self.name} (403 Forbidden): the OAuth app lacks a scope this "
+                f"stream needs ({_error_text(response)}). Add the scope to the app, then run "
+                "`tap-freshbooks auth login` again, or deselect the stream."
+            )
+            raise FatalAPIError(msg)
+        super().validate_response(response)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        # Never echo headers or the query string (they can carry ids users consider private).
+        path = requests.utils.urlparse(response.url).path
+        return f"{response.status_code} from FreshBooks for {path}: {_error_text(response)}"
+
+    # -- requests -------------------------------------------------------------------------------
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        request = super().get_http_request(page=page)
+        context = dict(page.stream_context or {})
+        params: dict[str, t.Any] = {"page": page.next_page_token or 1, "per_page": envelopes.PER_PAGE}
+        if self.envelope is envelopes.LEDGER:
+            params = {}
+        params.update(self.extra_params)
+        params.update(context.get(PASS_KEY, {}).get("params", {}))
+        request.params = params
+        request.safe_query_chars = "[]"
+        return request
+
+    def fetch_json(self, path: str, params: dict | None = None) -> t.Any:
+        """GET one URL with the stream's auth and retries; returns the decoded body (or None on 404)."""
+        prepared = self.build_prepared_request(
+            method="GET",
+            url=f"{self.url_base}{path}",
+            params=params or {},
+            headers={**self.http_headers, "User-Agent": self.user_agent},
+        )
+        request = self.request_decorator(self._fetch_allowing_404)
+        return request(prepared)
+
+    def _fetch_allowing_404(self, prepared: requests.PreparedRequest) -> t.Any:
+        authed = self.authenticator(prepared)
+        response = self.requests_session.send(authed, timeout=self.timeout)
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            return None
+        self.validate_response(response)
+        return envelopes.parse_json(response)
+
+    # -- records ------------------------------------------------------------------------------
+    @property
+    def record_ids(self) -> list[str] | None:
+        """Ids to fetch for this stream in a webhook-driven run, or None for a normal poll."""
+        wanted = self._tap.record_ids
+        if wanted is None:
+            return None
+        return [str(i) for i in wanted.get(self.name, [])]
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        context = dict(context or {})
+        state = self.get_context_state(context)
+        if self.record_ids is not None:
+            yield from self._records_by_id(context, state)
+            return
+        yield from self._poll(context, state)
+
+    def _poll(self, context: dict, state: dict) -> t.Iterable[dict]:
+        incremental = self.strategy is not Strategy.SNAPSHOT
+        ledger = ChangeLedger(state, incremental=incremental)
+        run_started = format_utc(utc_now())
+        start, params = self._window(state)
+        cut = format_utc(start) if start else None
+        for raw in self.request_records({**context, PASS_KEY: {"params": params}}):
+            yield from self._consider(raw, context, ledger, cut=cut, run_started=run_started)
+        if self.has_vis_state:
+            deleted_pass = {"params": {"search[vis_state]": 1}}
+            for raw in self.request_records({**context, PASS_KEY: deleted_pass}):
+                yield from self._consider(raw, context, ledger, cut=None, run_started=run_started)
+        if self.strategy in {Strategy.SERVER_SINCE, Strategy.DATE_WINDOW}:
+            state["fb_since"] = run_started
+        ledger.commit(replication_key=self.replication_key, prune_before=self._next_cut)
+        self.logger.info(
+            "Stream %s account %s: %d emitted, %d unchanged skipped",
+            self.name,
+            context.get("account_id"),
+            ledger.emitted,
+            ledger.skipped,
+        )
+
+    def _next_cut(self, state: dict) -> str | None:
+        """First recency the next run can still see (ledger entries before it are dropped)."""
+        if self.strategy is Strategy.SNAPSHOT:
+            return None
+        start, _params = self._window(state, start_date=None)
+        return format_utc(start) if start else None
+
+    def _window(
+        self, state: dict, start_date: str | None | bool = False
+    ) -> tuple[dt.datetime | None, dict[str, t.Any]]:
+        """The first instant this run must see, and the server-side filter params for it."""
+        if start_date is False:
+            start_date = self.config.get("start_date")
+        params: dict[str, t.Any] = {}
+        if self.strategy is Strategy.UPDATED:
+            start = window_start(state.get("replication_key_value"), start_date)
+        elif self.strategy is Strategy.SERVER_SINCE:
+            start = window_start(state.get("fb_since"), start_date)
+        elif self.strategy is Strategy.DATE_WINDOW:
+            lookback = int(self.config.get("journal_lookback_days", 90))
+            if state.get("fb_since"):
+                day = parse_utc(state["fb_since"]).date() - dt.timedelta(days=lookback)
+                start = eastern_midnight_utc(day)
+            else:
+                start = parse_utc(start_date) if start_date else None
+        else:
+            return None, params
+        if start is not None:
+            if self.server_filter == "search":
+                params[f"search[{self.replication_key or 'updated'}_min]"] = filter_date(start)
+            elif self.server_filter == "since":
+                params["updated_since"] = format_utc(start)
+            elif self.server_filter == "date":
+                params["search[start_date]"] = filter_date(start)
+        return start, params
+
+    def _consider(
+        self,
+        raw: dict,
+        context: dict,
+        ledger: ChangeLedger,
+        *,
+        cut: str | None,
+        run_started: str,
+    ) -> t.Iterable[dict]:
+        record = self.transform(raw, context, trigger="poll")
+        recency = self._recency(record, run_started)
+        if self.strategy is Strategy.UPDATED:
+            ledger.observe(recency)
+        if cut and recency and recency < cut and self.strategy is not Strategy.SNAPSHOT:
+            return  # outside the window: the API ignored or widened the filter
+        deleted = record.get("vis_state") == 1
+        fp = fingerprint(raw)
+        if ledger.should_emit(record["id"], fp, deleted=deleted):
+            yield record
+            ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
+
+    def _recency(self, record: dict, run_started: str) -> str | None:
+        if self.strategy is Strategy.UPDATED:
+            return record.get(self.replication_key)
+        if self.strategy is Strategy.SERVER_SINCE:
+            return run_started
+        if self.strategy is Strategy.DATE_WINDOW and self.date_field:
+            value = record.get(self.date_field)
+            # the same clock as the window: 00:00 US/Eastern of the business date
+            return format_utc(eastern_midnight_utc(dt.date.fromisoformat(value))) if value else None
+        return None
+
+    def _records_by_id(self, context: dict, state: dict) -> t.Iterable[dict]:
+        """Webhook-driven run: fetch exactly these ids; the bookmark stays where it was."""
+        ledger = ChangeLedger(
+            state, incremental=self.strategy is not Strategy.SNAPSHOT, move_bookmark=False
+        )
+        run_started = format_utc(utc_now())
+        received = (self.config.get("event_received_at") or {}).get(self.name, {})
+        for record_id in self.record_ids or []:
+            raw = self.fetch_one(context, record_id)
+            if raw is None:
+                self.logger.warning(
+                    "Stream %s account %s: record %s not found (hard-deleted or not visible "
+                    "to this grant); nothing to emit",
+                    self.name,
+                    context.get("account_id"),
+                    record_id,
+                )
+                continue
+            record = self.transform(raw, context, trigger="webhook")
+            record["_fb_event_received_at"] = received.get(record_id)
+            deleted = record.get("vis_state") == 1
+            fp = fingerprint(raw)
+            recency = self._recency(record, run_started)
+            if ledger.should_emit(record["id"], fp, deleted=deleted):
+                yield record
+                ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
+        ledger.commit(replication_key=self.replication_key, prune_before=self._next_cut)
+
+    def fetch_one(self, context: dict, record_id: str) -> dict | None:
+        """GET a single record by id (None if FreshBooks does not know it)."""
+        if self.single_path is None:
+            msg = f"Stream {self.name} cannot be fetched by id; run a normal poll instead."
+            raise FreshBooksError(msg)
+        base = self.path.format(**context)
+        path = self.single_path.format(path=base, id=record_id, **context)
+        body = self.fetch_json(path, params=dict(self.extra_params))
+        if body is None:
+            return None
+        return self.envelope.single(body, self.single_key)
+
+    def transform(self, raw: dict, context: dict, *, trigger: str) -> dict:
+        """API record -> Singer record: ids, UTC timestamps, account ids, audit columns."""
+        record = dict(raw)
+        if "id" not in record or record.get("id") is None:
+            record["id"] = record.get(self.id_field)
+        record["id"] = str(record["id"]) if record["id"] is not None else None
+        for field in self.eastern_fields:
+            if field in record:
+                record[field] = eastern_to_utc(record[field])
+        for field in self.utc_fields:
+            if field in record:
+                record[field] = naive_utc_to_utc(record[field])
+        record["account_id"] = context.get("account_id")
+        if self.business_scoped:
+            record["business_id"] = context.get("business_id")
+        record["_fb_extracted_at"] = format_utc(utc_now())
+        record["_fb_trigger"] = trigger
+        record["_fb_event_received_at"] = None
+        return record
+
+
+def _bearer(request: requests.PreparedRequest | None) -> str:
+    header = (request.headers.get("Authorization") if request is not None else "") or ""
+    return header.removeprefix("Bearer ").strip()
+
+
+def _error_text(response: requests.Response) -> str:
+    """The human part of a FreshBooks error body, whichever family it comes from."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:300]
+    if isinstance(body, dict):
+        errors = (body.get("response") or {}).get("errors") if isinstance(body.get("response"), dict) else None
+        if errors:
+            return "; ".join(str(e.get("message", e)) for e in errors)[:300]
+        for key in ("error_description", "message", "error"):
+            if body.get(key):
+                return str(body[key])[:300]
+    return str(body)[:300]

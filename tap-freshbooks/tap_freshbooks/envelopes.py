@@ -1,0 +1,120 @@
+"""The FreshBooks response envelopes and the paginator that reads them.
+
+FreshBooks has three list envelopes (freshbooks-api.md §3.1):
+
+* accounting: ``{"response": {"result": {"<key>": [...], "page", "pages", "per_page", "total"}}}``
+* project-like: ``{"meta": {"page", "pages", "per_page", "total", ...}, "<key>": [...]}``
+* ledger: ``{"data": [...]}`` with no paging at all
+
+Paging rules: ``per_page`` is silently capped at 100, an empty collection reports ``pages: 0``, a page
+past the end is empty. We stop when ``page >= pages`` or a page is empty (the SDK already stops on an
+empty page).
+"""
+
+from __future__ import annotations
+
+import decimal
+import typing as t
+
+from singer_sdk.pagination import BaseAPIPaginator
+
+if t.TYPE_CHECKING:
+    import requests
+
+PER_PAGE = 100
+
+
+def parse_json(response: requests.Response) -> t.Any:
+    """Decode JSON keeping every number exact (decoded once per response, then reused)."""
+    body = getattr(response, "_fb_body", None)
+    if body is None:
+        body = response.json(parse_float=decimal.Decimal)
+        response._fb_body = body  # noqa: SLF001  (paginator and parser share one decode)
+    return body
+
+
+class Envelope:
+    """How one family wraps lists and single records."""
+
+    name = "base"
+
+    def items(self, body: t.Any, key: str) -> list[dict]:
+        raise NotImplementedError
+
+    def single(self, body: t.Any, key: str) -> dict | None:
+        raise NotImplementedError
+
+    def page_info(self, body: t.Any) -> tuple[int, int] | None:
+        """Return (page, pages), or None when the envelope has no paging."""
+        raise NotImplementedError
+
+
+class AccountingEnvelope(Envelope):
+    name = "accounting"
+
+    def items(self, body: t.Any, key: str) -> list[dict]:
+        return list(body["response"]["result"].get(key) or [])
+
+    def single(self, body: t.Any, key: str) -> dict | None:
+        return body["response"]["result"].get(key)
+
+    def page_info(self, body: t.Any) -> tuple[int, int] | None:
+        result = body["response"]["result"]
+        return int(result.get("page") or 1), int(result.get("pages") or 0)
+
+
+class ProjectEnvelope(Envelope):
+    name = "project"
+
+    def items(self, body: t.Any, key: str) -> list[dict]:
+        return list(body.get(key) or [])
+
+    def single(self, body: t.Any, key: str) -> dict | None:
+        return body.get(key)
+
+    def page_info(self, body: t.Any) -> tuple[int, int] | None:
+        meta = body.get("meta") or {}
+        if "pages" not in meta:
+            return None
+        return int(meta.get("page") or 1), int(meta.get("pages") or 0)
+
+
+class LedgerEnvelope(Envelope):
+    name = "ledger"
+
+    def items(self, body: t.Any, key: str) -> list[dict]:  # noqa: ARG002
+        return list(body.get("data") or [])
+
+    def single(self, body: t.Any, key: str) -> dict | None:  # noqa: ARG002
+        return body.get("data")
+
+    def page_info(self, body: t.Any) -> tuple[int, int] | None:  # noqa: ARG002
+        return None
+
+
+ACCOUNTING = AccountingEnvelope()
+PROJECT = ProjectEnvelope()
+LEDGER = LedgerEnvelope()
+
+
+class FreshBooksPaginator(BaseAPIPaginator[int]):
+    """Page-number paginator that trusts ``page``/``pages`` from any envelope.
+
+    Stops when the envelope reports no more pages, when it has no paging at all (ledger), or
+    (by the SDK) on an empty page. The page number always comes from our own counter, so a server
+    that echoes a wrong ``page`` cannot loop us.
+    """
+
+    def __init__(self, envelope: Envelope, start_value: int = 1) -> None:
+        super().__init__(start_value)
+        self._envelope = envelope
+
+    def has_more(self, response: requests.Response) -> bool:
+        info = self._envelope.page_info(parse_json(response))
+        if info is None:
+            return False
+        _page, pages = info
+        return self.current_value < pages
+
+    def get_next(self, response: requests.Response) -> int | None:  # noqa: ARG002
+        return self.current_value + 1

@@ -1,0 +1,132 @@
+"""The change ledger: exactly-once emission on top of day-granular FreshBooks filters.
+
+State per (account, stream) partition, stored next to the SDK's bookmark::
+
+    {
+      "replication_key": "updated",
+      "replication_key_value": "2026-11-20T14:03:11Z",      # max UTC `updated` ever seen
+      "fb_ledger": {
+        "v": 1,
+        "seen": {"<id>": ["<fingerprint>", "<recency>"]},   # delivered inside the overlap window
+        "deleted": {"<id>": "<fingerprint>"}                 # deletions already delivered
+      }
+    }
+
+A record is emitted iff its fingerprint differs from the one the ledger holds for its id. The
+fingerprint hashes the raw FreshBooks JSON, so any change FreshBooks shows us counts, including a
+second change within the same second, and re-reading an overlap never re-sends.
+
+``recency`` is the record's UTC ``updated`` (incremental streams) or empty (snapshot streams, never
+pruned). After a run, incremental entries older than the next run's window start are pruned: the
+next run cannot see them any more (server filter + client window), so they can never be compared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import typing as t
+
+from tap_freshbooks.timezones import eastern_date, eastern_midnight_utc, format_utc, parse_utc
+
+LEDGER_KEY = "fb_ledger"
+OVERLAP_DAYS = 1
+
+
+def fingerprint(raw: t.Mapping[str, t.Any]) -> str:
+    """Stable 16-hex-char digest of a raw API record."""
+    payload = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(payload.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def window_start(bookmark: str | None, start_date: str | None) -> dt.datetime | None:
+    """First instant a run must look at.
+
+    With a bookmark: 00:00 US/Eastern of the day before the bookmark's Eastern date. That is at or
+    before the bookmark whichever day boundary (Eastern or UTC) FreshBooks applies to
+    ``updated_min``, and it is where the client-side window starts, so what the server returns and
+    what we compare always agree.
+    Without a bookmark: ``start_date`` (or everything).
+    """
+    if bookmark:
+        day = eastern_date(parse_utc(bookmark)) - dt.timedelta(days=OVERLAP_DAYS)
+        return eastern_midnight_utc(day)
+    if start_date:
+        return parse_utc(start_date)
+    return None
+
+
+def filter_date(start: dt.datetime | None) -> str | None:
+    """The ``search[updated_min]`` value (a date) for a window start."""
+    if start is None:
+        return None
+    return eastern_date(start).isoformat()
+
+
+class ChangeLedger:
+    """Decides what to emit for one partition and keeps the state that makes it exactly-once."""
+
+    def __init__(self, state: dict, *, incremental: bool, move_bookmark: bool = True) -> None:
+        self._state = state
+        ledger = state.get(LEDGER_KEY) or {}
+        self.seen: dict[str, list[str]] = dict(ledger.get("seen") or {})
+        self.deleted: dict[str, str] = dict(ledger.get("deleted") or {})
+        self.incremental = incremental
+        self.move_bookmark = move_bookmark
+        self.bookmark: str | None = state.get("replication_key_value")
+        self.max_seen: str | None = self.bookmark
+        self.emitted = 0
+        self.skipped = 0
+        self._prune_at = 10_000
+
+    # -- decisions ---------------------------------------------------------------------------
+    def observe(self, recency: str | None) -> None:
+        """Track the max ``updated`` of everything returned (emitted or not)."""
+        if recency and (self.max_seen is None or recency > self.max_seen):
+            self.max_seen = recency
+
+    def should_emit(self, record_id: str, fp: str, *, deleted: bool) -> bool:
+        """True if this version of the record was never delivered."""
+        if deleted:
+            changed = self.deleted.get(record_id) != fp
+        else:
+            entry = self.seen.get(record_id)
+            changed = entry is None or entry[0] != fp
+        if changed:
+            self.emitted += 1
+        else:
+            self.skipped += 1
+        return changed
+
+    def record_delivered(self, record_id: str, fp: str, recency: str | None, *, deleted: bool) -> None:
+        """Remember a delivered version (call right after emitting it)."""
+        if deleted:
+            self.deleted[record_id] = fp
+        else:
+            self.deleted.pop(record_id, None)  # restored records leave the deleted set
+        self.seen[record_id] = [fp, recency or ""]
+        if self.incremental and self.move_bookmark and len(self.seen) >= self._prune_at:
+            # Keeps memory flat on big first runs: entries older than the window a run from the
+            # current max would read can never be compared again. Amortised: prune again only
+            # once the survivors have doubled.
+            cutoff = window_start(self.max_seen, None)
+            self.prune(format_utc(cutoff) if cutoff else None)
+            self._prune_at = max(2 * len(self.seen), 10_000)
+
+    def prune(self, cut: str | None) -> None:
+        """Forget entries whose recency is before ``cut`` (entries without recency are kept)."""
+        if cut:
+            self.seen = {k: v for k, v in self.seen.items() if not v[1] or v[1] >= cut}
+
+    # -- persistence ---------------------------------------------------------------------------
+    def commit(self, *, replication_key: str | None, prune_before: t.Callable[[dict], str | None]) -> None:
+        """Write the ledger (and, unless told not to, the bookmark) back into partition state.
+
+        ``prune_before(state)`` returns the first recency the *next* run can still see.
+        """
+        if self.move_bookmark and replication_key and self.max_seen:
+            self._state["replication_key"] = replication_key
+            self._state["replication_key_value"] = self.max_seen
+        self.prune(prune_before(self._state))
+        self._state[LEDGER_KEY] = {"v": 1, "seen": self.seen, "deleted": self.deleted}

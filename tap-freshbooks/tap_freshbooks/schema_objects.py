@@ -1,0 +1,113 @@
+"""Schema pieces shared by many streams (money, decimals, audit columns).
+
+Money: FreshBooks sends ``{"amount": "1222.00", "code": "USD"}`` with the amount as a decimal
+*string* (up to ~27 decimals seen). We keep it a string typed ``format: x-singer.decimal``: SQL
+targets built on the SDK (Postgres, Snowflake) create an exact NUMERIC/DECIMAL column from it, and a
+target that does not know the format stores the exact text (never a rounded float).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import typing as th
+
+DECIMAL = th.CustomType({"type": ["string", "null"], "format": "x-singer.decimal"})
+
+
+def decimal(name: str, description: str | None = None) -> th.Property:
+    """A numeric value FreshBooks sends as a string (quantities, rates, percents)."""
+    return th.Property(name, DECIMAL, description=description)
+
+
+def money(name: str, description: str | None = None) -> th.Property:
+    """A FreshBooks money object: exact decimal amount + ISO 4217 currency code."""
+    return th.Property(
+        name,
+        th.ObjectType(
+            th.Property("amount", DECIMAL, description="Exact decimal amount (string)"),
+            th.Property("code", th.StringType, description="ISO 4217 currency code"),
+            additional_properties=False,
+        ),
+        description=description,
+    )
+
+
+def money_list(name: str, description: str | None = None) -> th.Property:
+    """Client/vendor balances: an array of ``{"amount": money}``."""
+    return th.Property(
+        name,
+        th.ArrayType(th.ObjectType(money("amount"), additional_properties=True)),
+        description=description,
+    )
+
+
+def string(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.StringType, description=description)
+
+
+def integer(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.IntegerType, description=description)
+
+
+def boolean(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.BooleanType, description=description)
+
+
+def date(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.DateType, description=description)
+
+
+def timestamp(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.DateTimeType, description=description)
+
+
+def any_object(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.ObjectType(additional_properties=True), description=description)
+
+
+def any_array(name: str, description: str | None = None) -> th.Property:
+    return th.Property(name, th.ArrayType(th.AnyType()), description=description)
+
+
+VIS_STATE = integer("vis_state", "0 active, 1 deleted, 2 archived (deleted rows are kept)")
+
+
+def audit_columns(*, business_scoped: bool = False) -> list[th.Property]:
+    """The contract's audit trail, present on every record."""
+    props = [
+        th.Property(
+            "id", th.StringType, required=True, description="FreshBooks object id (as a string)"
+        ),
+        th.Property(
+            "account_id", th.StringType, required=True, description="FreshBooks account id"
+        ),
+    ]
+    if business_scoped:
+        props.append(integer("business_id", "FreshBooks business id"))
+    props += [
+        timestamp("_fb_extracted_at", "When this tap fetched the record (UTC)"),
+        th.Property(
+            "_fb_trigger",
+            th.StringType,
+            allowed_values=["poll", "webhook"],
+            description="What caused the fetch: a scheduled poll or a webhook",
+        ),
+        timestamp(
+            "_fb_event_received_at",
+            "When the webhook that caused this fetch was received (UTC); null for polls",
+        ),
+    ]
+    return props
+
+
+def schema(*properties: th.Property | t.Iterable[th.Property], business_scoped: bool = False) -> dict:
+    """Build a stream schema: audit columns first, then the stream's own properties."""
+    flat: list[th.Property] = list(audit_columns(business_scoped=business_scoped))
+    names = {p.name for p in flat}
+    for item in properties:
+        for prop in [item] if isinstance(item, th.Property) else item:
+            if prop.name not in names:
+                flat.append(prop)
+                names.add(prop.name)
+    return th.PropertiesList(*flat).to_dict()

@@ -1,0 +1,126 @@
+"""Project-family streams: ``/projects``, ``/comments``, ``/timetracking`` under a business id.
+
+Flat bodies with paging in ``meta``; filters are bare parameters (``updated_since``), and the
+accounting spelling ``search[...]`` is silently ignored by FreshBooks, so never use it here.
+Timestamps are UTC (naive ``YYYY-MM-DDTHH:MM:SS`` for projects, ``...Z`` for time entries).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_freshbooks import envelopes
+from tap_freshbooks.client import FreshBooksStream, Strategy
+from tap_freshbooks.schema_objects import (
+    any_array,
+    any_object,
+    boolean,
+    date,
+    decimal,
+    integer,
+    schema,
+    string,
+    timestamp,
+)
+
+
+class BusinessStream(FreshBooksStream):
+    envelope = envelopes.PROJECT
+    business_scoped = True
+
+
+class ProjectsStream(BusinessStream):
+    """Projects, incremental on ``updated_at`` with the server's ``updated_since`` filter."""
+
+    name = "projects"
+    path = "/projects/business/{business_id}/projects"
+    single_path = "/projects/business/{business_id}/project/{id}"
+    list_key, single_key = "projects", "project"
+    strategy = Strategy.UPDATED
+    server_filter = "since"
+    replication_key = "updated_at"
+    utc_fields = ("created_at", "updated_at")
+    is_sorted = False
+    schema = schema(
+        string("title"),
+        string("description"),
+        integer("client_id"),
+        boolean("internal"),
+        boolean("active"),
+        boolean("complete"),
+        boolean("sample"),
+        integer("budget"),
+        decimal("fixed_price"),
+        decimal("rate"),
+        string("billing_method"),
+        string("project_type", "fixed_price or hourly_rate"),
+        integer("project_manager_id"),
+        date("due_date"),
+        integer("logged_duration", "Seconds logged"),
+        decimal("billed_amount"),
+        string("billed_status"),
+        integer("retainer_id"),
+        decimal("expense_markup"),
+        integer("group_id"),
+        any_array("services"),
+        timestamp("created_at"),
+        timestamp("updated_at", "Last change (UTC)"),
+        business_scoped=True,
+    )
+
+
+class ServicesStream(BusinessStream):
+    """Billable services. No change timestamp or filter: snapshot + fingerprints."""
+
+    name = "services"
+    path = "/comments/business/{business_id}/services"
+    single_path = "/comments/business/{business_id}/service/{id}"
+    list_key, single_key = "services", "service"
+    strategy = Strategy.SNAPSHOT
+    schema = schema(
+        string("name"),
+        boolean("billable"),
+        integer("vis_state"),
+        business_scoped=True,
+    )
+
+
+class TimeEntriesStream(BusinessStream):
+    """Time entries of the whole team (``team=true``, deleted ones included).
+
+    Records carry no change timestamp, but the server filters on one (``updated_since``): each run
+    asks for entries changed since the previous run started (minus a day of overlap) and emits
+    what changed (fingerprints). The Singer catalog shows FULL_TABLE because there is no key field.
+    """
+
+    name = "time_entries"
+    path = "/timetracking/business/{business_id}/time_entries"
+    single_path = "/timetracking/business/{business_id}/time_entries/{id}"
+    list_key, single_key = "time_entries", "time_entry"
+    strategy = Strategy.SERVER_SINCE
+    server_filter = "since"
+    extra_params: t.ClassVar[dict[str, t.Any]] = {"team": "true", "include_deleted": "true"}
+    utc_fields = ("started_at", "created_at")
+    schema = schema(
+        integer("identity_id"),
+        boolean("is_logged"),
+        timestamp("started_at"),
+        timestamp("created_at"),
+        string("local_started_at", "Wall time where it was logged"),
+        string("local_timezone"),
+        integer("duration", "Seconds"),
+        integer("client_id"),
+        integer("project_id"),
+        integer("service_id"),
+        integer("task_id"),
+        string("note"),
+        boolean("active"),
+        boolean("billable"),
+        boolean("billed"),
+        boolean("internal"),
+        integer("retainer_id"),
+        any_object("timer"),
+        business_scoped=True,
+    )

@@ -1,0 +1,304 @@
+"""`TapFreshBooks`: settings, stream list, account discovery and the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import typing as t
+from functools import cached_property
+
+import click
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+
+from tap_freshbooks.auth import authenticator_from_config
+from tap_freshbooks.errors import ConfigError, FreshBooksError
+from tap_freshbooks.streams import STREAM_TYPES
+
+if t.TYPE_CHECKING:
+    from tap_freshbooks.auth import FreshBooksAuthenticator
+    from tap_freshbooks.client import FreshBooksStream
+
+IDENTITY_PATH = "/auth/api/v1/users/me"
+
+
+def _setting(name: str, kind: th.JSONTypeHelper, description: str, **kwargs: t.Any) -> th.Property:
+    return th.Property(
+        name,
+        kind,
+        title=name.replace("_", " ").title(),
+        description=f"{description} Env: TAP_FRESHBOOKS_{name.upper()}.",
+        **kwargs,
+    )
+
+
+class TapFreshBooks(Tap):
+    """Singer tap for FreshBooks."""
+
+    name = "tap-freshbooks"
+
+    # No ACTIVATE_VERSION: no stream is a plain full-table reload (each emits only changes).
+    capabilities: t.ClassVar[list] = [
+        PluginCapabilities.ABOUT,
+        TapCapabilities.CATALOG,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.STATE,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.BATCH,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        _setting("client_id", th.StringType, "Client ID of your FreshBooks OAuth app.", required=True),
+        _setting(
+            "client_secret",
+            th.StringType,
+            "Client secret of your FreshBooks OAuth app.",
+            required=True,
+            secret=True,
+        ),
+        _setting(
+            "redirect_uri",
+            th.StringType,
+            "The app's registered redirect URI (used by `tap-freshbooks auth login` and sent on "
+            "token requests).",
+        ),
+        _setting(
+            "refresh_token",
+            th.StringType,
+            "Bootstrap only: used when the token store holds no token yet. FreshBooks rotates "
+            "refresh tokens on every use, so after the first run the store is the source of truth.",
+            secret=True,
+        ),
+        _setting(
+            "token_store_path",
+            th.StringType,
+            "File holding the OAuth tokens, encrypted with token_encryption_key. The rotated "
+            "refresh token is written here atomically before the new access token is used.",
+            required=True,
+        ),
+        _setting(
+            "token_encryption_key",
+            th.StringType,
+            "Fernet key encrypting the token store. Generate one with: python -c \"from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\".",
+            required=True,
+            secret=True,
+        ),
+        _setting(
+            "account_ids",
+            th.ArrayType(th.StringType),
+            "FreshBooks account ids to extract. Default: every accounting account the grant "
+            "reaches (from /auth/api/v1/users/me).",
+        ),
+        _setting(
+            "start_date",
+            th.DateTimeType,
+            "RFC 3339; earliest `updated` to extract on a first run (default: everything).",
+        ),
+        _setting(
+            "api_url",
+            th.StringType,
+            "FreshBooks API base URL: every API call, the token endpoint and the identity call.",
+            default="https://api.freshbooks.com",
+        ),
+        _setting(
+            "auth_url",
+            th.StringType,
+            "FreshBooks authorization host (the authorize page of `auth login`).",
+            default="https://auth.freshbooks.com",
+        ),
+        _setting(
+            "record_ids",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            "Webhook-driven runs: {stream_name: [id, ...]} fetches exactly these records by id, "
+            "marks them `_fb_trigger: webhook` and never moves a polling bookmark.",
+        ),
+        _setting(
+            "event_received_at",
+            th.ObjectType(additional_properties=th.ObjectType()),
+            "With record_ids: {stream_name: {id: RFC 3339}}, when the webhook that caused each "
+            "fetch was received; copied into `_fb_event_received_at`.",
+        ),
+        _setting(
+            "bills_timezone",
+            th.StringType,
+            "Zone of bill / bill vendor timestamps, which FreshBooks' SDKs disagree on.",
+            default="US/Eastern",
+            allowed_values=["US/Eastern", "UTC"],
+        ),
+        _setting(
+            "journal_lookback_days",
+            th.IntegerType,
+            "journal_entry_details has no change timestamp: each run re-reads this many days of "
+            "entry dates and emits what changed.",
+            default=90,
+        ),
+        _setting(
+            "max_request_tries",
+            th.IntegerType,
+            "Attempts per HTTP request on 429 (Retry-After honoured), 5xx and connection errors.",
+            default=8,
+        ),
+        _setting("request_timeout", th.IntegerType, "Seconds per HTTP request.", default=60),
+    ).to_dict()
+
+    def discover_streams(self) -> list[FreshBooksStream]:
+        return [stream_class(tap=self) for stream_class in STREAM_TYPES]
+
+    # -- shared per-process objects ------------------------------------------------------------
+    @cached_property
+    def authenticator(self) -> FreshBooksAuthenticator:
+        """The one authenticator of this process (FreshBooks refresh tokens are single-use)."""
+        return authenticator_from_config(self.config, logger=self.logger)
+
+    @cached_property
+    def rejected_access_tokens(self) -> set[str]:
+        """Access tokens that got a 401 (a second 401 on one token means re-authorize)."""
+        return set()
+
+    @cached_property
+    def record_ids(self) -> dict[str, list[str]] | None:
+        """Validated ``record_ids`` setting, or None for a normal poll."""
+        raw = self.config.get("record_ids")
+        if raw in (None, "", {}):
+            return None
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                msg = f"record_ids is not valid JSON ({exc.msg}); expected {{\"invoices\": [123, 456]}}"
+                raise ConfigError(msg) from None
+        if not isinstance(raw, dict):
+            msg = 'record_ids must be an object like {"invoices": [123, 456]}'
+            raise ConfigError(msg)
+        known = {s.name: s for s in self.streams.values()}
+        result: dict[str, list[str]] = {}
+        for stream_name, ids in raw.items():
+            stream = known.get(stream_name)
+            if stream is None:
+                msg = f"record_ids names an unknown stream {stream_name!r}; known: {', '.join(sorted(known))}"
+                raise ConfigError(msg)
+            if stream.single_path is None:
+                msg = f"record_ids: stream {stream_name!r} cannot be fetched by id (it comes with its parent or has no single-record endpoint)"
+                raise ConfigError(msg)
+            if not isinstance(ids, list) or not all(
+                isinstance(i, (int, str)) and not isinstance(i, bool) and str(i).strip() for i in ids
+            ):
+                msg = f"record_ids[{stream_name!r}] must be a list of ids (numbers or strings)"
+                raise ConfigError(msg)
+            result[stream_name] = [str(i).strip() for i in ids]
+        return result
+
+    @cached_property
+    def accounts(self) -> list[dict[str, t.Any]]:
+        """Partitions: one context per FreshBooks account to extract."""
+        anchor = next(iter(self.streams.values()))
+        body = anchor.fetch_json(IDENTITY_PATH)
+        memberships = ((body or {}).get("response") or {}).get("business_memberships") or []
+        reachable: dict[str, dict[str, t.Any]] = {}
+        for membership in memberships:
+            business = membership.get("business") or {}
+            account_id = business.get("account_id")
+            if not account_id:  # e.g. a Client-role membership: no accounting account
+                continue
+            reachable[str(account_id)] = {
+                "account_id": str(account_id),
+                "business_id": business.get("id"),
+                "business_uuid": business.get("business_uuid"),
+            }
+        wanted = self.config.get("account_ids")
+        if isinstance(wanted, str):
+            wanted = json.loads(wanted) if wanted.strip().startswith("[") else wanted.split(",")
+        if not wanted:
+            if not reachable:
+                msg = "This FreshBooks grant reaches no accounting account (users/me lists none)."
+                raise ConfigError(msg)
+            return list(reachable.values())
+        missing = [a for a in wanted if str(a).strip() not in reachable]
+        if missing:
+            msg = (
+                f"account_ids {missing} are not reachable with this grant; reachable: "
+                f"{sorted(reachable) or 'none'}"
+            )
+            raise ConfigError(msg)
+        return [reachable[str(a).strip()] for a in wanted]
+
+    # -- run --------------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """Fail fast, with one clear line, on anything that would only fail later."""
+        record_ids = self.record_ids
+        store = self.authenticator.store
+        store.load()  # unreadable store / wrong key -> TokenStoreError now, not mid-run
+        if record_ids is not None:
+            wanted = set(record_ids)
+            for stream in self.streams.values():
+                parent = getattr(stream, "parent_stream_type", None)
+                listed = stream.name in wanted or (parent is not None and parent.name in wanted)
+                if not listed:
+                    stream.selected = False
+        _ = self.accounts
+
+    def sync_all(self) -> None:
+        started = time.monotonic()
+        self.preflight()
+        super().sync_all()
+        self.logger.info("tap-freshbooks finished in %.1f s", time.monotonic() - started)
+
+
+def _fail(message: str, code: int) -> t.NoReturn:
+    click.echo(f"tap-freshbooks: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(name="auth", help="Authorize tap-freshbooks with FreshBooks (OAuth 2.0).")
+def auth_group() -> None:
+    pass
+
+
+@auth_group.command(name="login", help="Run the authorization-code flow and fill the token store.")
+@click.option("--config", "config_paths", multiple=True, help="Config JSON file(s), or ENV.")
+@click.option("--paste", is_flag=True, help="Paste the redirected URL instead of a local listener.")
+def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:  # noqa: FBT001
+    from tap_freshbooks.login import login_command  # noqa: PLC0415
+
+    config: dict[str, t.Any] = {}
+    for path in config_paths or ("ENV",):
+        if path == "ENV":
+            config.update(TapFreshBooks.config_from_env())
+        else:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    config.update(json.load(handle))
+            except (OSError, ValueError) as exc:
+                _fail(f"cannot read config file {path}: {exc}", 2)
+    for key, value in (("api_url", "https://api.freshbooks.com"), ("auth_url", "https://auth.freshbooks.com")):
+        config.setdefault(key, value)
+    sys.exit(login_command(config, paste))
+
+
+def cli() -> None:
+    """Console script: the SDK's Singer CLI, plus `auth login`, with one-line errors."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["auth"]:
+        auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")
+        return
+    try:
+        TapFreshBooks.cli.main(args=argv, prog_name="tap-freshbooks")
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}", 2)
+    except FreshBooksError as exc:
+        _fail(str(exc), 1)
+    except ConfigValidationError as exc:
+        details = "; ".join(str(e) for e in (exc.errors or [])) or str(exc)
+        _fail(f"configuration error: {details} (settings are listed by `tap-freshbooks --about`)", 2)
+    except FatalAPIError as exc:
+        _fail(f"FreshBooks API error: {exc}", 1)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,79 @@
+"""The change ledger: windows and fingerprint decisions (docs/design.md)."""
+
+from __future__ import annotations
+
+from tap_freshbooks.ledger import LEDGER_KEY, ChangeLedger, filter_date, fingerprint, window_start
+from tap_freshbooks.timezones import format_utc
+
+
+class TestWindow:
+    def test_bookmark_window_starts_at_eastern_midnight_the_day_before(self) -> None:
+        # 2026-11-20 03:30Z is 2026-11-19 22:30 Eastern -> window from 2026-11-18 00:00 Eastern.
+        start = window_start("2026-11-20T03:30:00Z", None)
+        assert format_utc(start) == "2026-11-18T05:00:00Z"
+        assert filter_date(start) == "2026-11-18"
+
+    def test_window_is_at_or_before_bookmark_whatever_the_server_day_boundary(self) -> None:
+        for bookmark in ["2026-03-08T04:59:59Z", "2026-03-08T05:00:00Z", "2026-11-01T04:00:00Z"]:
+            start = window_start(bookmark, None)
+            # Server reading the date as UTC starts earlier than Eastern midnight: superset.
+            assert format_utc(start) <= bookmark
+
+    def test_first_run_uses_start_date(self) -> None:
+        assert format_utc(window_start(None, "2024-01-01T00:00:00Z")) == "2024-01-01T00:00:00Z"
+        assert window_start(None, None) is None
+
+
+class TestDecisions:
+    def test_same_version_is_not_resent_changed_version_is(self) -> None:
+        state: dict = {}
+        ledger = ChangeLedger(state, incremental=True)
+        raw = {"id": 1, "updated": "2026-11-20 10:00:00", "amount": {"amount": "1.00", "code": "USD"}}
+        fp = fingerprint(raw)
+        assert ledger.should_emit("1", fp, deleted=False)
+        ledger.record_delivered("1", fp, "2026-11-20T15:00:00Z", deleted=False)
+        ledger.observe("2026-11-20T15:00:00Z")
+        ledger.commit(replication_key="updated", prune_before=lambda s: None)
+
+        again = ChangeLedger(state, incremental=True)
+        assert not again.should_emit("1", fp, deleted=False)
+        # Same second, different content (two edits inside one second) still counts.
+        changed = fingerprint({**raw, "amount": {"amount": "2.00", "code": "USD"}})
+        assert again.should_emit("1", changed, deleted=False)
+
+    def test_deletions_are_emitted_once(self) -> None:
+        state: dict = {}
+        ledger = ChangeLedger(state, incremental=True)
+        fp = fingerprint({"id": 7, "vis_state": 1})
+        assert ledger.should_emit("7", fp, deleted=True)
+        ledger.record_delivered("7", fp, None, deleted=True)
+        ledger.commit(replication_key="updated", prune_before=lambda s: "2999-01-01T00:00:00Z")
+        assert ChangeLedger(state, incremental=True).should_emit("7", fp, deleted=True) is False
+
+    def test_bookmark_frozen_when_not_moving(self) -> None:
+        state = {"replication_key_value": "2026-01-01T00:00:00Z"}
+        ledger = ChangeLedger(state, incremental=True, move_bookmark=False)
+        ledger.observe("2026-06-01T00:00:00Z")
+        ledger.commit(replication_key="updated", prune_before=lambda s: None)
+        assert state["replication_key_value"] == "2026-01-01T00:00:00Z"
+        assert LEDGER_KEY in state
+
+    def test_prune_keeps_only_what_the_next_run_can_see(self) -> None:
+        state: dict = {}
+        ledger = ChangeLedger(state, incremental=True)
+        ledger.record_delivered("old", "a", "2026-01-01T00:00:00Z", deleted=False)
+        ledger.record_delivered("new", "b", "2026-06-01T00:00:00Z", deleted=False)
+        ledger.record_delivered("snap", "c", None, deleted=False)
+        ledger.commit(replication_key=None, prune_before=lambda s: "2026-05-01T00:00:00Z")
+        assert set(state[LEDGER_KEY]["seen"]) == {"new", "snap"}
+
+    def test_memory_stays_bounded_on_a_big_first_run(self) -> None:
+        ledger = ChangeLedger({}, incremental=True)
+        for i in range(60_000):
+            ts = format_utc(window_start("2026-01-01T00:00:00Z", None)) if i < 59_000 else None
+            # 59k old records (one per ~10 minutes over a year) then a recent one
+            day = i // 144
+            recency = f"2025-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T00:00:00Z" if ts else "2026-06-01T00:00:00Z"
+            ledger.observe(recency)
+            ledger.record_delivered(str(i), "x", recency, deleted=False)
+        assert len(ledger.seen) < 25_000
