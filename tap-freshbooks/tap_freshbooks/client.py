@@ -11,8 +11,10 @@ A stream subclass is a page of declarations (path, keys, envelope, timestamp fie
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import typing as t
+from functools import cached_property
 from http import HTTPStatus
 
 import requests
@@ -80,6 +82,8 @@ class FreshBooksStream(RESTStream):
     has_vis_state: bool = False
     #: business-scoped stream (projects/time/services/ledger): record also carries business_id
     business_scoped: bool = False
+    #: fields never extracted (secrets such as client-portal tokens, or pure duplicates)
+    drop_fields: tuple[str, ...] = ()
     #: constant query params
     extra_params: t.ClassVar[dict[str, t.Any]] = {}
 
@@ -99,6 +103,13 @@ class FreshBooksStream(RESTStream):
     @property
     def timeout(self) -> int:
         return int(self.config.get("request_timeout", 60))
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        """One partition per FreshBooks account (child streams get their context from the parent)."""
+        if self.parent_stream_type is not None:
+            return None
+        return [dict(account) for account in self._tap.accounts]
 
     def get_new_paginator(self) -> envelopes.FreshBooksPaginator:
         return envelopes.FreshBooksPaginator(self.envelope)
@@ -278,6 +289,7 @@ class FreshBooksStream(RESTStream):
         cut: str | None,
         run_started: str,
     ) -> t.Iterable[dict]:
+        fp = fingerprint(raw)  # of the raw API JSON, before any transformation
         record = self.transform(raw, context, trigger="poll")
         recency = self._recency(record, run_started)
         if self.strategy is Strategy.UPDATED:
@@ -285,7 +297,6 @@ class FreshBooksStream(RESTStream):
         if cut and recency and recency < cut and self.strategy is not Strategy.SNAPSHOT:
             return  # outside the window: the API ignored or widened the filter
         deleted = record.get("vis_state") == 1
-        fp = fingerprint(raw)
         if ledger.should_emit(record["id"], fp, deleted=deleted):
             yield record
             ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
@@ -319,10 +330,10 @@ class FreshBooksStream(RESTStream):
                     record_id,
                 )
                 continue
+            fp = fingerprint(raw)
             record = self.transform(raw, context, trigger="webhook")
             record["_fb_event_received_at"] = received.get(record_id)
             deleted = record.get("vis_state") == 1
-            fp = fingerprint(raw)
             recency = self._recency(record, run_started)
             if ledger.should_emit(record["id"], fp, deleted=deleted):
                 yield record
@@ -341,9 +352,31 @@ class FreshBooksStream(RESTStream):
             return None
         return self.envelope.single(body, self.single_key)
 
+    @cached_property
+    def _decimal_paths(self) -> tuple[list[str], list[str]]:
+        """Top-level decimal fields, and top-level money objects (whose ``amount`` is decimal)."""
+        props = self.schema.get("properties", {})
+        plain = [name for name, prop in props.items() if _is_decimal(prop)]
+        money = [
+            name
+            for name, prop in props.items()
+            if _is_decimal((prop.get("properties") or {}).get("amount", {}))
+        ]
+        return plain, money
+
+    def _decimals_as_strings(self, record: dict) -> None:
+        plain, money = self._decimal_paths
+        for name in plain:
+            if name in record:
+                record[name] = _as_decimal_string(record[name])
+        for name in money:
+            value = record.get(name)
+            if isinstance(value, dict) and "amount" in value:
+                value["amount"] = _as_decimal_string(value["amount"])
+
     def transform(self, raw: dict, context: dict, *, trigger: str) -> dict:
         """API record -> Singer record: ids, UTC timestamps, account ids, audit columns."""
-        record = dict(raw)
+        record = {k: v for k, v in raw.items() if k not in self.drop_fields}
         if "id" not in record or record.get("id") is None:
             record["id"] = record.get(self.id_field)
         record["id"] = str(record["id"]) if record["id"] is not None else None
@@ -353,6 +386,7 @@ class FreshBooksStream(RESTStream):
         for field in self.utc_fields:
             if field in record:
                 record[field] = naive_utc_to_utc(record[field])
+        self._decimals_as_strings(record)
         record["account_id"] = context.get("account_id")
         if self.business_scoped:
             record["business_id"] = context.get("business_id")
@@ -360,6 +394,19 @@ class FreshBooksStream(RESTStream):
         record["_fb_trigger"] = trigger
         record["_fb_event_received_at"] = None
         return record
+
+
+def _is_decimal(prop: dict) -> bool:
+    return prop.get("format") == "x-singer.decimal"
+
+
+def _as_decimal_string(value: t.Any) -> t.Any:
+    """FreshBooks types drift (``qty`` is a string on read, an int on write): keep exact text."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return str(value)
+    return value
 
 
 def _bearer(request: requests.PreparedRequest | None) -> str:

@@ -114,7 +114,9 @@ class TapFreshBooks(Tap):
         ),
         _setting(
             "record_ids",
-            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            th.ObjectType(
+                additional_properties=th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
+            ),
             "Webhook-driven runs: {stream_name: [id, ...]} fetches exactly these records by id, "
             "marks them `_fb_trigger: webhook` and never moves a polling bookmark.",
         ),

@@ -57,6 +57,7 @@ class ProjectsStream(BusinessStream):
         string("billing_method"),
         string("project_type", "fixed_price or hourly_rate"),
         integer("project_manager_id"),
+        boolean("is_project_manager"),
         date("due_date"),
         integer("logged_duration", "Seconds logged"),
         decimal("billed_amount"),
@@ -122,5 +123,8 @@ class TimeEntriesStream(BusinessStream):
         boolean("internal"),
         integer("retainer_id"),
         any_object("timer"),
+        th.Property("pending_client", th.CustomType({"type": ["object", "string", "null"]})),
+        th.Property("pending_project", th.CustomType({"type": ["object", "string", "null"]})),
+        th.Property("pending_task", th.CustomType({"type": ["object", "string", "null"]})),
         business_scoped=True,
     )
