@@ -23,6 +23,8 @@ if t.TYPE_CHECKING:
     from tap_freshbooks.client import FreshBooksStream
 
 IDENTITY_PATH = "/auth/api/v1/users/me"
+#: streams whose records arrive inside another stream's responses (rider -> carrier)
+RIDES_ALONG = {"invoice_lines": "invoices"}
 
 
 def _setting(name: str, kind: th.JSONTypeHelper, description: str, **kwargs: t.Any) -> th.Property:
@@ -237,12 +239,18 @@ class TapFreshBooks(Tap):
         store = self.authenticator.store
         store.load()  # unreadable store / wrong key -> TokenStoreError now, not mid-run
         if record_ids is not None:
-            wanted = set(record_ids)
+            wanted = set(record_ids) | {
+                rider for rider, carrier in RIDES_ALONG.items() if carrier in record_ids
+            }
             for stream in self.streams.values():
-                parent = getattr(stream, "parent_stream_type", None)
-                listed = stream.name in wanted or (parent is not None and parent.name in wanted)
-                if not listed:
+                if stream.name not in wanted:
                     stream.selected = False
+        for rider, carrier in RIDES_ALONG.items():
+            if self.streams[rider].selected and not self.streams[carrier].selected:
+                self.logger.warning(
+                    "%s is selected but %s is not: %s come with %s, so none will be extracted",
+                    rider, carrier, rider, carrier,
+                )
         _ = self.accounts
 
     def sync_all(self) -> None:

@@ -203,22 +203,21 @@ class InvoicesStream(AccountingStream):
         VIS_STATE,
     )
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:
-        # The lines arrived with the invoice (include[]=lines); hand them to invoice_lines and
-        # take them off the invoice record, which stays one row per invoice.
-        return {
-            "account_id": record["account_id"],
-            "invoice_id": record["id"],
-            "invoice_updated": record.get("updated"),
-            "invoice_vis_state": record.get("vis_state"),
-            "lines": record.pop("lines", None) or [],
-            "trigger": record.get("_fb_trigger"),
-            "received_at": record.get("_fb_event_received_at"),
-        }
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        lines_stream: InvoiceLinesStream = self._tap.streams["invoice_lines"]  # type: ignore[assignment]
+        for record in super().get_records(context):
+            # The lines arrived with the invoice (include[]=lines); they leave as invoice_lines.
+            lines_stream.emit_for_invoice(record, record.pop("lines", None) or [])
+            yield record
 
 
 class InvoiceLinesStream(FreshBooksStream):
-    """Invoice lines, emitted exactly when their invoice is (no extra requests).
+    """Invoice lines, emitted exactly when their invoice is, from the same response.
+
+    Not an SDK child stream on purpose: a child syncs once per parent record, and each sync
+    re-sends a SCHEMA message (which makes pipelinewise targets flush one-row batches) and a STATE
+    message carrying the whole tap state. Here the invoices stream hands each invoice's lines to
+    ``emit_for_invoice`` instead; this stream's own sync emits nothing.
 
     Each line carries ``invoice_updated``: lines removed from an invoice stay in the warehouse
     with an older ``invoice_updated``; join lines on (invoice id, invoice_updated) to see the
@@ -226,9 +225,7 @@ class InvoiceLinesStream(FreshBooksStream):
     """
 
     name = "invoice_lines"
-    parent_stream_type = InvoicesStream
     primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_id", "id"]
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     path = f"{ACCOUNT}/invoices/invoices"
     single_path = None
     eastern_fields = ("updated",)
@@ -240,19 +237,34 @@ class InvoiceLinesStream(FreshBooksStream):
         *INVOICE_LINE_PROPERTIES,
     )
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        context = dict(context or {})
-        for raw in context.get("lines", []):
-            record = self.transform(
-                {**raw, "id": raw.get("lineid")},
-                context,
-                trigger=context.get("trigger") or "poll",
-            )
-            record["_fb_event_received_at"] = context.get("received_at")
-            record["invoice_id"] = context["invoice_id"]
-            record["invoice_updated"] = context.get("invoice_updated")
-            record["invoice_vis_state"] = context.get("invoice_vis_state")
-            yield record
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schema_sent = False
+        self.emitted = 0
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        return None
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+        return iter(())  # lines are written by the invoices stream (emit_for_invoice)
+
+    def emit_for_invoice(self, invoice: dict, lines: list[dict]) -> None:
+        """Write the RECORD messages of one emitted invoice's lines (through this stream's maps)."""
+        if not self.selected or not lines:
+            return
+        if not self._schema_sent:
+            self._write_schema_message()
+            self._schema_sent = True
+        context = {"account_id": invoice["account_id"]}
+        for raw in lines:
+            record = self.transform({**raw, "id": raw.get("lineid")}, context, trigger=invoice["_fb_trigger"])
+            record["_fb_event_received_at"] = invoice.get("_fb_event_received_at")
+            record["invoice_id"] = invoice["id"]
+            record["invoice_updated"] = invoice.get("updated")
+            record["invoice_vis_state"] = invoice.get("vis_state")
+            self._write_record_message(record)
+            self.emitted += 1
 
 
 class PaymentsStream(AccountingStream):
