@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import time
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -222,6 +223,7 @@ class FreshBooksStream(RESTStream):
         yield from self._poll(context, state)
 
     def _poll(self, context: dict, state: dict) -> t.Iterable[dict]:
+        started = time.monotonic()
         incremental = self.strategy is not Strategy.SNAPSHOT
         ledger = ChangeLedger(state, incremental=incremental)
         run_started = format_utc(utc_now())
@@ -236,12 +238,21 @@ class FreshBooksStream(RESTStream):
         if self.strategy in {Strategy.SERVER_SINCE, Strategy.DATE_WINDOW}:
             state["fb_since"] = run_started
         ledger.commit(replication_key=self.replication_key, prune_before=self._next_cut)
+        elapsed = time.monotonic() - started
         self.logger.info(
-            "Stream %s account %s: %d emitted, %d unchanged skipped",
+            "Stream %s account %s: %d emitted, %d unchanged skipped in %.1f s",
             self.name,
             context.get("account_id"),
             ledger.emitted,
             ledger.skipped,
+            elapsed,
+            extra={
+                "fb_stream": self.name,
+                "fb_account_id": context.get("account_id"),
+                "fb_emitted": ledger.emitted,
+                "fb_skipped": ledger.skipped,
+                "fb_elapsed_s": round(elapsed, 3),
+            },
         )
 
     def _next_cut(self, state: dict) -> str | None:
