@@ -279,7 +279,7 @@ def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:  # noqa: FBT
     config: dict[str, t.Any] = {}
     for path in config_paths or ("ENV",):
         if path == "ENV":
-            config.update(TapFreshBooks.config_from_env())
+            config.update(TapFreshBooks._env_var_config)  # noqa: SLF001  (the SDK's TAP_FRESHBOOKS_* parser)
         else:
             try:
                 with open(path, encoding="utf-8") as handle:

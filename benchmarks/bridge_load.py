@@ -1,0 +1,313 @@
+"""Load benchmark for webhook-bridge (not a test).
+
+Starts a real `webhook-bridge serve` on 127.0.0.1, sends correctly signed FreshBooks deliveries at
+increasing concurrency while the bridge's runs are happening, and prints per level:
+
+* acknowledgement latency p50 / p99 / max (client-side: request sent -> 200 received; the event
+  is durably in SQLite when the 200 arrives), and
+* sustained events/s.
+
+Then it measures event-to-warehouse latency p50 / p95: for spaced-out single changes, the time from
+the bridge receiving the event to the run that loaded it having succeeded (the loader committed; read
+from the bridge's queue: done_ts - received_ts).
+
+Modes:
+  --mode fake  (default)  `meltano` is replaced by a stand-in that sleeps --fake-run-seconds per run,
+                          so runs happen during the load without needing the tap.
+  --mode e2e              the real pipeline: FreshBooks emulator -> bridge -> meltano -> tap-freshbooks
+                          -> target-duckdb, in a throw-away Meltano project (needs scripts/setup).
+
+Usage:
+  .venv/bin/python benchmarks/bridge_load.py [--mode fake|e2e] [--levels 1,8,32,64] [--events 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "webhook-bridge"), str(ROOT / "tests"), str(ROOT / "tap-freshbooks")]
+
+import httpx  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+from webhook_bridge.signature import compute_signature  # noqa: E402
+from webhook_bridge.store import Store  # noqa: E402
+
+KEY = Fernet.generate_key().decode()
+ACCOUNT = "BENCH1"
+VERIFIER = "benchmark-verifier-0123456789abcdef"
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bridge:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.env = {**os.environ, **env, "WEBHOOK_BRIDGE_HOST": "127.0.0.1",
+                    "WEBHOOK_BRIDGE_PORT": str(self.port), "WEBHOOK_BRIDGE_LOG_LEVEL": "WARNING",
+                    "PYTHONPATH": os.pathsep.join(sys.path[:3])}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.workdir / "bridge.log").open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "webhook_bridge", "serve"], env=self.env,
+                                     stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise SystemExit(f"bridge did not start; see {self.workdir / 'bridge.log'}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+# ------------------------------------------------------------------------------------------------
+def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, list[int], object]:
+    fake = workdir / "fake-meltano"
+    fake.write_text(f"#!/bin/sh\nsleep {run_seconds}\nexit 0\n")
+    fake.chmod(0o755)
+    data = workdir / "data"
+    store = Store(data / "bridge.sqlite3", KEY)
+    vid, _ = store.add_verifier(ACCOUNT, "1", VERIFIER)
+    store.mark_verifier(vid, "verified")
+    store.close()
+    bridge = Bridge(workdir, {
+        "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY,
+        "WEBHOOK_BRIDGE_DATA_DIR": str(data),
+        "WEBHOOK_BRIDGE_PROJECT_ROOT": str(workdir),
+        "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(fake),
+        "WEBHOOK_BRIDGE_COALESCE_WINDOW_SECONDS": "0.5",
+        "WEBHOOK_BRIDGE_POLL_INTERVAL": "0",
+    })
+    bridge.start()
+    return bridge, ACCOUNT, VERIFIER, list(range(1, 5001)), None
+
+
+def setup_e2e(workdir: Path) -> tuple[Bridge, str, str, list[int], object]:
+    from freshbooks_emulator import FreshBooksEmulator
+    from tap_freshbooks.token_store import TokenSet, TokenStore
+
+    meltano = Path(sys.executable).with_name("meltano")
+    plugins = ROOT / ".meltano"
+    if not (plugins / "extractors" / "tap-freshbooks").is_dir() or not (plugins / "loaders" / "target-duckdb").is_dir():
+        raise SystemExit("e2e mode needs the Meltano plugins: run scripts/setup")
+    emu = FreshBooksEmulator(seed="small").start()
+    account = emu.accounts[0]["account_id"]
+    project = workdir / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
+    (project / "tap-freshbooks").symlink_to(ROOT / "tap-freshbooks")
+    (project / ".meltano").mkdir()
+    for kind in ("extractors", "loaders"):
+        (project / ".meltano" / kind).symlink_to(plugins / kind)
+    (project / "output").mkdir()
+    tokens = workdir / "tokens.fernet"
+    TokenStore(tokens, KEY).save(TokenSet.from_token_response(emu.issue_grant()))
+    env = {
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id, "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
+        "TAP_FRESHBOOKS_API_URL": emu.url, "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+        "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(tokens), "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": KEY,
+        "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY, "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": str(tokens),
+        "WEBHOOK_BRIDGE_CLIENT_ID": emu.client_id, "WEBHOOK_BRIDGE_CLIENT_SECRET": emu.client_secret,
+        "WEBHOOK_BRIDGE_API_URL": emu.url, "WEBHOOK_BRIDGE_PROJECT_ROOT": str(project),
+        "WEBHOOK_BRIDGE_DATA_DIR": str(workdir / "data"), "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(meltano),
+        "WEBHOOK_BRIDGE_COALESCE_WINDOW_SECONDS": "0.5", "WEBHOOK_BRIDGE_POLL_INTERVAL": "3600",
+    }
+    bridge = Bridge(workdir, env)
+    bridge.start()
+    print("e2e: initial poll ...", flush=True)
+    wait_idle(workdir / "data" / "bridge.sqlite3", need_poll=True, timeout=300)
+    reg = subprocess.run([sys.executable, "-m", "webhook_bridge", "register", "--public-url", bridge.url,
+                          "--events", "invoice", "--account", account, "--wait", "30"],
+                         env=bridge.env, capture_output=True, text=True, timeout=120)
+    if reg.returncode != 0:
+        raise SystemExit("register failed: " + reg.stdout + reg.stderr)
+    verifier = next(c["verifier"] for c in emu.callbacks if c["event"] == "invoice.update")
+    ids = [int(r["id"]) for r in emu.truth("invoices", account)]
+    return bridge, account, verifier, ids, emu
+
+
+def wait_idle(db: Path, *, need_poll: bool = False, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            store = Store(db, KEY)
+            try:
+                s = store.stats()
+                poll = store.last_run("poll")
+                if s["pending"] == 0 and s["running"] == 0 and (
+                        not need_poll or (poll is not None and poll.status != "running")):
+                    return
+            finally:
+                store.close()
+        time.sleep(0.3)
+    raise SystemExit("the queue did not drain in time")
+
+
+# ------------------------------------------------------------------------------------------------
+def delivery(account: str, object_id: int, verifier: str, n: int) -> tuple[bytes, dict[str, str]]:
+    fields = [("name", "invoice.update"), ("object_id", str(object_id)), ("account_id", account),
+              ("business_id", "6543"), ("identity_id", "1234"), ("user_id", str(n % 7 + 1))]
+    return urlencode(fields).encode(), {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-FreshBooks-Hmac-SHA256": compute_signature(fields, verifier),
+    }
+
+
+async def load_level(url: str, payloads: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue = asyncio.Queue()
+    for p in payloads:
+        queue.put_nowait(p)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            nonlocal errors
+            while True:
+                try:
+                    body, headers = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                t0 = time.perf_counter()
+                r = await client.post("/webhooks/freshbooks", content=body, headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"concurrency": concurrency, "events": len(payloads), "errors": errors,
+            "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000,
+            "max_ms": max(latencies) * 1000, "events_per_s": len(payloads) / elapsed}
+
+
+def event_to_warehouse(bridge: Bridge, db: Path, account: str, verifier: str, ids: list[int], emu: object,
+                       samples: int, spacing: float) -> list[float]:
+    """Single spaced-out changes; latency = run succeeded - event received (from the queue)."""
+    wait_idle(db)
+    store = Store(db, KEY)
+    before = {e.id for e in store.events()}
+    store.close()
+    for n in range(samples):
+        object_id = random.choice(ids)
+        if emu is not None:
+            emu.update("invoices", account, object_id, notes=f"bench {n} {time.time()}")
+        body, headers = delivery(account, object_id, verifier, 10_000 + n)
+        r = httpx.post(bridge.url + "/webhooks/freshbooks", content=body, headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+        time.sleep(spacing)
+    wait_idle(db)
+    store = Store(db, KEY)
+    try:
+        events = [e for e in store.events("done") if e.id not in before]
+        with store._lock:  # noqa: SLF001  (benchmark: read done_ts directly)
+            rows = store._conn.execute(  # noqa: SLF001
+                "SELECT received_ts, done_ts FROM events WHERE status='done' AND id IN (%s)"
+                % ",".join(str(e.id) for e in events)).fetchall() if events else []
+        return [done - received for received, done in rows]
+    finally:
+        store.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["fake", "e2e"], default="fake")
+    parser.add_argument("--levels", default="1,8,32,64")
+    parser.add_argument("--events", type=int, default=2000, help="events per concurrency level")
+    parser.add_argument("--fake-run-seconds", type=float, default=1.0)
+    parser.add_argument("--latency-samples", type=int, default=20)
+    parser.add_argument("--latency-spacing", type=float, default=None,
+                        help="seconds between the single changes (default: 3 fake, 6 e2e)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
+    print(f"webhook-bridge load benchmark ({args.mode} mode); work dir {workdir}", flush=True)
+    print(f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}", flush=True)
+    emu = None
+    if args.mode == "fake":
+        bridge, account, verifier, ids, emu = setup_fake(workdir, args.fake_run_seconds)
+    else:
+        bridge, account, verifier, ids, emu = setup_e2e(workdir)
+    db = workdir / "data" / "bridge.sqlite3"
+    results: dict[str, object] = {"mode": args.mode, "levels": []}
+    try:
+        print(f"\n{'concurrency':>11} {'events':>7} {'errors':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} "
+              f"{'max ms':>8} {'events/s':>9}")
+        n = 0
+        for level in levels:
+            payloads = []
+            for _ in range(args.events):
+                n += 1
+                payloads.append(delivery(account, random.choice(ids), verifier, n))
+            r = asyncio.run(load_level(bridge.url, payloads, level))
+            results["levels"].append(r)  # type: ignore[union-attr]
+            print(f"{r['concurrency']:>11} {r['events']:>7} {r['errors']:>6} {r['p50_ms']:>10.2f} "
+                  f"{r['p99_ms']:>10.2f} {r['max_ms']:>8.1f} {r['events_per_s']:>9.0f}", flush=True)
+        store = Store(db, KEY)
+        runs = [r for r in store.runs(limit=10_000) if r.kind == "webhook"]
+        store.close()
+        print(f"runs started by the bridge during the load: {len(runs)} "
+              f"(coalescing {sum(r.event_count for r in runs)} events into "
+              f"{sum(r.record_count for r in runs)} record fetches)")
+        spacing = args.latency_spacing if args.latency_spacing is not None else (3.0 if args.mode == "fake" else 6.0)
+        lat = event_to_warehouse(bridge, db, account, verifier, ids, emu, args.latency_samples, spacing)
+        label = "event-to-warehouse" if args.mode == "e2e" else "event-to-run-done (fake meltano)"
+        results["event_to_warehouse"] = {"samples": len(lat), "p50_s": pct(lat, 50), "p95_s": pct(lat, 95)}
+        print(f"\n{label} latency over {len(lat)} single changes: p50 {pct(lat, 50):.2f} s, "
+              f"p95 {pct(lat, 95):.2f} s, max {max(lat) if lat else float('nan'):.2f} s")
+        if args.json:
+            print(json.dumps(results, indent=2))
+    finally:
+        bridge.stop()
+        if emu is not None:
+            emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
