@@ -175,14 +175,19 @@ def _dst_case(emulator, tmp_path, moment) -> None:
     assert run_tap(config, state=second.state).count == 0
 
 
-def test_429_storm_loses_nothing(emulator, tmp_path) -> None:
-    emulator.faults.rate_limit_every = 5
+@pytest.mark.parametrize(("fault", "status"), [("rate_limit_every", 429), ("server_error_every", 503)])
+def test_error_storms_lose_nothing(emulator, tmp_path, fault, status) -> None:
+    """1 request in 5 fails (429 with Retry-After, or 503): retries lose nothing, duplicate nothing."""
+    setattr(emulator.faults, fault, 5)
     run = run_tap(tap_config(emulator, tmp_path))
-    statuses = [status for _method, _path, status in emulator.request_log]
-    assert statuses.count(429) >= 5
+    statuses = [code for _method, _path, code in emulator.request_log]
+    assert statuses.count(status) >= 5
     for account in emulator.accounts:
         for stream in ALL_STREAMS:
-            assert run.ids(stream, account["account_id"]) == truth_ids(emulator, stream, account["account_id"])
+            ids = run.ids(stream, account["account_id"])
+            assert ids == truth_ids(emulator, stream, account["account_id"])
+            if stream != "invoice_lines":
+                assert len(ids) == len(set(ids)), stream
 
 
 def test_record_ids_fetches_exactly_those_and_keeps_bookmarks(emulator, tmp_path) -> None:
