@@ -29,7 +29,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,6 @@ sys.path[:0] = [str(ROOT / "webhook-bridge"), str(ROOT / "tests"), str(ROOT / "t
 
 import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
-
 from webhook_bridge.signature import compute_signature  # noqa: E402
 from webhook_bridge.store import Store  # noqa: E402
 
@@ -72,7 +70,7 @@ class Bridge:
         self.port = free_port()
         self.workdir = workdir
         self.env = {**os.environ, **env, "WEBHOOK_BRIDGE_HOST": "127.0.0.1",
-                    "WEBHOOK_BRIDGE_PORT": str(self.port), "WEBHOOK_BRIDGE_LOG_LEVEL": "WARNING",
+                    "WEBHOOK_BRIDGE_PORT": str(self.port), "WEBHOOK_BRIDGE_LOG_LEVEL": "INFO",
                     "PYTHONPATH": os.pathsep.join(sys.path[:3])}
         self.proc: subprocess.Popen | None = None
 
@@ -196,30 +194,53 @@ def delivery(account: str, object_id: int, verifier: str, n: int) -> tuple[bytes
     }
 
 
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """One HTTP/1.1 keep-alive POST; returns the status code (minimal client, see load_level)."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
 async def load_level(url: str, payloads: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict:
+    """Send every payload over `concurrency` keep-alive connections; time each request.
+
+    The client is a few lines of asyncio streams rather than httpx: on a 2-core machine a heavier
+    client would eat the CPU the server needs and its own queueing would show up as "latency".
+    """
+    host, port = url.removeprefix("http://").split(":")
+    requests = []
+    for body, headers in payloads:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        requests.append((f"POST /webhooks/freshbooks HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+                         f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body)
     latencies: list[float] = []
     errors = 0
-    queue: asyncio.Queue = asyncio.Queue()
-    for p in payloads:
-        queue.put_nowait(p)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        async def worker() -> None:
-            nonlocal errors
-            while True:
-                try:
-                    body, headers = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                t0 = time.perf_counter()
-                r = await client.post("/webhooks/freshbooks", content=body, headers=headers)
-                latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors += 1
+    it = iter(requests)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for request in it:
+                t0 = time.perf_counter()
+                status = await _post(reader, writer, request)
+                latencies.append(time.perf_counter() - t0)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     return {"concurrency": concurrency, "events": len(payloads), "errors": errors,
             "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000,
             "max_ms": max(latencies) * 1000, "events_per_s": len(payloads) / elapsed}
@@ -244,10 +265,11 @@ def event_to_warehouse(bridge: Bridge, db: Path, account: str, verifier: str, id
     store = Store(db, KEY)
     try:
         events = [e for e in store.events("done") if e.id not in before]
+        ids = ",".join(str(e.id) for e in events)
         with store._lock:  # noqa: SLF001  (benchmark: read done_ts directly)
             rows = store._conn.execute(  # noqa: SLF001
-                "SELECT received_ts, done_ts FROM events WHERE status='done' AND id IN (%s)"
-                % ",".join(str(e.id) for e in events)).fetchall() if events else []
+                f"SELECT received_ts, done_ts FROM events WHERE status = 'done' AND id IN ({ids})"
+            ).fetchall() if events else []
         return [done - received for received, done in rows]
     finally:
         store.close()

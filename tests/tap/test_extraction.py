@@ -227,3 +227,22 @@ def test_record_ids_fetches_exactly_those_and_keeps_bookmarks(emulator, tmp_path
     emulator.update("invoices", account_id, invoices[0]["id"], notes="changed again")
     poll2 = run_tap(config, state=poll.state)
     assert emitted(poll2)["invoices"] == [str(invoices[0]["id"])]
+
+
+def test_webhook_arriving_after_the_poll_sends_nothing(emulator, tmp_path) -> None:
+    """FreshBooks webhooks can arrive minutes late: when the poll already delivered the change,
+    the webhook run finds the same version in the ledger and sends nothing.
+
+    (A webhook for a record whose last change is older than the overlap window is fetched and
+    sent again: the ledger no longer holds it, and sending is the safe side; the target upserts.)
+    """
+    config = tap_config(emulator, tmp_path)
+    first = run_tap(config)
+    account_id = emulator.accounts[0]["account_id"]
+    client = next(r for r in emulator.truth("clients", account_id) if r["vis_state"] == 0)
+    emulator.advance(60)
+    emulator.update("clients", account_id, client["id"], note="changed")
+    poll = run_tap(config, state=first.state)
+    assert emitted(poll) == {"clients": [str(client["id"])]}
+    hook = run_tap({**config, "account_ids": [account_id], "record_ids": {"clients": [client["id"]]}}, state=poll.state)
+    assert hook.count == 0, emitted(hook)

@@ -1,0 +1,263 @@
+"""webhook_bridge.store: durable, idempotent queue; claim/ack/fail; poison parking; verifiers."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from webhook_bridge.signature import classify
+from webhook_bridge.store import Store, StoreError, backoff_seconds, batch_limit
+
+from bridge.helpers import ACCOUNT, event_fields, open_store
+
+
+def ev(object_id=1, name="invoice.update", account=ACCOUNT, **extra):
+    return classify(event_fields(object_id, name, account, **extra))
+
+
+@pytest.fixture
+def store(settings):
+    s = open_store(settings)
+    yield s
+    s.close()
+
+
+RETRY = {"max_attempts": 3, "retry_base": 10.0, "retry_max": 100.0}
+
+
+class TestDurability:
+    def test_wal_and_full_sync(self, store):
+        assert store.pragma("journal_mode") == "wal"
+        assert store.pragma("synchronous") == 2  # FULL
+
+    def test_file_is_private(self, store):
+        assert store.path.stat().st_mode & 0o077 == 0
+
+    def test_committed_rows_are_visible_to_another_connection(self, store, settings):
+        store.enqueue(ev(1))
+        other = sqlite3.connect(settings.db_path)
+        assert other.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+class TestEnqueue:
+    def test_redelivery_is_absorbed(self, store):
+        first = store.enqueue(ev(1), 100.0)
+        second = store.enqueue(ev(1), 101.0)
+        third = store.enqueue(ev(1), 102.0)
+        assert first.status == "queued" and second.status == third.status == "duplicate"
+        assert first.event_id == second.event_id == third.event_id
+        [row] = store.events()
+        assert row.deliveries == 3 and row.received_ts == 100.0
+
+    def test_different_events_are_separate(self, store):
+        store.enqueue(ev(1, "invoice.update"))
+        store.enqueue(ev(1, "invoice.delete"))
+        store.enqueue(ev(2, "invoice.update"))
+        store.enqueue(ev(1, "invoice.update", account="OTHER1"))
+        store.enqueue(ev(1, "invoice.update", user_id="9"))  # another user -> another fingerprint
+        assert len(store.events("pending")) == 5
+
+    def test_same_event_after_claim_is_a_new_row(self, store):
+        """Once a run may have fetched the record, a new delivery must trigger another fetch."""
+        store.enqueue(ev(1), 100.0)
+        batch = store.claim(now=200.0)
+        assert batch is not None
+        again = store.enqueue(ev(1), 201.0)
+        assert again.status == "queued" and again.event_id != batch.events[0].id
+
+    def test_unmapped_event_is_ignored_not_queued(self, store):
+        result = store.enqueue(ev(5, "estimate.create"))
+        assert result.status == "ignored"
+        assert store.events("pending") == [] and store.claim(now=1e12) is None
+
+    def test_enqueue_many_is_one_transaction(self, store):
+        results = store.enqueue_many([(ev(i), 100.0 + i) for i in range(50)], coalesce_window=0)
+        assert [r.status for r in results] == ["queued"] * 50
+
+
+class TestClaim:
+    def test_coalesces_one_account_and_dedupes_records(self, store):
+        store.enqueue(ev(1, "invoice.create"), 100.0)
+        store.enqueue(ev(1, "invoice.update"), 100.1)
+        store.enqueue(ev(2, "invoice.update"), 100.2)
+        store.enqueue(ev(9, "payment.create"), 100.3)
+        store.enqueue(ev(3, "invoice.update", account="OTHER1"), 100.4)
+        batch = store.claim(now=200.0)
+        assert batch.account_id == ACCOUNT
+        assert batch.record_ids == {"invoices": [1, 2], "payments": [9]}
+        assert batch.select == ["invoices", "invoice_lines", "payments"]
+        assert batch.record_count == 3 and len(batch.events) == 4
+        assert set(batch.event_received_at["invoices"]) == {"1", "2"}
+        assert batch.event_received_at["invoices"]["1"].startswith("1970-01-01T00:01:40.000")
+        other = store.claim(now=200.0)
+        assert other.account_id == "OTHER1" and other.record_ids == {"invoices": [3]}
+        assert store.claim(now=200.0) is None
+
+    def test_coalescing_window(self, store):
+        store.enqueue(ev(1), 100.0, coalesce_window=2.0)
+        assert store.claim(now=101.0) is None  # window still open
+        assert store.next_due() == 102.0
+        store.enqueue(ev(2), 101.5, coalesce_window=2.0)
+        batch = store.claim(now=102.0)
+        assert batch.record_ids == {"invoices": [1, 2]}  # the later one rides along
+
+    def test_batch_limit_in_records(self, store):
+        for i in range(10):
+            store.enqueue(ev(i), 100.0)
+        batch = store.claim(now=200.0, max_batch=4)
+        assert batch.record_count == 4
+        assert store.claim(now=200.0, max_batch=4).record_count == 4
+
+
+class TestAckFail:
+    def test_ack(self, store):
+        store.enqueue(ev(1), 100.0)
+        batch = store.claim(now=200.0)
+        assert store.ack(batch.run_id) == 1
+        assert [e.status for e in store.events()] == ["done"]
+
+    def test_fail_backs_off_and_keeps_error(self, store):
+        store.enqueue(ev(1), 100.0)
+        batch = store.claim(now=200.0)
+        counts = store.fail(batch.run_id, "exit code 1: boom", now=300.0, **RETRY)
+        assert counts == {"retry": 1, "parked": 0}
+        [row] = store.events()
+        assert row.status == "pending" and row.attempts == 1 and row.last_error == "exit code 1: boom"
+        assert 308.0 <= store.next_due() <= 312.0
+        assert store.claim(now=305.0) is None
+        assert store.claim(now=313.0) is not None
+
+    def test_parked_after_max_attempts(self, store):
+        store.enqueue(ev(1), 100.0)
+        now = 200.0
+        for _ in range(3):
+            batch = store.claim(now=now)
+            store.fail(batch.run_id, "poison", now=now, **RETRY)
+            now += 1000
+        [row] = store.events()
+        assert row.status == "parked" and row.attempts == 3
+        assert store.claim(now=1e12) is None
+        assert store.requeue_parked() == 1
+        assert store.claim(now=1e12) is not None
+
+    def test_busy_does_not_count_an_attempt(self, store):
+        store.enqueue(ev(1), 100.0)
+        batch = store.claim(now=200.0)
+        store.fail(batch.run_id, "busy", count_attempt=False, retry_delay=5.0, now=200.0, **RETRY)
+        [row] = store.events()
+        assert row.attempts == 0 and row.status == "pending" and store.next_due() == 205.0
+
+    def test_requeued_fresh_event_folds_into_its_twin(self, store):
+        store.enqueue(ev(1), 100.0)
+        batch = store.claim(now=200.0)
+        store.enqueue(ev(1), 250.0)  # same notification again while the run was going
+        store.fail(batch.run_id, "busy", count_attempt=False, retry_delay=0.0, now=260.0, **RETRY)
+        [row] = store.events()
+        assert row.deliveries == 2 and row.received_ts == 100.0 and row.status == "pending"
+
+    def test_retries_travel_in_smaller_groups(self):
+        assert [batch_limit(200, n) for n in range(6)] == [200, 50, 12, 3, 1, 1]
+
+    def test_poison_is_isolated(self, store):
+        """A poison record fails its group; the others get through on the retries; it is parked."""
+        for i in range(1, 9):
+            store.enqueue(ev(i), 100.0)
+        store.enqueue(ev(666), 100.0)
+        now, delivered = 200.0, set()
+        for _ in range(60):
+            batch = store.claim(now=now, max_batch=16)
+            if batch is None:
+                now += 1000
+                if store.next_due() is None:
+                    break
+                continue
+            ids = set(batch.record_ids["invoices"])
+            if 666 in ids:
+                store.fail(batch.run_id, "poison 666", now=now, max_attempts=5, retry_base=1, retry_max=10)
+            else:
+                store.ack(batch.run_id, now=now)
+                delivered |= ids
+        assert delivered == set(range(1, 9))
+        parked = store.events("parked")
+        assert [e.object_id for e in parked] == ["666"]
+
+    def test_recover_interrupted(self, store):
+        store.enqueue(ev(1), 100.0)
+        batch = store.claim(now=200.0)
+        assert store.recover_interrupted(now=300.0) == 1
+        [row] = store.events()
+        assert row.status == "pending" and row.attempts == 1 and "interrupted" in row.last_error
+        assert store.claim(now=300.0) is not None
+        assert store.runs(limit=2)[-1].status == "interrupted"
+        assert batch.run_id == store.runs(limit=2)[-1].id
+
+    def test_backoff(self):
+        assert backoff_seconds(1, 10, 100, jitter=0) == 10
+        assert backoff_seconds(3, 10, 100, jitter=0) == 40
+        assert backoff_seconds(9, 10, 100, jitter=0) == 100
+
+
+class TestStats:
+    def test_stats_and_failures(self, store):
+        store.enqueue(ev(1), 100.0)
+        store.enqueue(ev(2), 150.0)
+        batch = store.claim(now=200.0, max_batch=1)
+        store.fail(batch.run_id, "boom", now=200.0, **RETRY)
+        stats = store.stats(now=300.0)
+        assert stats["pending"] == 2 and stats["retrying"] == 1 and stats["queue_depth"] == 2
+        assert stats["oldest_pending_age_seconds"] == 200.0
+        assert [f.object_id for f in store.failures()] == ["1"]
+
+
+class TestVerifiers:
+    def test_encrypted_at_rest(self, store, settings):
+        vid, status = store.add_verifier(ACCOUNT, "2001", "very-secret-verifier")
+        assert status == "pending"
+        raw = settings.db_path.read_bytes() + settings.db_path.with_name(
+            settings.db_path.name + "-wal").read_bytes()
+        assert b"very-secret-verifier" not in raw
+
+    def test_only_verified_ones_authenticate(self, store):
+        vid, _ = store.add_verifier(ACCOUNT, "2001", "v1")
+        assert store.verified_verifiers() == {}
+        store.mark_verifier(vid, "verified")
+        assert store.verified_verifiers() == {ACCOUNT: ["v1"]}
+
+    def test_idempotent_and_supersede(self, store):
+        a, _ = store.add_verifier(ACCOUNT, "2001", "v1")
+        assert store.add_verifier(ACCOUNT, "2001", "v1") == (a, "pending")
+        store.mark_verifier(a, "verified")
+        assert store.add_verifier(ACCOUNT, "2001", "v1") == (a, "verified")
+        b, _ = store.add_verifier(ACCOUNT, "2001", "v2")
+        store.mark_verifier(b, "verified")
+        assert store.verified_verifiers() == {ACCOUNT: ["v2"]}
+
+    def test_rejected_is_never_used(self, store):
+        a, _ = store.add_verifier(ACCOUNT, "2001", "forged")
+        store.mark_verifier(a, "rejected", error="HTTP 422")
+        assert store.verified_verifiers() == {}
+
+    def test_other_key_cannot_read(self, store, settings):
+        from cryptography.fernet import Fernet
+
+        a, _ = store.add_verifier(ACCOUNT, "2001", "v1")
+        store.mark_verifier(a, "verified")
+        other = Store(settings.db_path, Fernet.generate_key().decode())
+        assert other.verified_verifiers() == {}
+        other.close()
+
+    def test_flood_of_unconfirmed_verifiers_is_bounded(self, store):
+        from webhook_bridge.store import MAX_PENDING_VERIFIERS_PER_ACCOUNT
+
+        for i in range(MAX_PENDING_VERIFIERS_PER_ACCOUNT):
+            store.add_verifier(ACCOUNT, str(i), f"v{i}")
+        with pytest.raises(StoreError):
+            store.add_verifier(ACCOUNT, "x", "one-too-many")
+
+    def test_forget_callback(self, store):
+        a, _ = store.add_verifier(ACCOUNT, "2001", "v1")
+        store.mark_verifier(a, "verified")
+        store.remember_callback(ACCOUNT, "2001", "invoice.create", "https://x/webhooks/freshbooks")
+        assert store.callback_account("2001") == ACCOUNT
+        assert store.forget_callback(ACCOUNT, "2001") == 1
+        assert store.verified_verifiers() == {} and store.callback_account("2001") is None

@@ -1,0 +1,7 @@
+"""``python -m webhook_bridge`` = ``webhook-bridge``."""
+
+import sys
+
+from webhook_bridge.cli import main
+
+sys.exit(main())

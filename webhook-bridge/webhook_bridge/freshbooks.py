@@ -1,0 +1,388 @@
+"""The FreshBooks side: event names, event -> stream mapping, and the callbacks API client.
+
+Callbacks API (freshbooks-api.md §7.1), all under ``{api_url}/events/account/{account_id}/events``:
+``POST callbacks`` create, ``GET callbacks`` list, ``PUT callbacks/{id}`` with
+``{"callback": {"verifier": ...}}`` verify or ``{"callback": {"resend": true}}`` resend, ``DELETE
+callbacks/{id}``. The access token comes from the tap's encrypted token store through the tap's own
+``FreshBooksAuthenticator`` (FreshBooks refresh tokens are single-use, so there must be exactly one
+refresh protocol for the tap and the bridge).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import typing as t
+
+import httpx
+
+from webhook_bridge import __version__
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from webhook_bridge.settings import Settings
+
+LOGGER = logging.getLogger("webhook_bridge.freshbooks")
+
+# ------------------------------------------------------------------------------------------------
+# Event names (freshbooks-api.md §7.5) and the streams each one refreshes.
+
+
+@dataclasses.dataclass(frozen=True)
+class EventTarget:
+    """Where the records named by an event live in the tap."""
+
+    stream: str  # the `record_ids` key (the stream that fetches the object by id)
+    select: tuple[str, ...]  # streams to select for the run (the stream plus its children)
+
+
+# resource prefix of an event name -> tap stream
+EVENT_TARGETS: dict[str, EventTarget] = {
+    "invoice": EventTarget("invoices", ("invoices", "invoice_lines")),
+    "payment": EventTarget("payments", ("payments",)),
+    "expense": EventTarget("expenses", ("expenses",)),
+    "category": EventTarget("expense_categories", ("expense_categories",)),
+    "bill": EventTarget("bills", ("bills",)),
+    "bill_payment": EventTarget("bill_payments", ("bill_payments",)),
+    "bill_vendor": EventTarget("bill_vendors", ("bill_vendors",)),
+    "client": EventTarget("clients", ("clients",)),
+    "item": EventTarget("items", ("items",)),
+    "tax": EventTarget("taxes", ("taxes",)),
+    "credit_note": EventTarget("credit_notes", ("credit_notes",)),
+    "other_income": EventTarget("other_incomes", ("other_incomes",)),
+    "project": EventTarget("projects", ("projects",)),
+    "service": EventTarget("services", ("services",)),
+    "time_entry": EventTarget("time_entries", ("time_entries",)),
+}
+STREAM_SELECT: dict[str, tuple[str, ...]] = {v.stream: v.select for v in EVENT_TARGETS.values()}
+EVENT_ACTIONS = ("create", "update", "delete")
+
+# What `register` subscribes to by default. FreshBooks documents (or third parties list) events for
+# these resources; `bill_payment` and `other_income` have no documented events, they are tried and
+# reported as "not offered" if FreshBooks answers 422. Journal entries, ledger accounts and bill
+# payments without events are covered by the scheduled poll.
+DEFAULT_EVENT_RESOURCES = (
+    "invoice",
+    "payment",
+    "expense",
+    "bill",
+    "bill_payment",
+    "bill_vendor",
+    "client",
+    "item",
+    "category",
+    "credit_note",
+    "other_income",
+    "tax",
+    "project",
+    "service",
+    "time_entry",
+)
+DEFAULT_EVENTS = tuple(f"{r}.{a}" for r in DEFAULT_EVENT_RESOURCES for a in EVENT_ACTIONS)
+
+
+def target_for(event_name: str) -> EventTarget | None:
+    """The stream an event refreshes (``None``: not fetchable by id, left to the poll)."""
+    return EVENT_TARGETS.get(event_name.split(".", 1)[0])
+
+
+def expand_events(names: Iterable[str]) -> list[str]:
+    """``invoice`` -> ``invoice.create, invoice.update, invoice.delete``; full names pass through."""
+    out: list[str] = []
+    for name in names:
+        expanded = [name] if "." in name else [f"{name}.{a}" for a in EVENT_ACTIONS]
+        out.extend(e for e in expanded if e not in out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# tokens
+
+
+class TokenProvider(t.Protocol):
+    """What the client needs from an authenticator (the tap's ``FreshBooksAuthenticator`` fits)."""
+
+    def get_access_token(self) -> str: ...
+
+    def handle_unauthorized(self, failed_access_token: str | None = None) -> None: ...
+
+
+class StaticToken:
+    """A fixed access token (tests, or a token obtained elsewhere)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_access_token(self) -> str:
+        return self._token
+
+    def handle_unauthorized(self, failed_access_token: str | None = None) -> None:
+        raise FreshBooksAPIError(401, "the access token was rejected")
+
+
+def token_provider_from_settings(settings: Settings) -> TokenProvider:
+    """The tap's authenticator over the tap's encrypted token store.
+
+    Raises:
+        FreshBooksAPIError: the tap is not installed or its settings are incomplete (one line).
+    """
+    try:
+        from tap_freshbooks.auth import authenticator_from_config  # noqa: PLC0415
+        from tap_freshbooks.errors import FreshBooksError  # noqa: PLC0415
+    except ImportError:
+        raise FreshBooksAPIError(
+            0,
+            "tap-freshbooks is not installed next to webhook-bridge (it provides the token store); "
+            "install both: pip install -e ./tap-freshbooks -e ./webhook-bridge",
+        ) from None
+    missing = [
+        name
+        for name, value in (
+            ("CLIENT_ID", settings.client_id),
+            ("CLIENT_SECRET", settings.client_secret),
+            ("TOKEN_STORE_PATH", settings.token_store_path),
+        )
+        if not value
+    ]
+    if missing:
+        raise FreshBooksAPIError(
+            0,
+            "calling FreshBooks needs the tap's OAuth app and token store: set "
+            + ", ".join(f"WEBHOOK_BRIDGE_{m}" for m in missing),
+        )
+    try:
+        return authenticator_from_config(settings.tap_config(), logger=LOGGER)
+    except FreshBooksError as exc:
+        raise FreshBooksAPIError(0, str(exc)) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# errors and the client
+
+
+class FreshBooksAPIError(Exception):
+    """A FreshBooks call failed; ``str(err)`` is one line without secrets."""
+
+    def __init__(self, status: int, message: str, *, details: object = None) -> None:
+        self.status = status
+        self.details = details
+        super().__init__(" ".join(str(message).split()))
+
+    @property
+    def retryable(self) -> bool:
+        """Outages (network, 408, 429, 5xx) are worth retrying; other 4xx are final."""
+        return self.status == 0 or self.status in (408, 409, 429) or self.status >= 500
+
+    @property
+    def unrecognized_event(self) -> bool:
+        """FreshBooks' 422 ``event: Value error, Unrecognized event``."""
+        return self.status == 422 and "unrecognized event" in f"{self} {self.details}".lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class Callback:
+    """A FreshBooks callback registration."""
+
+    callback_id: int
+    event: str
+    uri: str
+    verified: bool
+    account_id: str
+
+    @classmethod
+    def from_api(cls, account_id: str, data: dict[str, t.Any]) -> Callback:
+        raw_id = data.get("callbackid", data.get("id"))
+        return cls(
+            callback_id=int(raw_id),
+            event=str(data.get("event", "")),
+            uri=str(data.get("uri", "")),
+            verified=bool(data.get("verified")),
+            account_id=account_id,
+        )
+
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class FreshBooksClient:
+    """Synchronous client for the callbacks API and the identity call (used off the event loop)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenProvider,
+        *,
+        timeout: float = 20.0,
+        max_tries: int = 3,
+        retry_wait: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.tokens = tokens
+        self.max_tries = max(1, max_tries)
+        self.retry_wait = retry_wait
+        self._http = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": f"webhook-bridge/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FreshBooksClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- low level ------------------------------------------------------------------------------
+    def _request(
+        self, method: str, path: str, *, json: object = None, params: dict[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
+        url = f"{self.api_url}{path}"
+        idempotent = method != "POST"
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            token = self.tokens.get_access_token()
+            try:
+                response = self._http.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.HTTPError as exc:
+                # a POST may have been processed; `register` re-lists before creating again
+                if idempotent and attempt < self.max_tries:
+                    time.sleep(self.retry_wait * 2 ** (attempt - 1))
+                    continue
+                raise FreshBooksAPIError(0, f"{method} {path}: {type(exc).__name__}") from None
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                self.tokens.handle_unauthorized(token)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.max_tries and (
+                idempotent or response.status_code == 429
+            ):
+                time.sleep(_retry_after(response, self.retry_wait * 2 ** (attempt - 1)))
+                continue
+            if response.status_code >= 400:
+                raise _api_error(method, path, response)
+            if response.status_code == 204 or not response.content:
+                return {}
+            try:
+                body = response.json()
+            except ValueError:
+                raise FreshBooksAPIError(
+                    response.status_code, f"{method} {path}: answer is not JSON"
+                ) from None
+            return body if isinstance(body, dict) else {}
+
+    @staticmethod
+    def _callbacks_path(account_id: str, callback_id: int | str | None = None) -> str:
+        path = f"/events/account/{account_id}/events/callbacks"
+        return path if callback_id is None else f"{path}/{callback_id}"
+
+    @staticmethod
+    def _result(body: dict[str, t.Any]) -> dict[str, t.Any]:
+        response = body.get("response", body)
+        result = response.get("result", response) if isinstance(response, dict) else {}
+        return result if isinstance(result, dict) else {}
+
+    # -- identity -------------------------------------------------------------------------------
+    def account_ids(self) -> list[str]:
+        """Accounting account ids the grant reaches (``/auth/api/v1/users/me``)."""
+        body = self._request("GET", "/auth/api/v1/users/me")
+        me = body.get("response", body)
+        out: list[str] = []
+        for membership in (me or {}).get("business_memberships") or []:
+            business = (membership or {}).get("business") or {}
+            account = business.get("account_id")
+            if account and account not in out:
+                out.append(str(account))
+        return out
+
+    # -- callbacks ------------------------------------------------------------------------------
+    def list_callbacks(self, account_id: str) -> list[Callback]:
+        """Every callback of the account (all pages)."""
+        out: list[Callback] = []
+        page = 1
+        while True:
+            body = self._request(
+                "GET", self._callbacks_path(account_id), params={"page": page, "per_page": 100}
+            )
+            result = self._result(body)
+            items = result.get("callbacks") or []
+            out.extend(Callback.from_api(account_id, item) for item in items)
+            pages = int(result.get("pages") or 0)
+            if not items or page >= pages:
+                return out
+            page += 1
+
+    def create_callback(self, account_id: str, event: str, uri: str) -> Callback:
+        """Register ``uri`` for ``event``; FreshBooks then POSTs the verification to ``uri``."""
+        body = self._request(
+            "POST",
+            self._callbacks_path(account_id),
+            json={"callback": {"event": event, "uri": uri}},
+        )
+        return Callback.from_api(account_id, self._result(body).get("callback") or {})
+
+    def verify_callback(self, account_id: str, callback_id: int | str, verifier: str) -> Callback:
+        """Confirm the verifier FreshBooks sent; notifications start after this."""
+        body = self._request(
+            "PUT",
+            self._callbacks_path(account_id, callback_id),
+            json={"callback": {"verifier": verifier}},
+        )
+        return Callback.from_api(account_id, self._result(body).get("callback") or {})
+
+    def resend_verification(self, account_id: str, callback_id: int | str) -> Callback:
+        """Ask FreshBooks to POST a new verification to the callback's uri."""
+        body = self._request(
+            "PUT",
+            self._callbacks_path(account_id, callback_id),
+            json={"callback": {"resend": True}},
+        )
+        return Callback.from_api(account_id, self._result(body).get("callback") or {})
+
+    def delete_callback(self, account_id: str, callback_id: int | str) -> None:
+        """Remove the callback (404 counts as already gone)."""
+        try:
+            self._request("DELETE", self._callbacks_path(account_id, callback_id))
+        except FreshBooksAPIError as exc:
+            if exc.status != 404:
+                raise
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    value = response.headers.get("Retry-After")
+    try:
+        return min(30.0, max(0.0, float(value))) if value else default
+    except ValueError:
+        return default
+
+
+def _api_error(method: str, path: str, response: httpx.Response) -> FreshBooksAPIError:
+    detail: object = None
+    message = response.reason_phrase or "error"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        detail = body.get("details") or body.get("response", {}).get("errors") or body.get("error")
+        message = str(body.get("message") or body.get("error_description") or message)
+    return FreshBooksAPIError(
+        response.status_code,
+        f"{method} {path} answered HTTP {response.status_code}: {message}"
+        + (f" {detail}" if detail else ""),
+        details=detail,
+    )

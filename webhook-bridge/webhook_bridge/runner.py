@@ -1,0 +1,672 @@
+"""Turn queued events into ``meltano run`` invocations of the tap with ``record_ids``.
+
+* **One run at a time, everywhere.** Every run the bridge starts (webhook runs and polls, from any
+  bridge process on this data dir) holds ``RunLock``, an exclusive ``flock`` on
+  ``<data_dir>/run.lock``. So runs for one account never overlap and the shared catalog file of
+  concurrent ``meltano run`` invocations (meltano/meltano#8763) is never written twice at once. The
+  lock's file descriptor is inherited by the ``meltano`` child: if the bridge dies mid-run, the lock
+  stays held until that orphaned run ends, and a restarted bridge waits for it instead of starting
+  a second run beside it.
+* **Same state ID as polling.** A ``record_ids`` run never moves polling bookmarks and records what it
+  delivered in the tap's change ledger, so it runs as plain ``meltano run tap-freshbooks <loader>``.
+  Meltano refuses a second run of the same state ID ("already running": a cron poll); that is a
+  retry later that does not count as an attempt.
+* **Done only after exit code 0.** Events are acknowledged only after ``meltano run`` succeeded, i.e.
+  after the loader committed the records and Meltano saved the state. Any failure retries them with
+  exponential backoff; retries travel in ever smaller groups so a poison record ends up alone and is
+  parked after ``max_attempts`` without holding back the others.
+* The run's output goes to a file (not a pipe), so an orphaned run is never killed by SIGPIPE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+from webhook_bridge.logs import log
+from webhook_bridge.store import Batch, Store
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from webhook_bridge.settings import Settings
+
+LOGGER = logging.getLogger("webhook_bridge.runner")
+
+BUSY_RE = re.compile(r"pipeline is already running", re.IGNORECASE)
+KEEP_RUN_LOGS = 50
+TAIL_BYTES = 6000
+TERMINATE_GRACE_SECONDS = 20.0
+PRUNE_AFTER_SECONDS = 7 * 86400
+ORPHAN_CHECK_SECONDS = 10.0
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+# ================================================================================================
+# the global run lock
+
+
+class RunLock:
+    """Exclusive inter-process lock (``flock``) on one file; not re-entrant.
+
+    Two ``RunLock`` objects on the same path exclude each other even inside one process.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    @property
+    def fd(self) -> int | None:
+        """The locked descriptor while held (passed to the ``meltano`` child)."""
+        return self._fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; never blocks."""
+        if self._fd is not None:
+            raise RuntimeError("RunLock is not re-entrant")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+        self._fd = fd
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return True
+
+    def acquire(self, timeout: float | None = None, poll: float = 0.1) -> bool:
+        """Block (polling) until the lock is taken or ``timeout`` passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.try_acquire():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+        return True
+
+    async def acquire_async(self, stop: asyncio.Event | None = None, poll: float = 0.1) -> bool:
+        """Wait for the lock without blocking the event loop; ``False`` if ``stop`` was set."""
+        warned_at = time.monotonic()
+        while not self.try_acquire():
+            if stop is not None and stop.is_set():
+                return False
+            if time.monotonic() - warned_at > 60:
+                warned_at = time.monotonic()
+                log(LOGGER, logging.WARNING, "waiting for the run lock", holder_pid=self.holder())
+            await asyncio.sleep(poll)
+        return True
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def holder(self) -> int | None:
+        """The pid written by the last holder (informational)."""
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def is_free(self) -> bool:
+        """True if nobody holds the lock right now (takes and drops it)."""
+        if self._fd is not None:
+            return False
+        if self.try_acquire():
+            self.release()
+            return True
+        return False
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# ================================================================================================
+# building and executing one run
+
+
+def resolve_executable(name: str, project_root: Path | None = None) -> str:
+    """``meltano`` on PATH; else the link Meltano keeps in ``<project>/.meltano/run/bin`` (there when
+    the bridge runs as ``meltano invoke webhook-bridge``, whose venv has no meltano); else next to
+    this Python."""
+    if os.sep in name:
+        return name
+    found = shutil.which(name)
+    if found:
+        return found
+    if name == "meltano" and project_root is not None:
+        link = project_root / ".meltano" / "run" / "bin"
+        if link.exists():
+            return str(link)
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+def build_command(settings: Settings, *, force: bool = False) -> list[str]:
+    """``[nice -n N] meltano [--environment E] run [--force] <extractor> <loader>``.
+
+    Runs get a lower CPU priority (``run_niceness``) so that, on a small machine, acknowledging
+    webhooks (FreshBooks waits 10 s at most) always wins over a tap run (which can wait).
+    """
+    cmd: list[str] = []
+    nice = shutil.which("nice") if settings.run_niceness > 0 else None
+    if nice:
+        cmd += [nice, "-n", str(settings.run_niceness)]
+    cmd.append(resolve_executable(settings.meltano_executable, settings.project_root))
+    if settings.meltano_environment:
+        cmd.append(f"--environment={settings.meltano_environment}")
+    cmd.append("run")
+    if force:
+        cmd.append("--force")
+    cmd += [settings.extractor, settings.loader]
+    return cmd
+
+
+def build_env(
+    base: Mapping[str, str],
+    settings: Settings,
+    *,
+    record_ids: Mapping[str, Sequence[int]] | None = None,
+    event_received_at: Mapping[str, Mapping[str, str]] | None = None,
+    select: Sequence[str] | None = None,
+    account_ids: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """The child's environment: the bridge's own (minus its secrets) plus the run's tap settings.
+
+    A poll (no ``record_ids``) gets none of the webhook-only variables, even if they were set in the
+    bridge's environment by mistake.
+    """
+    env = {
+        k: v for k, v in base.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))
+    }
+    prefix = settings.extractor_env_prefix
+    for var in (f"{prefix}_RECORD_IDS", f"{prefix}_EVENT_RECEIVED_AT", f"{prefix}__SELECT_FILTER"):
+        env.pop(var, None)
+    if record_ids is not None:
+        env[f"{prefix}_RECORD_IDS"] = json.dumps(dict(record_ids), separators=(",", ":"))
+        env[f"{prefix}_EVENT_RECEIVED_AT"] = json.dumps(
+            dict(event_received_at or {}), separators=(",", ":")
+        )
+        env[f"{prefix}__SELECT_FILTER"] = json.dumps(list(select or record_ids))
+    if account_ids is not None:
+        env[f"{prefix}_ACCOUNT_IDS"] = json.dumps(list(account_ids))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """How one ``meltano run`` ended."""
+
+    exit_code: int | None
+    duration: float
+    tail: str
+    timed_out: bool = False
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+    @property
+    def busy(self) -> bool:
+        """Meltano refused: the same pipeline (state ID) is already running."""
+        return self.exit_code not in (0, None) and bool(BUSY_RE.search(self.tail))
+
+    @property
+    def killed(self) -> bool:
+        """Ended by a signal, a timeout or a cancel: Meltano may have left its job row RUNNING."""
+        return self.timed_out or self.cancelled or (self.exit_code is not None and self.exit_code < 0)
+
+    def summary(self) -> str:
+        if self.timed_out:
+            head = "timed out"
+        elif self.cancelled:
+            head = "cancelled (bridge shutting down)"
+        elif self.exit_code is not None and self.exit_code < 0:
+            head = f"killed by signal {-self.exit_code}"
+        else:
+            head = f"exit code {self.exit_code}"
+        lines = [ln for ln in self.tail.splitlines() if ln.strip()]
+        return f"{head}: " + " | ".join(lines[-6:])[-1500:]
+
+
+def _tail(path: Path, limit: int = TAIL_BYTES) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+async def execute(
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    timeout: float,
+    pass_fd: int | None = None,
+    on_start: t.Callable[[int], None] | None = None,
+) -> RunOutcome:
+    """Run ``cmd`` to completion with output to ``log_path``; terminate it on timeout/cancel."""
+    started = time.monotonic()
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with log_path.open("ab") as out:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                cwd=str(cwd),
+                env=dict(env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,  # own process group: terminated as a whole on timeout
+                pass_fds=(pass_fd,) if pass_fd is not None else (),
+            )
+        except OSError as exc:
+            return RunOutcome(
+                exit_code=127, duration=0.0, tail=f"cannot start {cmd[0]}: {exc.strerror or exc}"
+            )
+    if on_start is not None:
+        on_start(proc.pid)
+    timed_out = cancelled = False
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        timed_out = True
+        await _terminate(proc)
+    except asyncio.CancelledError:
+        cancelled = True
+        await asyncio.shield(_terminate(proc))
+    outcome = RunOutcome(
+        exit_code=proc.returncode,
+        duration=time.monotonic() - started,
+        tail=_tail(log_path),
+        timed_out=timed_out,
+        cancelled=cancelled,
+    )
+    if cancelled:
+        # re-raise after the caller had a chance to record the outcome
+        raise _Cancelled(outcome)
+    return outcome
+
+
+class _Cancelled(asyncio.CancelledError):
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM to meltano (it fails its job cleanly), then SIGKILL to the whole group."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), TERMINATE_GRACE_SECONDS)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+# ================================================================================================
+# the runner
+
+
+class Runner:
+    """Claims event groups and runs them, one at a time, under the global run lock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        environ: Mapping[str, str] | None = None,
+        lock: RunLock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.environ = dict(os.environ if environ is None else environ)
+        self.lock = lock or RunLock(settings.lock_path)
+        self.mutex = asyncio.Lock()  # in-process: runner and poller take turns
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.current_run: int | None = None
+        self.runs_started = 0
+        self._orphans_checked_at = 0.0
+        self._pruned_at = time.monotonic()
+
+    # -- control ------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """New events were queued: re-check the schedule now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def run_forever(self) -> None:
+        """Work until :meth:`stop`; never dies from a failed run."""
+        log(LOGGER, logging.INFO, "runner started", coalesce_window_s=self.settings.coalesce_window_seconds)
+        recover_checked = False
+        while not self.stopping:
+            # clear BEFORE looking at the queue: a wake() during this iteration then cuts the
+            # following sleep short instead of being lost
+            self._wake.clear()
+            try:
+                if not recover_checked or await asyncio.to_thread(self._has_orphans):
+                    recover_checked = True
+                    await self.run_next(recover_only=True)
+                did_work = await self.run_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001  (a bad run must not stop the runner)
+                LOGGER.exception("runner iteration failed", extra={"fields": {}})
+                did_work = False
+                await self._sleep(5.0)
+                continue
+            if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
+                self._pruned_at = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.store.prune, older_than=PRUNE_AFTER_SECONDS)
+            if not did_work:
+                await self._sleep(await asyncio.to_thread(self._seconds_until_due))
+
+    def _has_orphans(self) -> bool:
+        """Events marked running while we run nothing: left by a process that died (checked
+        at most every ORPHAN_CHECK_SECONDS; cheap indexed query)."""
+        now = time.monotonic()
+        if self.current_run is not None or now - self._orphans_checked_at < ORPHAN_CHECK_SECONDS:
+            return False
+        self._orphans_checked_at = now
+        return self.store.has_running()
+
+    def _seconds_until_due(self) -> float:
+        due = self.store.next_due()
+        if due is None:
+            return 60.0
+        return max(0.0, min(60.0, due - time.time()))
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def run_next(self, *, recover_only: bool = False) -> bool:
+        """Take the lock, recover interrupted events, claim one due group and run it.
+
+        Returns True if a run happened (or events were recovered).
+        """
+        async with self.mutex:
+            if not recover_only:
+                due = await asyncio.to_thread(self.store.next_due)
+                if due is None or due > time.time():
+                    return False
+            if not await self.lock.acquire_async(self._stop):
+                return False
+            try:
+                recovered = await asyncio.to_thread(
+                    self.store.recover_interrupted, max_attempts=self.settings.max_attempts
+                )
+                if recovered:
+                    log(LOGGER, logging.WARNING, "recovered events of an interrupted run", events=recovered)
+                if recover_only:
+                    return bool(recovered)
+                batch = await asyncio.to_thread(
+                    self.store.claim, max_batch=self.settings.max_batch_records
+                )
+                if batch is None:
+                    return False
+                await self._run_batch(batch)
+                return True
+            finally:
+                self.lock.release()
+
+    async def _run_batch(self, batch: Batch) -> None:
+        env = build_env(
+            self.environ,
+            self.settings,
+            record_ids=batch.record_ids,
+            event_received_at=batch.event_received_at,
+            select=batch.select,
+            account_ids=[batch.account_id],
+        )
+        fields = {
+            "run_id": batch.run_id,
+            "kind": "webhook",
+            "account_id": batch.account_id,
+            "streams": list(batch.record_ids),
+            "records": batch.record_count,
+            "events": len(batch.events),
+            "retry_level": batch.attempt_level,
+        }
+        log(LOGGER, logging.INFO, "run started", **fields)
+        outcome = await self._execute(batch.run_id, env)
+        if outcome.busy and self._previous_run_was_killed(batch.run_id):
+            # Meltano's job row of OUR killed run still says RUNNING (it would only go stale after
+            # 5 minutes without heartbeat). We hold the run lock, so no bridge run is in progress.
+            log(LOGGER, logging.WARNING, "previous run was killed; re-running with --force", **fields)
+            await asyncio.to_thread(self.store.update_run, batch.run_id, forced=1)
+            outcome = await self._execute(batch.run_id, env, force=True)
+        await self._finish_batch(batch, outcome, fields)
+
+    async def _finish_batch(self, batch: Batch, outcome: RunOutcome, fields: dict[str, t.Any]) -> None:
+        now = time.time()
+        if outcome.ok:
+            await asyncio.to_thread(self.store.ack, batch.run_id, now=now)
+            await asyncio.to_thread(
+                self.store.update_run, batch.run_id, status="succeeded", exit_code=0, finished_ts=now
+            )
+            for event in batch.events:
+                log(
+                    LOGGER,
+                    logging.DEBUG,
+                    "event loaded",
+                    run_id=batch.run_id,
+                    event_name=event.name,
+                    account_id=event.account_id,
+                    object_id=event.object_id,
+                    received_at=event.received_at,
+                    latency_s=round(now - event.received_ts, 3),
+                )
+            log(LOGGER, logging.INFO, "run succeeded", duration_s=round(outcome.duration, 3), **fields)
+            return
+        if outcome.busy:
+            counts = await asyncio.to_thread(
+                self.store.fail,
+                batch.run_id,
+                "meltano: the pipeline is already running (another run of the same state ID)",
+                max_attempts=self.settings.max_attempts,
+                retry_base=self.settings.retry_base_seconds,
+                retry_max=self.settings.retry_max_seconds,
+                count_attempt=False,
+                retry_delay=self.settings.busy_retry_seconds,
+                now=now,
+            )
+            status = "busy"
+        else:
+            counts = await asyncio.to_thread(
+                self.store.fail,
+                batch.run_id,
+                outcome.summary(),
+                max_attempts=self.settings.max_attempts,
+                retry_base=self.settings.retry_base_seconds,
+                retry_max=self.settings.retry_max_seconds,
+                now=now,
+            )
+            status = "timeout" if outcome.timed_out else "failed"
+        await asyncio.to_thread(
+            self.store.update_run,
+            batch.run_id,
+            status=status,
+            exit_code=outcome.exit_code,
+            error=outcome.summary(),
+            finished_ts=now,
+        )
+        log(
+            LOGGER,
+            logging.WARNING if status == "busy" else logging.ERROR,
+            f"run {status}",
+            duration_s=round(outcome.duration, 3),
+            exit_code=outcome.exit_code,
+            retry=counts["retry"],
+            parked=counts["parked"],
+            error=outcome.summary(),
+            **fields,
+        )
+        if counts["parked"]:
+            for event in await asyncio.to_thread(self.store.events_of_run, batch.run_id, "parked"):
+                log(
+                    LOGGER,
+                    logging.ERROR,
+                    "event parked after too many failed runs",
+                    run_id=batch.run_id,
+                    event_id=event.id,
+                    event_name=event.name,
+                    account_id=event.account_id,
+                    object_id=event.object_id,
+                    received_at=event.received_at,
+                    attempts=event.attempts,
+                )
+
+    def _previous_run_was_killed(self, run_id: int) -> bool:
+        for run in self.store.runs(limit=5):
+            if run.id >= run_id or run.status == "running":
+                continue
+            return run.status in ("interrupted", "cancelled", "timeout") or (
+                run.exit_code is not None and run.exit_code < 0
+            )
+        return False
+
+    async def _execute(self, run_id: int, env: Mapping[str, str], *, force: bool = False) -> RunOutcome:
+        """One ``meltano run`` for run ``run_id`` (the caller holds the lock)."""
+        log_path = self.settings.runs_log_dir / f"run-{run_id:08d}.log"
+        self.current_run = run_id
+        self.runs_started += 1
+
+        def on_start(pid: int) -> None:
+            self.store.update_run(run_id, pid=pid, log_path=str(log_path))
+
+        try:
+            return await execute(
+                build_command(self.settings, force=force),
+                env,
+                cwd=self.settings.project_root,
+                log_path=log_path,
+                timeout=self.settings.run_timeout_seconds,
+                pass_fd=self.lock.fd,
+                on_start=on_start,
+            )
+        except _Cancelled as cancelled:
+            await asyncio.shield(asyncio.to_thread(self._record_cancel, run_id, cancelled.outcome))
+            raise
+        finally:
+            self.current_run = None
+            await asyncio.to_thread(_prune_logs, self.settings.runs_log_dir)
+
+    def _record_cancel(self, run_id: int, outcome: RunOutcome) -> None:
+        """Shutdown during a run: its events go back unchanged (no attempt counted)."""
+        self.store.fail(
+            run_id,
+            "cancelled: the bridge shut down during the run",
+            max_attempts=self.settings.max_attempts,
+            retry_base=self.settings.retry_base_seconds,
+            retry_max=self.settings.retry_max_seconds,
+            count_attempt=False,
+            retry_delay=0.0,
+        )
+        self.store.update_run(
+            run_id, status="cancelled", exit_code=outcome.exit_code, finished_ts=time.time()
+        )
+
+    # -- polls --------------------------------------------------------------------------------
+    async def run_poll(self) -> RunOutcome | None:
+        """One incremental poll of every account (``None``: stopped before the lock was taken)."""
+        async with self.mutex:
+            if not await self.lock.acquire_async(self._stop):
+                return None
+            try:
+                await asyncio.to_thread(
+                    self.store.recover_interrupted, max_attempts=self.settings.max_attempts
+                )
+                run_id = await asyncio.to_thread(self.store.start_run, "poll")
+                fields = {"run_id": run_id, "kind": "poll"}
+                log(LOGGER, logging.INFO, "poll started", **fields)
+                env = build_env(self.environ, self.settings)
+                outcome = await self._execute(run_id, env)
+                if outcome.busy and self._previous_run_was_killed(run_id):
+                    await asyncio.to_thread(self.store.update_run, run_id, forced=1)
+                    outcome = await self._execute(run_id, env, force=True)
+                status = "succeeded" if outcome.ok else ("busy" if outcome.busy else "failed")
+                await asyncio.to_thread(
+                    self.store.update_run,
+                    run_id,
+                    status=status,
+                    exit_code=outcome.exit_code,
+                    error=None if outcome.ok else outcome.summary(),
+                    finished_ts=time.time(),
+                )
+                log(
+                    LOGGER,
+                    logging.INFO if outcome.ok else logging.ERROR,
+                    f"poll {status}",
+                    duration_s=round(outcome.duration, 3),
+                    exit_code=outcome.exit_code,
+                    **({} if outcome.ok else {"error": outcome.summary()}),
+                    **fields,
+                )
+                return outcome
+            finally:
+                self.lock.release()
+
+
+def _prune_logs(directory: Path, keep: int = KEEP_RUN_LOGS) -> None:
+    try:
+        logs = sorted(directory.glob("run-*.log"))
+    except OSError:
+        return
+    for old in logs[:-keep]:
+        with contextlib.suppress(OSError):
+            old.unlink()
