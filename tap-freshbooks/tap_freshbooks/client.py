@@ -24,6 +24,7 @@ from singer_sdk.streams import RESTStream
 
 from tap_freshbooks import envelopes
 from tap_freshbooks.errors import FreshBooksError, ReauthorizationRequired
+from tap_freshbooks.schema_objects import DECIMAL_PRECISION, DECIMAL_SCALE
 from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
 from tap_freshbooks.timezones import (
     eastern_midnight_utc,
@@ -104,6 +105,18 @@ class FreshBooksStream(RESTStream):
     @property
     def timeout(self) -> int:
         return int(self.config.get("request_timeout", 60))
+
+    def _generate_schema_messages(self):  # type: ignore[override]  # noqa: ANN202
+        """SCHEMA messages, with the decimal precision/scale the SDK's catalog model drops.
+
+        singer-sdk builds stream maps from its catalog ``Schema`` model, which keeps only standard
+        JSON-schema keys, so ``precision``/``scale`` vanish from every SCHEMA message and SQL
+        targets would size money columns NUMBER(38,0) (Snowflake) or NUMERIC(18,0) (Redshift),
+        rounding the cents away. The sizes are the tap's own: put them back.
+        """
+        for message in super()._generate_schema_messages():
+            restore_decimal_sizes(message.schema)
+            yield message
 
     @property
     def partitions(self) -> list[dict] | None:
@@ -409,6 +422,19 @@ class FreshBooksStream(RESTStream):
 
 def _is_decimal(prop: dict) -> bool:
     return prop.get("format") == "x-singer.decimal"
+
+
+def restore_decimal_sizes(node: t.Any) -> None:
+    """Add the tap's DECIMAL precision/scale to every x-singer.decimal node lacking them."""
+    if isinstance(node, dict):
+        if _is_decimal(node):
+            node.setdefault("precision", DECIMAL_PRECISION)
+            node.setdefault("scale", DECIMAL_SCALE)
+        for value in node.values():
+            restore_decimal_sizes(value)
+    elif isinstance(node, list):
+        for value in node:
+            restore_decimal_sizes(value)
 
 
 def _as_decimal_string(value: t.Any) -> t.Any:

@@ -1,9 +1,10 @@
 """Schema pieces shared by many streams (money, decimals, audit columns).
 
 Money: FreshBooks sends ``{"amount": "1222.00", "code": "USD"}`` with the amount as a decimal
-*string* (up to ~27 decimals seen). We keep it a string typed ``format: x-singer.decimal``: SQL
-targets built on the SDK (Postgres, Snowflake) create an exact NUMERIC/DECIMAL column from it, and a
-target that does not know the format stores the exact text (never a rounded float).
+*string* (up to ~27 decimals seen). We keep it a string typed ``format: x-singer.decimal`` with
+precision 38 / scale 27: SQL targets built on the SDK (Postgres, Snowflake) create an exact
+DECIMAL(38,27) column from it, and a target that does not know the format (target-duckdb) stores
+the exact text, which the LookML casts (never a rounded float).
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ import typing as t
 
 from singer_sdk import typing as th
 
-DECIMAL = th.CustomType({"type": ["string", "null"], "format": "x-singer.decimal"})
+# precision/scale: SQL targets size the column from them. Without them Snowflake creates
+# NUMBER(38,0) and Redshift NUMERIC(18,0) and round the cents away. 27 decimals is the longest
+# FreshBooks amount seen; 11 integer digits is ample for one money value.
+DECIMAL_PRECISION, DECIMAL_SCALE = 38, 27
+DECIMAL = th.CustomType(
+    {
+        "type": ["string", "null"],
+        "format": "x-singer.decimal",
+        "precision": DECIMAL_PRECISION,
+        "scale": DECIMAL_SCALE,
+    }
+)
 
 
 def decimal(name: str, description: str | None = None) -> th.Property:

@@ -15,6 +15,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_freshbooks.auth import authenticator_from_config
+from tap_freshbooks.client import restore_decimal_sizes
 from tap_freshbooks.errors import ConfigError, FreshBooksError
 from tap_freshbooks.streams import STREAM_TYPES
 
@@ -150,6 +151,13 @@ class TapFreshBooks(Tap):
         ),
         _setting("request_timeout", th.IntegerType, "Seconds per HTTP request.", default=60),
     ).to_dict()
+
+    @property
+    def catalog_dict(self) -> dict:
+        """The catalog, with the decimal sizes the SDK's catalog model drops (see client.py)."""
+        catalog = super().catalog_dict
+        restore_decimal_sizes(catalog)
+        return catalog
 
     def discover_streams(self) -> list[FreshBooksStream]:
         return [stream_class(tap=self) for stream_class in STREAM_TYPES]

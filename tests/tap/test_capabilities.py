@@ -108,3 +108,14 @@ def test_structured_logging(emulator, tmp_path) -> None:
         stored.access_token, stored.refresh_token,
     ):
         assert secret not in text
+
+
+def test_catalog_round_trip_keeps_decimal_sizes(emulator, tmp_path) -> None:
+    """Meltano always passes a catalog; the SDK's catalog model drops precision/scale, which
+    would make Snowflake/Redshift create NUMBER(38,0) money columns. The tap restores them."""
+    config = tap_config(emulator, tmp_path, flattening_enabled=True, flattening_max_depth=1)
+    catalog = TapFreshBooks(config=config, parse_env_config=False).catalog_dict
+    run = run_tap(config, catalog=catalog)
+    schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "invoices")["schema"]
+    assert schema["properties"]["amount__amount"]["precision"] == 38
+    assert schema["properties"]["amount__amount"]["scale"] == 27

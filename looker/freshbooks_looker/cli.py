@@ -1,0 +1,80 @@
+"""``freshbooks-looker``: one console script, one sub-command per job.
+
+    freshbooks-looker check [--duckdb FILE | --postgres DSN]   offline LookML check
+    freshbooks-looker refresh                                   reset the Looker datagroup (after a load)
+    freshbooks-looker drift  (--duckdb FILE | --postgres DSN)   FreshBooks dimensions vs the model
+    freshbooks-looker timestamptz --postgres DSN               timestamp -> timestamptz (PostgreSQL)
+    freshbooks-looker generate [--check]                        regenerate views/*_base.view.lkml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="freshbooks-looker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from . import check, drift, looker_api
+
+    p = sub.add_parser("check", help="offline LookML check (static, all dialects, optional warehouse run)")
+    check.add_arguments(p)
+    p.set_defaults(func=check.run)
+
+    p = sub.add_parser("refresh", help="reset the Looker datagroup after a successful load")
+    looker_api.add_arguments(p)
+    p.set_defaults(func=looker_api.run)
+
+    p = sub.add_parser("drift", help="compare FreshBooks dimensions in the warehouse with the model")
+    drift.add_arguments(p)
+    p.set_defaults(func=drift.run)
+
+    p = sub.add_parser("timestamptz", help="convert timestamp columns to timestamptz (PostgreSQL)")
+    p.add_argument("--postgres", default=os.environ.get("FRESHBOOKS_LOOKER_POSTGRES_DSN"),
+                   help="PostgreSQL DSN (default: env FRESHBOOKS_LOOKER_POSTGRES_DSN)")
+    p.add_argument("--schema", default="freshbooks")
+    p.set_defaults(func=_timestamptz)
+
+    p = sub.add_parser("generate", help="regenerate the base views from the tap catalog")
+    p.add_argument("--check", action="store_true", help="exit 1 if generated files are stale")
+    p.add_argument("--catalog", help="catalog JSON file (default: run tap-freshbooks --discover)")
+    p.set_defaults(func=_generate)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def _timestamptz(args: argparse.Namespace) -> int:
+    from .warehouse import convert_timestamps_to_timestamptz
+
+    if not args.postgres:
+        print("timestamptz: give --postgres DSN or set FRESHBOOKS_LOOKER_POSTGRES_DSN")
+        return 2
+    changed = convert_timestamps_to_timestamptz(args.postgres, args.schema)
+    print(f"timestamptz: {len(changed)} column(s) converted")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import json
+
+    from . import generate
+
+    catalog = json.loads(open(args.catalog).read()) if args.catalog else None
+    files = generate.generate(catalog)
+    if args.check:
+        stale = generate.stale(files)
+        for path in stale:
+            print(f"stale: {path}")
+        return 1 if stale else 0
+    for path in generate.write(files):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

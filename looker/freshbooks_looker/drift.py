@@ -1,0 +1,255 @@
+"""Dimension drift: FreshBooks' current chart of accounts, expense categories and currencies (as
+loaded in the warehouse) against what the LookML expects.
+
+    freshbooks-looker drift --duckdb output/freshbooks.duckdb            # report
+    freshbooks-looker drift --postgres "$DSN" --update                   # accept: rewrite the lock
+    freshbooks-looker drift --duckdb ... --strict                        # exit 1 on any change
+
+The LookML reads names, tiers and hierarchies from the dimension tables at query time, so renamed
+or added categories, accounts, sub-types and currencies need no LookML edit. What the model does
+fix is checked against the data, and is an ERROR when FreshBooks moves past it (exit 1):
+
+* account types: the only hard-coded mapping (financial statement and normal balance per type,
+  read from the ``case:`` of chart_of_accounts.statement and journal_entry_details.normal_balance);
+* hierarchy depth: the expenses explore joins one parent category, the general_ledger explore one
+  parent account, so categories or accounts nested deeper than parent -> child would be cut off.
+
+Everything else is CHANGE information against the last reviewed snapshot (``dimensions.lock.json``
+next to the LookML, written by ``--update``): categories added / removed / renamed / re-parented,
+ledger accounts and sub-types added / removed / renamed, currencies that appeared or vanished.
+Dashboards pivot by currency, so a new currency shows up on its own; the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .lookml import Project
+from .warehouse import Warehouse, connect
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_LOCK = PROJECT_DIR / "dimensions.lock.json"
+
+#: (table, currency column) pairs scanned for currencies in use
+CURRENCY_COLUMNS = [
+    ("invoices", "currency_code"), ("payments", "amount__code"), ("expenses", "amount__code"),
+    ("bills", "currency_code"), ("bill_payments", "amount__code"), ("credit_notes", "currency_code"),
+    ("other_incomes", "amount__code"), ("journal_entry_details", "currency_code"),
+    ("clients", "currency_code"),
+]
+
+
+@dataclass
+class Finding:
+    level: str  # ERROR | CHANGE | OK
+    area: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level:6} {self.area}: {self.message}"
+
+
+@dataclass
+class Expectations:
+    """What the LookML fixes, read from the LookML itself."""
+
+    account_types: set[str]
+    category_depth: int
+    account_depth: int
+
+
+@dataclass
+class Snapshot:
+    account_types: dict[str, list[str]] = field(default_factory=dict)  # type -> sub-types
+    ledger_accounts: dict[str, dict] = field(default_factory=dict)  # "acct|number" -> {...}
+    expense_categories: dict[str, dict] = field(default_factory=dict)  # "acct|id" -> {...}
+    currencies: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> Snapshot | None:
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def expectations(project: Project) -> Expectations:
+    def literals(view: str, field_name: str) -> set[str]:
+        dim = project.views[view].dimensions.get(field_name, {})
+        out: set[str] = set()
+        for when in dim.get("case", {}).get("whens", []):
+            out |= set(re.findall(r"'([^']*)'", when.get("sql", "")))
+        return out
+
+    types = literals("chart_of_accounts", "statement") & literals("journal_entry_details", "normal_balance")
+
+    def depth(explore: str, view: str) -> int:
+        ex = project.explores.get(explore)
+        if ex is None:
+            return 1
+        return 1 + sum(1 for j in ex.joins if j.view == view and j.alias != view)
+
+    return Expectations(types, depth("expenses", "expense_categories"),
+                        depth("general_ledger", "chart_of_accounts"))
+
+
+def snapshot(wh: Warehouse, schema: str) -> Snapshot:
+    snap = Snapshot()
+    tables = wh.columns(schema)
+    if "chart_of_accounts" in tables:
+        for acct, number, name, typ, sub, uuid, parent in wh.query(
+            f"SELECT account_id, number, name, type, sub_type, uuid, parent_account "
+            f"FROM {schema}.chart_of_accounts"
+        ):
+            snap.account_types.setdefault(typ or "", [])
+            if sub and sub not in snap.account_types[typ or ""]:
+                snap.account_types[typ or ""].append(sub)
+            snap.ledger_accounts[f"{acct}|{uuid}"] = {
+                "number": number, "name": name, "type": typ, "sub_type": sub, "parent": parent,
+            }
+    for subs in snap.account_types.values():
+        subs.sort()
+    if "expense_categories" in tables:
+        vis = "vis_state" if "vis_state" in tables["expense_categories"] else "0"
+        for acct, cid, name, parent, vis_state in wh.query(
+            f"SELECT account_id, categoryid, category, parentid, {vis} FROM {schema}.expense_categories"
+        ):
+            if vis_state == 1:
+                continue
+            snap.expense_categories[f"{acct}|{cid}"] = {
+                "name": name, "parent": None if parent in (None, 0) else int(parent),
+            }
+    currencies: set[str] = set()
+    for table, column in CURRENCY_COLUMNS:
+        if column in tables.get(table, {}):
+            currencies |= {r[0] for r in wh.query(
+                f"SELECT DISTINCT {column} FROM {schema}.{table} WHERE {column} IS NOT NULL")}
+    snap.currencies = sorted(currencies)
+    return snap
+
+
+def _depth(nodes: dict[str, t.Any], parent_of: t.Callable[[str], str | None]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key in nodes:
+        d, cur, seen = 1, key, {key}
+        while (p := parent_of(cur)) is not None and p in nodes and p not in seen:
+            d, cur = d + 1, p
+            seen.add(p)
+        out[key] = d
+    return out
+
+
+def compare(current: Snapshot, reviewed: Snapshot | None, expect: Expectations) -> list[Finding]:
+    findings: list[Finding] = []
+    for typ in sorted(current.account_types):
+        if typ not in expect.account_types:
+            findings.append(Finding("ERROR", "account types", f"FreshBooks account type {typ!r} is not "
+                                    "mapped in the LookML (chart_of_accounts.statement, "
+                                    "journal_entry_details.normal_balance): it would report as Unmapped"))
+
+    def cat_parent(key: str) -> str | None:
+        acct = key.split("|", 1)[0]
+        p = current.expense_categories[key]["parent"]
+        return f"{acct}|{p}" if p is not None else None
+
+    for key, d in sorted(_depth(current.expense_categories, cat_parent).items()):
+        if d > expect.category_depth:
+            findings.append(Finding("ERROR", "expense categories", f"category {key} "
+                                    f"({current.expense_categories[key]['name']}) is {d} levels deep; the "
+                                    f"expenses explore joins {expect.category_depth} levels"))
+
+    def acct_parent(key: str) -> str | None:
+        acct = key.split("|", 1)[0]
+        p = current.ledger_accounts[key]["parent"]
+        return f"{acct}|{p}" if p else None
+
+    for key, d in sorted(_depth(current.ledger_accounts, acct_parent).items()):
+        if d > expect.account_depth:
+            findings.append(Finding("ERROR", "ledger accounts", f"account {current.ledger_accounts[key]['number']} "
+                                    f"({current.ledger_accounts[key]['name']}) is {d} levels deep; the "
+                                    f"general_ledger explore joins {expect.account_depth} levels"))
+    if reviewed is None:
+        findings.append(Finding("CHANGE", "snapshot", "no reviewed snapshot yet: run with --update"))
+        return findings
+
+    for typ in sorted(set(current.account_types) | set(reviewed.account_types)):
+        now, before = set(current.account_types.get(typ, [])), set(reviewed.account_types.get(typ, []))
+        for sub in sorted(now - before):
+            findings.append(Finding("CHANGE", "account sub-types", f"new sub-type {typ} / {sub}"))
+        for sub in sorted(before - now):
+            findings.append(Finding("CHANGE", "account sub-types", f"sub-type {typ} / {sub} no longer used"))
+    _diff_named(findings, "ledger accounts", current.ledger_accounts, reviewed.ledger_accounts,
+                ("name", "number", "type", "sub_type", "parent"), lambda v: f"{v['number']} {v['name']}")
+    _diff_named(findings, "expense categories", current.expense_categories, reviewed.expense_categories,
+                ("name", "parent"), lambda v: v["name"])
+    for cur in sorted(set(current.currencies) - set(reviewed.currencies)):
+        findings.append(Finding("CHANGE", "currencies", f"new currency {cur}: money measures and "
+                                "dashboards show it as its own column / series (no LookML change)"))
+    for cur in sorted(set(reviewed.currencies) - set(current.currencies)):
+        findings.append(Finding("CHANGE", "currencies", f"currency {cur} no longer in use"))
+    return findings
+
+
+def _diff_named(findings: list[Finding], area: str, now: dict, before: dict, attrs: tuple,
+                label: t.Callable[[dict], str]) -> None:
+    for key in sorted(set(now) - set(before)):
+        findings.append(Finding("CHANGE", area, f"added {key}: {label(now[key])}"))
+    for key in sorted(set(before) - set(now)):
+        findings.append(Finding("CHANGE", area, f"removed {key}: {label(before[key])}"))
+    for key in sorted(set(now) & set(before)):
+        for attr in attrs:
+            if now[key].get(attr) != before[key].get(attr):
+                verb = {"name": "renamed", "parent": "re-parented"}.get(attr, f"{attr} changed")
+                findings.append(Finding("CHANGE", area, f"{verb} {key}: {before[key].get(attr)!r} -> "
+                                        f"{now[key].get(attr)!r}"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duckdb", help="DuckDB file the pipeline loaded")
+    parser.add_argument("--postgres", help="PostgreSQL DSN")
+    parser.add_argument("--schema", default="freshbooks")
+    parser.add_argument("--project", default=str(PROJECT_DIR))
+    parser.add_argument("--lock", default=str(DEFAULT_LOCK), help="reviewed snapshot (JSON)")
+    parser.add_argument("--update", action="store_true", help="accept the current dimensions as reviewed")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on any change, not only errors")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.duckdb or args.postgres):
+        print("drift: give --duckdb FILE or --postgres DSN")
+        return 2
+    project = Project(args.project)
+    with connect(args.duckdb, args.postgres) as wh:
+        current = snapshot(wh, args.schema)
+    lock = Path(args.lock)
+    findings = compare(current, Snapshot.load(lock), expectations(project))
+    for f in findings:
+        print(f)
+    errors = [f for f in findings if f.level == "ERROR"]
+    changes = [f for f in findings if f.level == "CHANGE"]
+    print(f"drift: {len(errors)} error(s), {len(changes)} change(s) since the reviewed snapshot")
+    if args.update:
+        lock.write_text(current.to_json())
+        print(f"drift: wrote {lock}")
+    if errors or (args.strict and changes and not args.update):
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="freshbooks-looker drift", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

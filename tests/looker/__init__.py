@@ -1,0 +1,1 @@
+"""LookML tests (see conftest.py)."""

@@ -1,0 +1,112 @@
+"""A local fake of the Looker API 4.0 endpoints the datagroup refresher uses (real HTTP on
+127.0.0.1), with Looker's documented behaviour: form-body login, expiring access tokens with no
+refresh, 401 on an unknown or expired token, datagroup timestamps that may not be in the future,
+logout that revokes the token."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class FakeLooker:
+    def __init__(self, client_id: str = "looker-id", client_secret: str = "looker-secret",
+                 token_ttl: int = 3600, clock_offset: float = 0.0):
+        self.client_id, self.client_secret = client_id, client_secret
+        self.token_ttl = token_ttl
+        self.clock_offset = clock_offset  # server clock = real clock + offset
+        self.tokens: dict[str, float] = {}  # token -> expiry (server clock)
+        self.calls: list[dict] = []
+        self.datagroups = [
+            {"id": "3", "model_name": "other_model", "name": "freshbooks_load", "stale_before": 0,
+             "triggered_at": 0},
+            {"id": "7", "model_name": "freshbooks", "name": "freshbooks_load", "stale_before": 0,
+             "triggered_at": 0, "trigger_value": "x"},
+        ]
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def revoke_all(self) -> None:
+        self.tokens.clear()
+
+    def start(self) -> FakeLooker:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _reply(self, status: int, body=None) -> None:
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                call = {"method": self.command, "path": parts.path, "query": parts.query,
+                        "auth": self.headers.get("Authorization"),
+                        "content_type": self.headers.get("Content-Type"), "body": raw}
+                fake.calls.append(call)
+                path = parts.path
+                if not path.startswith("/api/4.0/"):
+                    return self._reply(404, {"message": "Not found"})
+                path = path[len("/api/4.0"):]
+                if path == "/login" and self.command == "POST":
+                    form = {k: v[0] for k, v in parse_qs(raw).items()}
+                    if "client_secret" in parse_qs(parts.query):
+                        return self._reply(400, {"message": "credentials in the query string"})
+                    if form.get("client_id") != fake.client_id or form.get("client_secret") != fake.client_secret:
+                        return self._reply(404, {"message": "Not found"})
+                    token = secrets.token_hex(12)
+                    fake.tokens[token] = fake.now() + fake.token_ttl
+                    return self._reply(200, {"access_token": token, "token_type": "Bearer",
+                                             "expires_in": fake.token_ttl, "refresh_token": None})
+                auth = (self.headers.get("Authorization") or "").split()
+                token = auth[1] if len(auth) == 2 and auth[0].lower() in ("token", "bearer") else None
+                if token is None or fake.tokens.get(token, 0) < fake.now():
+                    return self._reply(401, {"message": "Requires authentication."})
+                if path == "/logout" and self.command == "DELETE":
+                    fake.tokens.pop(token, None)
+                    return self._reply(204)
+                if path == "/datagroups" and self.command == "GET":
+                    return self._reply(200, fake.datagroups)
+                if path.startswith("/datagroups/") and self.command == "PATCH":
+                    dg = next((d for d in fake.datagroups if d["id"] == path.rsplit("/", 1)[1]), None)
+                    if dg is None:
+                        return self._reply(404, {"message": "Not found"})
+                    body = json.loads(raw or "{}")
+                    for key in ("stale_before", "triggered_at"):
+                        if key in body:
+                            if not isinstance(body[key], int) or body[key] > fake.now():
+                                return self._reply(422, {"message": f"{key} cannot be in the future"})
+                            dg[key] = body[key]
+                    return self._reply(200, dg)
+                return self._reply(404, {"message": "Not found"})
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def endpoints(self) -> list[tuple[str, str]]:
+        return [(c["method"], c["path"]) for c in self.calls]

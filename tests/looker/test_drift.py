@@ -1,0 +1,69 @@
+"""``freshbooks-looker drift``: FreshBooks dimensions in the warehouse vs what the model expects.
+(The end-to-end version, with the changes made in the emulator and loaded by the pipeline, is in
+tests/warehouse/test_postgres_pipeline.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import shutil
+
+import duckdb
+from freshbooks_looker import drift
+from freshbooks_looker.lookml import Project
+
+ROOT = Path(__file__).resolve().parents[2]
+LOOKER_DIR = ROOT / "looker"
+
+
+def run(path, lock, *extra) -> tuple[int, list[str]]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = drift.main(["--duckdb", str(path), "--lock", str(lock), *extra])
+    return code, out.getvalue().splitlines()
+
+
+def test_expectations_are_read_from_the_lookml():
+    exp = drift.expectations(Project(LOOKER_DIR))
+    assert exp.account_types == {"asset", "liability", "equity", "income", "expense"}
+    assert exp.category_depth == 2 and exp.account_depth == 2
+
+
+def test_no_drift_after_review_then_every_kind_of_change(duckdb_load, tmp_path):
+    lock = tmp_path / "dimensions.lock.json"
+    code, lines = run(duckdb_load.path, lock)
+    assert code == 0 and "no reviewed snapshot yet" in lines[0]
+    code, lines = run(duckdb_load.path, lock, "--update")
+    assert code == 0 and lock.exists()
+    code, lines = run(duckdb_load.path, lock, "--strict")
+    assert code == 0 and lines == ["drift: 0 error(s), 0 change(s) since the reviewed snapshot"]
+
+    changed = tmp_path / "changed.duckdb"
+    shutil.copy(duckdb_load.path, changed)
+    con = duckdb.connect(str(changed))
+    con.execute("USE changed")
+    con.execute("UPDATE freshbooks.expense_categories SET category = 'Software & SaaS' WHERE categoryid = 5001")
+    con.execute("UPDATE freshbooks.expense_categories SET parentid = 5002 WHERE categoryid = 5003")
+    con.execute("INSERT INTO freshbooks.expense_categories (account_id, id, categoryid, category, parentid, vis_state) "
+                "VALUES ('zK3pQ7', '5999', 5999, 'Cloud Hosting', 5003, 0)")  # 3 levels deep
+    con.execute("UPDATE freshbooks.expenses SET amount__code = 'EUR' WHERE id = (SELECT MIN(id) FROM freshbooks.expenses)")
+    con.execute("UPDATE freshbooks.chart_of_accounts SET sub_type = 'Prepaid Expenses' "
+                "WHERE uuid = (SELECT MIN(uuid) FROM freshbooks.chart_of_accounts WHERE type = 'asset')")
+    con.execute("UPDATE freshbooks.chart_of_accounts SET type = 'cost_of_sales' "
+                "WHERE uuid = (SELECT MIN(uuid) FROM freshbooks.chart_of_accounts WHERE type = 'expense')")
+    con.close()
+
+    code, lines = run(changed, lock)
+    text = "\n".join(lines)
+    assert code == 1  # errors: the model cannot follow these without a LookML change
+    assert "ERROR  account types: FreshBooks account type 'cost_of_sales' is not mapped" in text
+    assert "ERROR  expense categories: category zK3pQ7|5999 (Cloud Hosting) is 3 levels deep" in text
+    # changes the model follows by itself, reported for review
+    assert "renamed zK3pQ7|5001: 'Insurance' -> 'Software & SaaS'" in text or "renamed zK3pQ7|5001" in text
+    assert "re-parented zK3pQ7|5003: None -> 5002" in text
+    assert "added zK3pQ7|5999: Cloud Hosting" in text
+    assert "new currency EUR" in text
+    assert "new sub-type asset / Prepaid Expenses" in text

@@ -1,0 +1,1 @@
+"""Warehouse tests (see conftest.py)."""
