@@ -2,7 +2,7 @@
 a Looker instance.
 
     freshbooks-looker check                                    # static checks + all dialects (sqlglot)
-    freshbooks-looker check --duckdb output/freshbooks.duckdb  # + execute against the loaded DuckDB
+    freshbooks-looker check --duckdb output/warehouse.duckdb  # + execute against the loaded DuckDB
     freshbooks-looker check --postgres postgresql://...        # + execute against PostgreSQL
 
 Static (no warehouse):
@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", default=str(PROJECT_DIR), help="LookML project directory")
-    parser.add_argument("--duckdb", help="DuckDB file the pipeline loaded (output/freshbooks.duckdb)")
+    parser.add_argument("--duckdb", help="DuckDB file the pipeline loaded (output/warehouse.duckdb)")
     parser.add_argument("--postgres", help="PostgreSQL DSN of the loaded warehouse")
     parser.add_argument("--schema", help="override the SCHEMA_NAME constant")
     parser.add_argument("--dialect", action="append", choices=LOOKER_DIALECTS,

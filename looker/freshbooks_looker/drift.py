@@ -1,7 +1,7 @@
 """Dimension drift: FreshBooks' current chart of accounts, expense categories and currencies (as
 loaded in the warehouse) against what the LookML expects.
 
-    freshbooks-looker drift --duckdb output/freshbooks.duckdb            # report
+    freshbooks-looker drift --duckdb output/warehouse.duckdb            # report
     freshbooks-looker drift --postgres "$DSN" --update                   # accept: rewrite the lock
     freshbooks-looker drift --duckdb ... --strict                        # exit 1 on any change
 

@@ -2,7 +2,7 @@
 and the PostgreSQL ``timestamptz`` conversion.
 
 DuckDB is opened read-only through ``ATTACH ... AS fbwh``: the pipeline writes
-``output/freshbooks.duckdb``, whose catalog is also called ``freshbooks``, and ``freshbooks.invoices``
+a file named like ``freshbooks.duckdb`` has a catalog also called ``freshbooks``, and ``freshbooks.invoices``
 would otherwise be ambiguous between the catalog and the schema of the same name.
 """
 
