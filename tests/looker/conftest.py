@@ -32,10 +32,10 @@ class Loaded:
         self.pipeline = pipeline
 
 
-@pytest.fixture(scope="session")
-def duckdb_load(tmp_path_factory: pytest.TempPathFactory):
-    work = tmp_path_factory.mktemp("duckdb_load")
-    emu = FreshBooksEmulator(seed="small").start()
+def _loaded(tmp_path_factory: pytest.TempPathFactory, seed: str):
+    """Run the real pipeline (meltano, tap, target-duckdb) once on an emulator with ``seed``."""
+    work = tmp_path_factory.mktemp(f"{seed}_load")
+    emu = FreshBooksEmulator(seed=seed).start()
     try:
         path = work / "warehouse.duckdb"
         pipeline = Pipeline(emu, work, "target-duckdb", {"TARGET_DUCKDB_FILEPATH": str(path)})
@@ -43,20 +43,17 @@ def duckdb_load(tmp_path_factory: pytest.TempPathFactory):
         yield Loaded(emu, path, pipeline)
     finally:
         emu.stop()
+
+
+@pytest.fixture(scope="session")
+def duckdb_load(tmp_path_factory: pytest.TempPathFactory):
+    yield from _loaded(tmp_path_factory, "small")
 
 
 @pytest.fixture(scope="session")
 def demo_load(tmp_path_factory: pytest.TempPathFactory):
     """The demo seed: ~10x more records per stream, so relationship and key checks have teeth."""
-    work = tmp_path_factory.mktemp("demo_load")
-    emu = FreshBooksEmulator(seed="demo").start()
-    try:
-        path = work / "warehouse.duckdb"
-        pipeline = Pipeline(emu, work, "target-duckdb", {"TARGET_DUCKDB_FILEPATH": str(path)})
-        pipeline.run()
-        yield Loaded(emu, path, pipeline)
-    finally:
-        emu.stop()
+    yield from _loaded(tmp_path_factory, "demo")
 
 
 @pytest.fixture(scope="session")

@@ -31,14 +31,9 @@ TAP_SRC = str(Path(__file__).resolve().parents[2] / "tap-freshbooks")
 
 
 @pytest.fixture
-def emu():
-    from freshbooks_emulator import FreshBooksEmulator  # noqa: PLC0415
-
-    emulator = FreshBooksEmulator(seed="small").start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def emu(emulator):
+    """The shared emulator fixture (tests/conftest.py), under this module's short name."""
+    return emulator
 
 
 @pytest.fixture

@@ -25,14 +25,9 @@ from tap_freshbooks.token_store import TokenStore
 
 
 @pytest.fixture
-def emu():
-    from freshbooks_emulator import FreshBooksEmulator  # noqa: PLC0415
-
-    emulator = FreshBooksEmulator(seed="small").start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def emu(emulator):
+    """The shared emulator fixture (tests/conftest.py), under this module's short name."""
+    return emulator
 
 
 def free_port() -> int:

@@ -513,30 +513,21 @@ class Runner:
                 )
             log(LOGGER, logging.INFO, "run succeeded", duration_s=round(outcome.duration, 3), **fields)
             return
-        if outcome.busy:
-            counts = await asyncio.to_thread(
-                self.store.fail,
-                batch.run_id,
-                "meltano: the pipeline is already running (another run of the same state ID)",
-                max_attempts=self.settings.max_attempts,
-                retry_base=self.settings.retry_base_seconds,
-                retry_max=self.settings.retry_max_seconds,
-                count_attempt=False,
-                retry_delay=self.settings.busy_retry_seconds,
-                now=now,
-            )
-            status = "busy"
-        else:
-            counts = await asyncio.to_thread(
-                self.store.fail,
-                batch.run_id,
-                outcome.summary(),
-                max_attempts=self.settings.max_attempts,
-                retry_base=self.settings.retry_base_seconds,
-                retry_max=self.settings.retry_max_seconds,
-                now=now,
-            )
-            status = "timeout" if outcome.timed_out else "failed"
+        busy = outcome.busy  # Meltano refused: same state ID running; retry without an attempt
+        counts = await asyncio.to_thread(
+            self.store.fail,
+            batch.run_id,
+            "meltano: the pipeline is already running (another run of the same state ID)"
+            if busy
+            else outcome.summary(),
+            max_attempts=self.settings.max_attempts,
+            retry_base=self.settings.retry_base_seconds,
+            retry_max=self.settings.retry_max_seconds,
+            count_attempt=not busy,
+            retry_delay=self.settings.busy_retry_seconds if busy else None,
+            now=now,
+        )
+        status = "busy" if busy else "timeout" if outcome.timed_out else "failed"
         await asyncio.to_thread(
             self.store.update_run,
             batch.run_id,
