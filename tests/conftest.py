@@ -43,20 +43,24 @@ def emulator() -> t.Iterator[FreshBooksEmulator]:
         emu.stop()
 
 
-def tap_config(emu: FreshBooksEmulator, tmp_path: Path, **overrides: t.Any) -> dict[str, t.Any]:
-    """A complete tap config pointing at the emulator, with a fresh encrypted token store."""
-    grant = emu.issue_grant()
-    config: dict[str, t.Any] = {
+def app_config(emu: FreshBooksEmulator, tmp_path: Path) -> dict[str, t.Any]:
+    """The emulator's OAuth app and an empty encrypted token store: what `auth login` needs."""
+    return {
         "client_id": emu.client_id,
         "client_secret": emu.client_secret,
         "redirect_uri": emu.redirect_uri,
-        "refresh_token": grant["refresh_token"],
-        "token_store_path": str(tmp_path / "tokens.fernet"),
-        "token_encryption_key": TEST_FERNET_KEY,
         "api_url": emu.url,
         "auth_url": emu.url,
-        "max_request_tries": 10,
+        "token_store_path": str(tmp_path / "tokens.fernet"),
+        "token_encryption_key": TEST_FERNET_KEY,
     }
+
+
+def tap_config(emu: FreshBooksEmulator, tmp_path: Path, **overrides: t.Any) -> dict[str, t.Any]:
+    """A complete tap config: the app, a store, and a freshly granted refresh token to bootstrap it."""
+    config = app_config(emu, tmp_path)
+    config["refresh_token"] = emu.issue_grant()["refresh_token"]
+    config["max_request_tries"] = 10
     config.update(overrides)
     return config
 

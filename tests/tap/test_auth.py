@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from conftest import app_config
 from tap_freshbooks.auth import (
     GRANT_REJECTED_MESSAGE,
     FreshBooksAuthenticator,
     authenticator_from_config,
 )
 from tap_freshbooks.errors import ReauthorizationRequired, TokenEndpointError
-from tap_freshbooks.token_store import TokenSet, TokenStore, new_encryption_key
+from tap_freshbooks.token_store import TokenSet, TokenStore
 
 TAP_SRC = str(Path(__file__).resolve().parents[2] / "tap-freshbooks")
 
@@ -38,15 +39,7 @@ def emu(emulator):
 
 @pytest.fixture
 def config(emu, tmp_path: Path) -> dict:
-    return {
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "redirect_uri": emu.redirect_uri,
-        "api_url": emu.url,
-        "auth_url": emu.url,
-        "token_store_path": str(tmp_path / "tokens" / "freshbooks.enc"),
-        "token_encryption_key": new_encryption_key(),
-    }
+    return app_config(emu, tmp_path)
 
 
 @pytest.fixture

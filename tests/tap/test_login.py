@@ -10,12 +10,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
+from conftest import app_config
 from tap_freshbooks.errors import ConfigError, LoginError
 from tap_freshbooks.login import (
     build_authorize_url,
     listener_address,
     login_command,
-    new_encryption_key,
     parse_pasted_redirect,
     run_login,
 )
@@ -39,15 +39,7 @@ def free_port() -> int:
 @pytest.fixture
 def config(emu, tmp_path: Path) -> dict:
     """Paste-mode config: the emulator app's own registered redirect URI."""
-    return {
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "redirect_uri": emu.redirect_uri,
-        "api_url": emu.url,
-        "auth_url": emu.url,
-        "token_store_path": str(tmp_path / "tokens.enc"),
-        "token_encryption_key": new_encryption_key(),
-    }
+    return app_config(emu, tmp_path)
 
 
 @pytest.fixture
