@@ -23,7 +23,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
 from tap_freshbooks import envelopes
-from tap_freshbooks.errors import FreshBooksError, ReauthorizationRequired
+from tap_freshbooks.errors import REAUTH_COMMAND, FreshBooksError, ReauthorizationRequired
 from tap_freshbooks.schema_objects import DECIMAL_PRECISION, DECIMAL_SCALE
 from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
 from tap_freshbooks.timezones import (
@@ -120,9 +120,7 @@ class FreshBooksStream(RESTStream):
 
     @property
     def partitions(self) -> list[dict] | None:
-        """One partition per FreshBooks account (child streams get their context from the parent)."""
-        if self.parent_stream_type is not None:
-            return None
+        """One partition per FreshBooks account."""
         return [dict(account) for account in self._tap.accounts]
 
     def get_new_paginator(self) -> envelopes.FreshBooksPaginator:
@@ -166,7 +164,7 @@ class FreshBooksStream(RESTStream):
             if used in rejected:
                 msg = (
                     "FreshBooks rejected a freshly refreshed access token. The grant may have "
-                    "been revoked. Re-authorize with: tap-freshbooks auth login --config <your config>"
+                    f"been revoked. Re-authorize with: {REAUTH_COMMAND}"
                 )
                 raise ReauthorizationRequired(msg)
             rejected.add(used)

@@ -448,9 +448,13 @@ class Store:
 
     def next_due(self) -> float | None:
         """When the earliest pending event becomes due (``None``: queue empty)."""
+        return self._earliest_pending("events")
+
+    def _earliest_pending(self, table: str) -> float | None:
+        """Smallest ``next_attempt_at`` of the pending rows of ``table`` (events or verifiers)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT min(next_attempt_at) FROM events WHERE status = 'pending'"
+                f"SELECT min(next_attempt_at) FROM {table} WHERE status = 'pending'"  # noqa: S608  (table is ours)
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
@@ -857,11 +861,7 @@ class Store:
         return [v for v in (self._decrypt(r) for r in rows) if v is not None]
 
     def next_verification_due(self) -> float | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT min(next_attempt_at) FROM verifiers WHERE status = 'pending'"
-            ).fetchone()
-        return None if row[0] is None else float(row[0])
+        return self._earliest_pending("verifiers")
 
     def mark_verifier(
         self,
