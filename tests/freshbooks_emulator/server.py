@@ -6,6 +6,7 @@ import json
 import math
 import re
 import socket
+import struct
 import time
 import urllib.parse
 from datetime import date, datetime, timezone
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 from . import streams as S
+from .faults import TransportFault
 from .oauth import OAuthError
 from .render import fmt_dt
 
@@ -115,8 +117,66 @@ def make_handler(emu):
                 import traceback
                 traceback.print_exc()
                 status, headers, payload = 500, {}, {"error": "internal_error", "error_description": repr(e)}
-            self._send(status, headers, payload)
+            fault = getattr(req, "fault", None)
+            if fault is not None:
+                status = self._send_fault(fault, status, headers, payload)
+            else:
+                self._send(status, headers, payload)
             emu._log(self.command, urllib.parse.unquote(self.path), status)
+
+        # -- transport faults (faults.py); the logged status is 0 when nothing was answered --
+        def _send_fault(self, fault: TransportFault, status, headers, payload) -> int:
+            if fault.kind == "reset":
+                self._drop(rst=True)
+                return 0
+            if fault.kind == "timeout":
+                time.sleep(fault.seconds)
+                self._drop()
+                return 0
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            half = len(data) // 2
+            if fault.kind == "garbage":
+                if fault.style == "html":
+                    page = ("<html><head><title>502 Bad Gateway</title></head><body><center>"
+                            "<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
+                    self._send(200, {"Content-Type": "text/html; charset=utf-8"}, page)
+                elif fault.style == "binary":
+                    self._send(200, {"Content-Type": "application/json"}, b"\xff\xfe\x00\x81{\"resp\xc3")
+                else:  # half_json: a well-framed answer whose JSON stops half-way
+                    self._send(200, {"Content-Type": "application/json"}, data[:half])
+                return 200
+            # truncate: promise the whole body, send half, hang up
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            if fault.style == "chunked":
+                self.send_header("Transfer-Encoding", "chunked")
+                body = b"%x\r\n" % half + data[:half] + b"\r\n"  # ... and never the last chunk
+            else:
+                self.send_header("Content-Length", str(len(data)))
+                body = data[:half]
+            self._headers_buffer.append(b"\r\n")
+            out = b"".join(self._headers_buffer) + body
+            self._headers_buffer = []
+            try:
+                self.wfile.write(out)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self._drop()
+            return status
+
+        def _drop(self, rst: bool = False) -> None:
+            """Close this connection now: FIN, or RST (SO_LINGER 0) when ``rst``."""
+            self.close_connection = True
+            try:
+                if rst:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.rfile.close()  # drop the makefile reference so close() really closes
+                    self.connection.close()
+                else:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
         def _send(self, status, headers, payload):
             if isinstance(payload, (bytes, str)):
@@ -183,8 +243,12 @@ def route(emu, req: Request):
         return authorize_endpoint(emu, req)
 
     # --- API: faults, then authentication ---
-    inj = emu.faults.check_api()
-    if inj:
+    inj = emu.faults.check_api(p)
+    if isinstance(inj, TransportFault):
+        req.fault = inj  # applied by the handler (faults.py)
+        if inj.kind in ("reset", "timeout"):
+            return 0, {}, None  # no answer at all: do no work
+    elif inj:
         return inj
     auth = req.headers.get("Authorization") or ""
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
