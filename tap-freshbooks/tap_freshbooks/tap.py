@@ -273,6 +273,21 @@ def _fail(message: str, code: int) -> t.NoReturn:
     sys.exit(code)
 
 
+def read_cli_config(config_paths: t.Sequence[str]) -> dict[str, t.Any]:
+    """Config for the subcommands: JSON files and/or ENV (TAP_FRESHBOOKS_*), later ones win."""
+    config: dict[str, t.Any] = {}
+    for path in config_paths or ("ENV",):
+        if path == "ENV":
+            config.update(TapFreshBooks._env_var_config)  # noqa: SLF001  (the SDK's TAP_FRESHBOOKS_* parser)
+        else:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    config.update(json.load(handle))
+            except (OSError, ValueError) as exc:
+                _fail(f"cannot read config file {path}: {exc}", 2)
+    return config
+
+
 @click.group(name="auth", help="Authorize tap-freshbooks with FreshBooks (OAuth 2.0).")
 def auth_group() -> None:
     pass
@@ -284,27 +299,22 @@ def auth_group() -> None:
 def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:  # noqa: FBT001
     from tap_freshbooks.login import login_command  # noqa: PLC0415
 
-    config: dict[str, t.Any] = {}
-    for path in config_paths or ("ENV",):
-        if path == "ENV":
-            config.update(TapFreshBooks._env_var_config)  # noqa: SLF001  (the SDK's TAP_FRESHBOOKS_* parser)
-        else:
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    config.update(json.load(handle))
-            except (OSError, ValueError) as exc:
-                _fail(f"cannot read config file {path}: {exc}", 2)
+    config = read_cli_config(config_paths)
     for key, value in (("api_url", "https://api.freshbooks.com"), ("auth_url", "https://auth.freshbooks.com")):
         config.setdefault(key, value)
     sys.exit(login_command(config, paste))
 
 
 def cli() -> None:
-    """Console script: the SDK's Singer CLI, plus `auth login`, with one-line errors."""
+    """Console script: the SDK's Singer CLI, plus `auth login` and `reconcile`, with one-line errors."""
     argv = sys.argv[1:]
     if argv[:1] == ["auth"]:
         auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")
         return
+    if argv[:1] == ["reconcile"]:
+        from tap_freshbooks.reconcile import main as reconcile_main  # noqa: PLC0415
+
+        sys.exit(reconcile_main(argv[1:]))
     try:
         TapFreshBooks.cli.main(args=argv, prog_name="tap-freshbooks")
     except ConfigError as exc:
