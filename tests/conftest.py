@@ -22,6 +22,9 @@ if str(TESTS) not in sys.path:
 
 from freshbooks_emulator import FreshBooksEmulator  # noqa: E402  (tests/ is on sys.path)
 
+# fails the session if any secret the emulators issued appears in any test output
+pytest_plugins = ["security.plugin"]
+
 # A fixed, valid Fernet key for tests only (the token store is per-test, under tmp_path).
 TEST_FERNET_KEY = "Z9-YCWqom_shcJfmiPesSB3Lz5ok9CuMVoJclbB9hMM="
 

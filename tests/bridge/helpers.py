@@ -21,6 +21,8 @@ from webhook_bridge.settings import Settings
 from webhook_bridge.signature import compute_signature
 from webhook_bridge.store import Store
 
+from security.outputs import save_output
+
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_SRC = REPO / "webhook-bridge"
 FAKE_MELTANO = Path(__file__).with_name("fake_meltano.py")
@@ -206,6 +208,10 @@ class BridgeServer:
                 self.proc.wait(10)
         if getattr(self, "_log", None):
             self._log.close()
+        save_output(f"webhook-bridge serve ({self.log_path.name})", self.logs())
+        data_dir = self.env.get("WEBHOOK_BRIDGE_DATA_DIR")
+        for run_log in sorted(Path(data_dir, "runs").glob("*.log")) if data_dir else ():
+            save_output(f"bridge run log {run_log.name}", run_log.read_bytes())
 
     def logs(self) -> str:
         try:

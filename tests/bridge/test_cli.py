@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from security.outputs import save_output
 from webhook_bridge.signature import classify
 
 from bridge.helpers import (
@@ -30,8 +31,10 @@ token_store_mod = pytest.importorskip("tap_freshbooks.token_store", reason="tap-
 def cli(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     full = {**os.environ, **env,
             "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")])}
-    return subprocess.run([sys.executable, "-m", "webhook_bridge", *args], env=full, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "webhook_bridge", *args], env=full, capture_output=True,
                           text=True, timeout=timeout)
+    save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
+    return proc
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bridge.helpers import BRIDGE_SRC, REPO, BridgeServer, free_port, wait_for
+from security.outputs import save_output
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,8 +96,10 @@ class World:
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         env = {**os.environ, **self.env, "WEBHOOK_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
                "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")])}
-        return subprocess.run([sys.executable, "-m", "webhook_bridge", *args], env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "webhook_bridge", *args], env=env, capture_output=True,
                               text=True, timeout=timeout)
+        save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
+        return proc
 
     def store(self):
         from webhook_bridge.store import Store

@@ -13,6 +13,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .issued_secrets import record as record_secret
+
 DEFAULT_SCOPE = ("user:profile:read user:clients:read user:invoices:read user:payments:read "
                  "user:expenses:read user:bills:read user:bill_payments:read user:bill_vendors:read "
                  "user:billable_items:read user:taxes:read user:credit_notes:read "
@@ -69,10 +71,12 @@ class OAuthServer:
         self.used_refresh_tokens: dict[str, str] = {}  # spent refresh token -> grant id
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_count = 0
+        self.refresh_redirect_uris: list = []  # redirect_uri of each accepted refresh (None: absent)
 
     # -- apps ---------------------------------------------------------------------------
     def register_app(self, client_id: str, client_secret: str, redirect_uri: str) -> None:
         with self.lock:
+            record_secret("client_secret", client_secret)
             self.apps[client_id] = {"client_secret": client_secret, "redirect_uri": redirect_uri}
 
     def check_client(self, client_id: str | None, client_secret: str | None) -> None:
@@ -92,7 +96,7 @@ class OAuthServer:
             if redirect_uri != app["redirect_uri"]:
                 raise OAuthError(400, "invalid_request",
                                  "The redirect uri included is not valid.")
-            code = secrets.token_hex(32)
+            code = record_secret("authorization_code", secrets.token_hex(32))
             self.codes[code] = {"client_id": client_id, "redirect_uri": redirect_uri,
                                 "scope": scope or DEFAULT_SCOPE, "expires": time.time() + CODE_TTL}
             return code
@@ -104,13 +108,14 @@ class OAuthServer:
                    "jti": secrets.token_hex(16), "scope": grant.scope}
         tok = ".".join([_b64({"alg": "HS256", "typ": "JWT"}), _b64(payload),
                         base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()])
+        record_secret("access_token", tok)
         at = AccessToken(tok, grant.grant_id, now, now + self.access_token_ttl)
         self.access_tokens[tok] = at
         return at
 
     def _token_response(self, grant: Grant, now: float) -> dict:
         at = self._new_access(grant, now)
-        rt = secrets.token_hex(32)
+        rt = record_secret("refresh_token", secrets.token_hex(32))
         self.refresh_tokens[rt] = grant.grant_id
         created = grant.created_at if self.refresh_keeps_created_at else int(now)
         return {"access_token": at.token, "token_type": "Bearer", "expires_in": self.access_token_ttl,
@@ -159,6 +164,7 @@ class OAuthServer:
                 raise OAuthError(400, "invalid_grant", "The redirect_uri does not match.")
             self.used_refresh_tokens[refresh_token] = gid
             self.refresh_count += 1
+            self.refresh_redirect_uris.append(redirect_uri)
             return self._token_response(grant, time.time())
 
     def revoke_token(self, client_id, client_secret, token) -> None:

@@ -15,6 +15,8 @@ import http.client
 import urllib.parse
 from datetime import datetime, timezone
 
+from .issued_secrets import record as record_secret
+
 
 def sign_webhook(fields, verifier: str) -> str:
     """fields: list of (key, value) pairs in body order, or a dict (insertion order)."""
@@ -22,14 +24,14 @@ def sign_webhook(fields, verifier: str) -> str:
     msg = dict((k, str(v)) for k, v in items)
     dig = hmac.new(verifier.encode("utf-8"), msg=json.dumps(msg).encode("utf-8"),
                    digestmod=hashlib.sha256).digest()
-    return base64.b64encode(dig).decode()
+    return record_secret("webhook_signature", base64.b64encode(dig).decode())
 
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def new_verifier() -> str:
-    return "".join(secrets.choice(_ALNUM) for _ in range(33))
+    return record_secret("callback_verifier", "".join(secrets.choice(_ALNUM) for _ in range(33)))
 
 
 def event_matches(subscribed: str, event: str) -> bool:

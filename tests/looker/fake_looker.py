@@ -12,11 +12,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from freshbooks_emulator.issued_secrets import record as record_secret
+
 
 class FakeLooker:
     def __init__(self, client_id: str = "looker-id", client_secret: str = "looker-secret",
                  token_ttl: int = 3600, clock_offset: float = 0.0):
-        self.client_id, self.client_secret = client_id, client_secret
+        self.client_id, self.client_secret = client_id, record_secret("looker_client_secret", client_secret)
         self.token_ttl = token_ttl
         self.clock_offset = clock_offset  # server clock = real clock + offset
         self.tokens: dict[str, float] = {}  # token -> expiry (server clock)
@@ -69,7 +71,7 @@ class FakeLooker:
                         return self._reply(400, {"message": "credentials in the query string"})
                     if form.get("client_id") != fake.client_id or form.get("client_secret") != fake.client_secret:
                         return self._reply(404, {"message": "Not found"})
-                    token = secrets.token_hex(12)
+                    token = record_secret("looker_access_token", secrets.token_hex(12))
                     fake.tokens[token] = fake.now() + fake.token_ttl
                     return self._reply(200, {"access_token": token, "token_type": "Bearer",
                                              "expires_in": fake.token_ttl, "refresh_token": None})

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, TEST_FERNET_KEY, tap_config
+from security.outputs import save_output
 
 TAP = [sys.executable, "-m", "tap_freshbooks"]
 
@@ -22,7 +23,9 @@ def run_cli(args: list[str], config: dict | None, tmp_path: Path) -> subprocess.
         path.write_text(json.dumps(config))
         cmd += ["--config", str(path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_FRESHBOOKS")}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False)
+    save_output(f"tap-freshbooks {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
+    return proc
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:

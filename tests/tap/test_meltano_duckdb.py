@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from conftest import ROOT, TEST_FERNET_KEY
+from security.outputs import save_output
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +50,7 @@ def meltano_run(env: dict[str, str], *blocks: str) -> subprocess.CompletedProces
         [MELTANO, "run", *(blocks or ("tap-freshbooks", "target-duckdb"))],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )
+    save_output(f"meltano run {' '.join(blocks or ('tap-freshbooks', 'target-duckdb'))}", proc.stdout + "\n" + proc.stderr)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from security.outputs import save_output
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,6 +82,7 @@ class Pipeline:
         self.runs += 1
         log = self.workdir / f"meltano-run-{self.runs}.log"
         log.write_text(proc.stdout + "\n" + proc.stderr)
+        save_output(f"meltano run tap-freshbooks {self.loader} #{self.runs}", proc.stdout + "\n" + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.splitlines()[-40:])
             raise PipelineFailed(f"meltano run tap-freshbooks {self.loader} failed "
