@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 
 from tap_freshbooks.auth import raise_for_token_error
-from tap_freshbooks.errors import ConfigError, FreshBooksError, LoginError, TokenEndpointError
+from tap_freshbooks.errors import ConfigError, FreshBooksError, LoginError, TokenEndpointError, TokenStoreError
 from tap_freshbooks.token_store import TokenSet, TokenStore, new_encryption_key
 
 if t.TYPE_CHECKING:
@@ -298,6 +298,11 @@ def run_login(
     api_url = str(config.get("api_url") or DEFAULT_API_URL).rstrip("/")
     auth_url = str(config.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
     store = TokenStore(config["token_store_path"], config["token_encryption_key"])
+    try:
+        store.check_key()  # a store this key cannot open is never silently replaced
+    except TokenStoreError as exc:
+        msg = f"{exc.message}; use the key it was written with, or move the file aside to log in afresh"
+        raise TokenStoreError(msg) from None
     store.check_writable()
 
     address = listener_address(redirect_uri)

@@ -258,6 +258,24 @@ class TokenStore:
 
     # writing ------------------------------------------------------------------------------------
 
+    def check_key(self) -> None:
+        """Fail when a store exists that this key does not decrypt (before anything replaces it).
+
+        Raises:
+            TokenStoreError: the file exists and cannot be read or decrypted with this key.
+        """
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError:
+            self.load()  # raises the one-line read error
+            return
+        try:
+            self._fernet.decrypt(blob.strip())
+        except InvalidToken:
+            self.load()  # raises the one-line wrong-key error
+
     def check_writable(self) -> None:
         """Fail early (before a refresh consumes the refresh token) if the store cannot be written.
 
@@ -266,7 +284,7 @@ class TokenStore:
         """
         directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(directory)
         except OSError as exc:
             msg = f"cannot create token store directory {directory}: {exc.strerror or exc}"
             raise TokenStoreError(msg) from None
@@ -333,6 +351,20 @@ class TokenStore:
             yield
         finally:
             self._filelock.release()
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents as 0700 whatever the umask; leave existing ones alone."""
+    missing: list[Path] = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # created meanwhile by another process: not ours to change
+        os.chmod(new, 0o700)  # mkdir's mode is filtered through the umask
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -242,9 +242,9 @@ class TestVerifiers:
 
         a, _ = store.add_verifier(ACCOUNT, "2001", "v1")
         store.mark_verifier(a, "verified")
-        other = Store(settings.db_path, Fernet.generate_key().decode())
-        assert other.verified_verifiers() == {}
-        other.close()
+        with pytest.raises(StoreError, match="does not decrypt"):  # refused, not silently unusable
+            Store(settings.db_path, Fernet.generate_key().decode())
+        assert store.verified_verifiers() == {ACCOUNT: ["v1"]}
 
     def test_flood_of_unconfirmed_verifiers_is_bounded(self, store):
         from webhook_bridge.store import MAX_PENDING_VERIFIERS_PER_ACCOUNT

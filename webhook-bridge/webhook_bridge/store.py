@@ -57,6 +57,7 @@ if t.TYPE_CHECKING:
 SCHEMA_VERSION = 1
 MAX_PENDING_VERIFIERS_PER_ACCOUNT = 200
 MAX_ERROR_CHARS = 2000
+KEY_CHECK = "key_check"  # meta row: a Fernet token of this text, proves the key on open
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -132,6 +133,29 @@ CREATE TABLE IF NOT EXISTS callbacks (
 
 class StoreError(Exception):
     """The queue database cannot be opened or written."""
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents as 0700 whatever the umask; leave existing ones alone."""
+    missing: list[Path] = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(new, 0o700)  # mkdir's mode is filtered through the umask
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty 0600 file (SQLite then initialises it) unless it exists; never race a 0644 window."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def utc_iso(ts: float) -> str:
@@ -272,14 +296,14 @@ class Store:
         self._hash_key = hashlib.sha256(b"webhook-bridge verifier id\x00" + encryption_key.encode()).digest()
         self._lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            new_file = not self.path.exists()
+            _make_private_dirs(self.path.parent)
+            _create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
+        except OSError as exc:
+            raise StoreError(f"cannot create the queue database {self.path}: {exc.strerror or exc}") from None
+        try:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
             )
-            if new_file:
-                with contextlib.suppress(OSError):
-                    os.chmod(self.path, 0o600)
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
@@ -287,8 +311,56 @@ class Store:
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.row_factory = sqlite3.Row
             self._create_schema()
+            self._check_key()
         except sqlite3.Error as exc:
+            self._close_quietly()
             raise StoreError(f"cannot open the queue database {self.path}: {exc}") from None
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def _check_key(self) -> None:
+        """Refuse a key that is not the one the verifiers were encrypted with (changing nothing).
+
+        Without this, a wrong key would silently make every verifier unusable (every event 401).
+        A database written before this check existed has no check value; its verifiers decide.
+
+        Raises:
+            StoreError: the key does not decrypt this database.
+        """
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (KEY_CHECK,)).fetchone()
+            if row is not None:
+                if not self._decrypts(str(row[0]).encode("ascii")):
+                    raise StoreError(self._wrong_key_message())
+                return
+            samples = self._conn.execute("SELECT verifier_enc FROM verifiers LIMIT 20").fetchall()
+            if samples and not any(self._decrypts(bytes(r[0])) for r in samples):
+                raise StoreError(self._wrong_key_message())
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                (KEY_CHECK, self._fernet.encrypt(KEY_CHECK.encode()).decode("ascii")),
+            )
+
+    def _decrypts(self, token: bytes) -> bool:
+        try:
+            self._fernet.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
+
+    def _wrong_key_message(self) -> str:
+        return (
+            f"token_encryption_key does not decrypt the queue database {self.path}: it is not the key "
+            "the database was created with (nothing was changed); use that key, or move the file aside "
+            "and run webhook-bridge register again"
+        )
 
     def _create_schema(self) -> None:
         with self._lock:
