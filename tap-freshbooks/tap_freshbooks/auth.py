@@ -27,8 +27,10 @@ import typing as t
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 
+from tap_freshbooks import retries
 from tap_freshbooks.errors import (
     REAUTH_COMMAND,
+    ConfigError,
     ReauthorizationRequired,
     TokenEndpointError,
     TokenStoreError,
@@ -47,6 +49,10 @@ CLIENT_REJECTED_MESSAGE = (
     "(TAP_FRESHBOOKS_CLIENT_ID / TAP_FRESHBOOKS_CLIENT_SECRET), then if needed re-authorize with: "
     f"{REAUTH_COMMAND}"
 )
+REDIRECT_URI_MISSING_MESSAGE = (
+    "setting `redirect_uri` is missing: every token refresh sends the app's registered redirect URI "
+    "(as FreshBooks' own SDKs do); set it in the config file or as TAP_FRESHBOOKS_REDIRECT_URI"
+)
 NOT_AUTHORIZED_MESSAGE = (
     "FreshBooks is not authorized yet: the token store {path} is empty and no refresh_token is "
     f"configured. Authorize with: {REAUTH_COMMAND}"
@@ -54,7 +60,6 @@ NOT_AUTHORIZED_MESSAGE = (
 
 DEFAULT_TOKEN_TIMEOUT = 60.0
 EXPIRY_SAFETY_SECONDS = 30.0  # never send an access token this close to its expiry
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def _iso(ts: float) -> str:
@@ -132,6 +137,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         self.max_tries = max(1, int(max_tries))
         self.retry_wait_seconds = float(retry_wait_seconds)
         self.timeout = float(timeout)
+        self.retry_policy = retries.RetryPolicy(base_seconds=self.retry_wait_seconds)
         self.refresh_count = 0  # POSTs to the token endpoint that rotated the pair (this process)
         self._tokens: TokenSet | None = None
         self._rejected_refresh_token: str | None = None  # answered invalid_grant in this process
@@ -257,15 +263,17 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         self._adopt(stored)
 
     def _refresh_body(self, refresh_token: str | None) -> dict[str, str]:
-        body = {
+        # freshbooks-sdk 1.3.0 client.py `_authorize_call` always sends redirect_uri (and refuses
+        # to refresh without one): so does this, checked before any refresh token is spent.
+        if not self.redirect_uri:
+            raise ConfigError(REDIRECT_URI_MISSING_MESSAGE)
+        return {
             "grant_type": "refresh_token",
             "client_id": self.client_id or "",
             "client_secret": self.client_secret or "",
             "refresh_token": refresh_token or "",
+            "redirect_uri": self.redirect_uri,
         }
-        if self.redirect_uri:
-            body["redirect_uri"] = self.redirect_uri
-        return body
 
     def _refresh_locked(self, stored: TokenSet | None, *, reason: str) -> None:
         """POST the refresh and persist the rotated pair. Caller holds ``store.lock()``."""
@@ -279,6 +287,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
             raise ReauthorizationRequired(NOT_AUTHORIZED_MESSAGE.format(path=self.store.path))
         # Fail before the POST consumes the refresh token if the new one could not be saved.
         self.store.check_writable()
+        body = self._refresh_body(refresh_token)
 
         self.logger.info(
             "Refreshing FreshBooks access token (reason=%s, refresh_token_source=%s)",
@@ -286,7 +295,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
             source,
             extra={"fb_token_event": "refreshing", "reason": reason, "refresh_token_source": source},
         )
-        response = self._post_token(self._refresh_body(refresh_token))
+        response = self._post_token(body)
         obtained_at = time.time()
         if not response.ok:
             try:
@@ -350,12 +359,16 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
     def _post_token(self, body: Mapping[str, str]) -> requests.Response:
         """POST to the token endpoint, retrying outages (connection errors, 429, 5xx) only.
 
+        Waits follow retries.RetryPolicy (jittered exponential steps from ``retry_wait_seconds``,
+        ``Retry-After`` as a floor).
+
         A 2xx or 4xx answer is returned at once: 2xx consumed the refresh token; 4xx is final.
         A connection that broke after the request was sent is retried too: if the server had already
         rotated, the retry gets ``invalid_grant`` (the token was lost with the response, either way).
         """
         last_problem = ""
-        for attempt in range(1, self.max_tries + 1):
+        for attempt in range(1, self.max_tries + 1):  # the attempt counter belongs to this POST
+            retry_after: float | None = None
             try:
                 response = self._session.post(
                     self.auth_endpoint,
@@ -367,11 +380,12 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = type(exc).__name__
             else:
-                if response.status_code not in RETRY_STATUSES:
+                if not retries.is_retriable_status(response.status_code):
                     return response
                 last_problem = f"HTTP {response.status_code}"
+                retry_after = retries.parse_retry_after(response.headers.get("Retry-After"))
             if attempt < self.max_tries:
-                wait = self.retry_wait_seconds * (2 ** (attempt - 1))
+                wait = self.retry_policy.wait(attempt, retry_after)
                 self.logger.warning(
                     "FreshBooks token endpoint failed (%s); retry %d of %d in %.1f s",
                     last_problem,

@@ -132,8 +132,10 @@ class TapFreshBooks(Tap):
         _setting(
             "bills_timezone",
             th.StringType,
-            "Zone of bill / bill vendor timestamps, which FreshBooks' SDKs disagree on.",
-            default="US/Eastern",
+            "Zone of bill / bill vendor created_at and updated_at. Default UTC, as FreshBooks' Python "
+            "SDK reads them (freshbooks-sdk 1.3.0 models.py ACCOUNTING_UTC_DATE_FIELDS); the Node SDK "
+            "reads them as US/Eastern.",
+            default="UTC",
             allowed_values=["US/Eastern", "UTC"],
         ),
         _setting(

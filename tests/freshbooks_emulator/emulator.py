@@ -40,7 +40,9 @@ class FreshBooksEmulator:
         self.ignore_updated_filter_streams: set = set()
         self.delete_bumps_updated = True
         self.auto_deliver = False
-        self.bill_timestamps_utc = False   # bills / bill vendors: Eastern (Node SDK) vs UTC (Python SDK)
+        # bills / bill vendors created_at/updated_at: naive UTC, as freshbooks-sdk 1.3.0 models.py
+        # (ACCOUNTING_UTC_DATE_FIELDS) reads them; False renders them US/Eastern (the Node SDK's reading)
+        self.bill_timestamps_utc = True
         # parts
         self.faults = Faults()
         self.oauth = OAuthServer(client_id, client_secret, redirect_uri, self.identity["identity_id"])

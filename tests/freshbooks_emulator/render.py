@@ -6,7 +6,9 @@ record, drops internal keys (leading ``_``) and formats each datetime by the str
 * accounting ``updated`` / ``created_at`` / ``updated_at`` (and invoice-line ``updated``):
   naive US/Eastern ``"YYYY-MM-DD HH:MM:SS"`` (DST aware; in the repeated November hour two
   different instants render the same wall time, exactly like FreshBooks);
-* client ``signup_date``: naive UTC ``"YYYY-MM-DD HH:MM:SS"``;
+* client ``signup_date`` and (while ``bill_timestamps_utc``, the default) bill / bill vendor
+  ``created_at`` / ``updated_at``: naive UTC ``"YYYY-MM-DD HH:MM:SS"`` (freshbooks-sdk 1.3.0
+  ``models.py`` ``ACCOUNTING_UTC_DATE_FIELDS``);
 * projects: naive UTC ``"YYYY-MM-DDTHH:MM:SS"``;
 * time entries / callbacks / identity: ``"YYYY-MM-DDTHH:MM:SSZ"``;
 * ledger accounts: ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"``.

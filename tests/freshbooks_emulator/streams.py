@@ -77,8 +77,9 @@ _add(StreamSpec("credit_notes", _A, "credit_notes/credit_notes", "credit_notes",
                 aliases=("creditid",), event="credit_note", money_fields=("amount", "paid")))
 _add(StreamSpec("other_incomes", _A, "other_incomes/other_incomes", "other_income", "other_income",
                 pk="incomeid", updated_field="updated_at", money_fields=("amount",)))
-_add(StreamSpec("staff", _A, "users/staffs", "staffs", "staff", aliases=("staffid",),
-                field_formats={"signup_date": UTC_NAIVE}))
+# staff signup_date: naive US/Eastern like the rest of the family (only the client's is UTC in
+# freshbooks-sdk 1.3.0 models.py ACCOUNTING_UTC_DATE_FIELDS)
+_add(StreamSpec("staff", _A, "users/staffs", "staffs", "staff", aliases=("staffid",)))
 _add(StreamSpec("journal_entry_details", _A, "journal_entries/journal_entry_details",
                 "journal_entry_details", "journal_entry_detail", aliases=("detailid",),
                 updated_field=None, vis_state=False, delete_mode="hard", read_only=True))

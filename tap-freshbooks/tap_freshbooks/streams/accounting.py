@@ -388,7 +388,9 @@ BILL_LINE = th.ObjectType(
 
 
 class BillsStream(AccountingStream):
-    """Bills (accounts payable). Bill timestamps' zone is disputed (setting ``bills_timezone``)."""
+    """Bills (accounts payable). ``created_at``/``updated_at`` are naive UTC by default (setting
+    ``bills_timezone``): freshbooks-sdk 1.3.0 ``models.py`` lists bill and bill_vendor in
+    ``ACCOUNTING_UTC_DATE_FIELDS``; FreshBooks' Node SDK tests read them as US/Eastern instead."""
 
     name = "bills"
     path = f"{ACCOUNT}/bills/bills"
@@ -428,7 +430,7 @@ class BillsStream(AccountingStream):
         return ("created_at", "updated_at") if self._bill_zone() == "UTC" else ()
 
     def _bill_zone(self) -> str:
-        return str(self.config.get("bills_timezone") or "US/Eastern")
+        return str(self.config.get("bills_timezone") or "UTC")
 
 
 class BillVendorsStream(BillsStream):
@@ -622,8 +624,8 @@ class StaffStream(AccountingStream):
         timestamp("updated"),
         VIS_STATE,
     )
-    utc_fields = ("signup_date",)
-    eastern_fields = ("updated", "last_login")
+    # freshbooks-sdk 1.3.0 models.py: only client signup_date is UTC; staff's is naive US/Eastern.
+    eastern_fields = ("updated", "last_login", "signup_date")
 
 
 class JournalEntryDetailsStream(FreshBooksStream):
