@@ -48,6 +48,10 @@ if t.TYPE_CHECKING:
 
 LOGGER = logging.getLogger("webhook_bridge.app")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# FreshBooks sends ~7 short fields (ids, an event name, a 33-char verifier): anything far longer is
+# refused before a signature is computed or anything is stored.
+MAX_FIELD_NAME_CHARS = 64
+MAX_FIELD_VALUE_CHARS = 256
 
 
 class _TooLarge(Exception):
@@ -78,6 +82,10 @@ async def receive_webhook(request: Request) -> JSONResponse:
     bridge: Bridge = request.app.state.bridge
     received_ts = time.time()
     client = request.client.host if request.client else None
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != FORM_TYPE:  # refused before the body is even read
+        log(LOGGER, logging.WARNING, "delivery refused: not a form", client=client)
+        return _reply(400, f"expected {FORM_TYPE}")
     try:
         body = await _read_body(request, bridge.settings.max_body_bytes)
     except _TooLarge:
@@ -85,12 +93,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
         return _reply(413, "body too large")
     except FormError:
         return _reply(400, "bad request")
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != FORM_TYPE:
-        log(LOGGER, logging.WARNING, "delivery refused: not a form", client=client)
-        return _reply(400, f"expected {FORM_TYPE}")
     try:
         fields = parse_form(body)
+        _check_field_sizes(fields)
     except FormError as exc:
         log(LOGGER, logging.WARNING, "delivery refused: malformed form", client=client, reason=str(exc))
         return _reply(400, "malformed form")
@@ -104,6 +109,13 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if not isinstance(delivery, EventDelivery):
         return await _verification(bridge, delivery, client)
     return await _event(bridge, request, delivery, received_ts, client)
+
+
+def _check_field_sizes(fields: list[tuple[str, str]]) -> None:
+    """Raise FormError for a field name or value far beyond anything FreshBooks sends."""
+    for name, value in fields:
+        if len(name) > MAX_FIELD_NAME_CHARS or len(value) > MAX_FIELD_VALUE_CHARS:
+            raise FormError("form field too long")
 
 
 async def _verification(
