@@ -10,7 +10,6 @@ A stream subclass is a page of declarations (path, keys, envelope, timestamp fie
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import enum
 import time
@@ -20,20 +19,17 @@ from http import HTTPStatus
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL
 from singer_sdk.streams import RESTStream
 
-from tap_freshbooks import envelopes
+from tap_freshbooks import envelopes, incremental, retries
 from tap_freshbooks.errors import REAUTH_COMMAND, FreshBooksError, ReauthorizationRequired
+from tap_freshbooks.ledger import ChangeLedger, fingerprint
+from tap_freshbooks.record_guard import RecordGuard
 from tap_freshbooks.schema_objects import DECIMAL_PRECISION, DECIMAL_SCALE
-from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
-from tap_freshbooks.timezones import (
-    eastern_midnight_utc,
-    eastern_to_utc,
-    format_utc,
-    naive_utc_to_utc,
-    parse_utc,
-    utc_now,
-)
+from tap_freshbooks.sdk_compat import OwnedStateMixin
+from tap_freshbooks.state import PartitionState
+from tap_freshbooks.timezones import eastern_to_utc, format_utc, naive_utc_to_utc, utc_now
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -59,7 +55,7 @@ class BadResponse(FreshBooksError):
     """FreshBooks answered with something we cannot use."""
 
 
-class FreshBooksStream(RESTStream):
+class FreshBooksStream(OwnedStateMixin, RESTStream):
     """Base stream for every FreshBooks endpoint."""
 
     # -- declarations overridden by streams -------------------------------------------------------
@@ -134,34 +130,42 @@ class FreshBooksStream(RESTStream):
             msg = f"Unexpected {self.envelope.name} envelope from {self.path} (no {self.list_key!r})"
             raise BadResponse(msg) from exc
 
-    # -- retries ------------------------------------------------------------------------------
+    # -- retries (the policy itself is in retries.py) ---------------------------------------------
+    #: waits of every request of this stream (tests install small ones)
+    retry_policy: t.ClassVar[retries.RetryPolicy] = retries.RetryPolicy()
+
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_request_tries", 8))
+        return max(1, int(self.config.get("max_request_tries", 8)))
 
-    def backoff_wait_generator(self):  # type: ignore[override]
-        def wait(exc: Exception) -> float:
-            response = getattr(exc, "response", None)
-            if response is not None and response.status_code == HTTPStatus.UNAUTHORIZED:
-                return 0.0  # token already refreshed in validate_response
-            if response is not None and response.headers.get("Retry-After"):
-                try:
-                    return min(float(response.headers["Retry-After"]), 300.0)
-                except ValueError:
-                    pass
-            self._backoff_attempt = getattr(self, "_backoff_attempt", 0) + 1
-            return min(2.0 ** self._backoff_attempt * 0.25, 30.0)
-
-        return self.backoff_runtime(value=wait)
+    def backoff_wait_generator(self):  # type: ignore[override]  # noqa: ANN201
+        """A new generator, so a new attempt counter, per request (python-backoff calls this per call)."""
+        return retries.wait_generator(self.retry_policy)
 
     def backoff_jitter(self, value: float) -> float:
-        return value  # Retry-After is exact; our own waits are small and deterministic
+        return value  # retries.RetryPolicy jitters, where the Retry-After floor is known
+
+    def backoff_handler(self, details: dict) -> None:  # type: ignore[override]
+        retries.log_backoff(self.logger, f"Stream {self.name}", details, self.backoff_max_tries())
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """``func`` with retries.py's policy; a give-up is one line (stream, path, last failure)."""
+        return retries.retrying(
+            func,
+            subject=f"Stream {self.name}",
+            wait_gen=self.backoff_wait_generator,
+            max_tries=self.backoff_max_tries,
+            jitter=self.backoff_jitter,
+            on_backoff=self.backoff_handler,
+        )
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
             used = _bearer(response.request)
             rejected = self._tap.rejected_access_tokens
-            if used in rejected:
+            # one refresh per request: the PreparedRequest is the same object on every attempt
+            refreshed_for_this_request = getattr(response.request, "_fb_token_refreshed", False)
+            if used in rejected or refreshed_for_this_request:
                 msg = (
                     "FreshBooks rejected a freshly refreshed access token. The grant may have "
                     f"been revoked. Re-authorize with: {REAUTH_COMMAND}"
@@ -169,6 +173,8 @@ class FreshBooksStream(RESTStream):
                 raise ReauthorizationRequired(msg)
             rejected.add(used)
             self.authenticator.handle_unauthorized(used)
+            if response.request is not None:
+                response.request._fb_token_refreshed = True  # type: ignore[attr-defined]  # noqa: SLF001
             raise RetriableAPIError("401: access token refreshed, retrying", response)
         if status == HTTPStatus.FORBIDDEN:
             msg = (
@@ -177,7 +183,12 @@ class FreshBooksStream(RESTStream):
                 "`tap-freshbooks auth login` again, or deselect the stream."
             )
             raise FatalAPIError(msg)
-        super().validate_response(response)
+        if retries.is_retriable_status(status):
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(self.response_error_message(response))
+        if status != HTTPStatus.NO_CONTENT:
+            retries.decode_json_or_retry(response)  # inside the retried call: a bad body is retried
 
     def response_error_message(self, response: requests.Response) -> str:
         # Never echo headers or the query string (they can carry ids users consider private).
@@ -216,7 +227,33 @@ class FreshBooksStream(RESTStream):
         self.validate_response(response)
         return envelopes.parse_json(response)
 
-    # -- records ------------------------------------------------------------------------------
+    # -- incremental: what changed, and the state that proves it ---------------------------------
+    @cached_property
+    def changes(self) -> incremental.Strategy:
+        """How this stream finds changes (from its declarations; see incremental.py)."""
+        if self.strategy is Strategy.UPDATED:
+            server = self.server_filter if self.server_filter in {"search", "since"} else None
+            return incremental.UpdatedFilter(field=self.replication_key or "updated", server=server)  # type: ignore[arg-type]
+        if self.strategy is Strategy.SERVER_SINCE:
+            return incremental.ServerSince()
+        if self.strategy is Strategy.DATE_WINDOW:
+            lookback = int(self.config.get("journal_lookback_days", 90))
+            return incremental.DateWindow(field=str(self.date_field), lookback_days=lookback)
+        return incremental.Snapshot()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every stream emits only versions not delivered before, so the catalog says INCREMENTAL
+        # (a loader must never read a run's records as the whole table). A catalog may force
+        # FULL_TABLE instead; then every run sends a full snapshot and keeps no state.
+        if not self.forced_replication_method:
+            self.forced_replication_method = REPLICATION_INCREMENTAL
+
+    @cached_property
+    def guard(self) -> RecordGuard:
+        """Sets aside values that violate the schema (record_guard.py)."""
+        return RecordGuard(self.name, self.schema)
+
     @property
     def record_ids(self) -> list[str] | None:
         """Ids to fetch for this stream in a webhook-driven run, or None for a normal poll."""
@@ -227,140 +264,139 @@ class FreshBooksStream(RESTStream):
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         context = dict(context or {})
-        state = self.get_context_state(context)
         if self.record_ids is not None:
-            yield from self._records_by_id(context, state)
-            return
-        yield from self._poll(context, state)
+            yield from self._fetch_by_id(context)
+        elif self.replication_method == REPLICATION_FULL_TABLE:
+            yield from self._full_snapshot(context)
+        else:
+            yield from self._poll(context)
 
-    def _poll(self, context: dict, state: dict) -> t.Iterable[dict]:
-        started = time.monotonic()
-        incremental = self.strategy is not Strategy.SNAPSHOT
-        ledger = ChangeLedger(state, incremental=incremental)
-        run_started = format_utc(utc_now())
-        start, params = self._window(state)
-        cut = format_utc(start) if start else None
-        for raw in self.request_records({**context, PASS_KEY: {"params": params}}):
-            yield from self._consider(raw, context, ledger, cut=cut, run_started=run_started)
+    def _load_state(self, context: dict) -> PartitionState:
+        return PartitionState.load(self.get_context_state(context), strategy=self.changes.name)
+
+    def _save_state(self, state: PartitionState, ledger: ChangeLedger) -> None:
+        """Write the partition state: ledger entries the next window can still see, the bookmark."""
+        if self.changes.windowed:
+            ledger.prune(self.changes.window(state.bookmark, None).cut)
+        state.save(replication_key=self.replication_key)
+
+    def _list(self, context: dict, params: dict[str, t.Any]) -> t.Iterable[dict]:
+        """Every page of the list endpoint with these filter params."""
+        return self.request_records({**context, PASS_KEY: {"params": params}})
+
+    def _passes(self, context: dict, window: incremental.Window) -> t.Iterable[tuple[dict, str | None]]:
+        """(raw record, window cut) for a whole poll: the changed list, then the deleted records.
+
+        Deleted records are hidden from lists; ``search[vis_state]=1`` finds them. That pass has
+        no date filter, because a delete might not bump ``updated``.
+        """
+        for raw in self._list(context, window.params):
+            yield raw, window.cut
         if self.has_vis_state:
-            deleted_pass = {"params": {"search[vis_state]": 1}}
-            for raw in self.request_records({**context, PASS_KEY: deleted_pass}):
-                yield from self._consider(raw, context, ledger, cut=None, run_started=run_started)
-        if self.strategy in {Strategy.SERVER_SINCE, Strategy.DATE_WINDOW}:
-            state["fb_since"] = run_started
-        ledger.commit(replication_key=self.replication_key, prune_before=self._next_cut)
-        elapsed = time.monotonic() - started
+            for raw in self._list(context, {"search[vis_state]": 1}):
+                yield raw, None
+
+    def _poll(self, context: dict) -> t.Iterable[dict]:
+        """A scheduled poll: the window since the bookmark; moves the bookmark when complete."""
+        started = time.monotonic()
+        run_started = format_utc(utc_now())
+        state = self._load_state(context)
+        ledger = ChangeLedger(state, incremental=self.changes.windowed)
+        window = self.changes.window(state.bookmark, self.config.get("start_date"))
+        yield from self._emit(self._passes(context, window), context, ledger, "poll", run_started)
+        # Rule 2: only a complete poll moves the bookmark, and only forwards (rule 1).
+        state.advance(self.changes.next_bookmark(ledger.max_seen, run_started))
+        self._save_state(state, ledger)
+        self._log_partition(context, ledger, time.monotonic() - started, trigger="poll")
+
+    def _full_snapshot(self, context: dict) -> t.Iterable[dict]:
+        """FULL_TABLE forced by the catalog: every current record, no state read or written."""
+        started = time.monotonic()
+        throwaway = PartitionState({}, strategy=self.changes.name, bookmark=None, seen={}, deleted={})
+        ledger = ChangeLedger(throwaway, incremental=False)
+        everything = incremental.Window(None, {})
+        run_started = format_utc(utc_now())
+        yield from self._emit(self._passes(context, everything), context, ledger, "poll", run_started)
+        self._log_partition(context, ledger, time.monotonic() - started, trigger="poll")
+
+    def _fetch_by_id(self, context: dict) -> t.Iterable[dict]:
+        """Webhook-driven run: fetch exactly these ids; ledger entries only (rule 3), no bookmark."""
+        started = time.monotonic()
+        run_started = format_utc(utc_now())
+        state = self._load_state(context)
+        ledger = ChangeLedger(state, incremental=self.changes.windowed, prunes=False)
+        received = (self.config.get("event_received_at") or {}).get(self.name, {})
+
+        def fetched() -> t.Iterator[tuple[dict, str | None]]:
+            for record_id in self.record_ids or []:
+                raw = self.fetch_one(context, record_id)
+                if raw is None:
+                    self.logger.warning(
+                        "Stream %s account %s: record %s not found (hard-deleted or not visible "
+                        "to this grant); nothing to emit",
+                        self.name,
+                        context.get("account_id"),
+                        record_id,
+                    )
+                    continue
+                yield raw, None
+
+        yield from self._emit(fetched(), context, ledger, "webhook", run_started, received=received)
+        self._save_state(state, ledger)
+        self._log_partition(context, ledger, time.monotonic() - started, trigger="webhook")
+
+    def _emit(
+        self,
+        raws: t.Iterable[tuple[dict, str | None]],
+        context: dict,
+        ledger: ChangeLedger,
+        trigger: str,
+        run_started: str,
+        received: t.Mapping[str, str] | None = None,
+    ) -> t.Iterable[dict]:
+        """The one emit loop: fingerprint -> transform -> recency -> window -> ledger -> record."""
+        observe = trigger == "poll" and self.changes.bookmark_from_records
+        for raw, cut in raws:
+            fp = fingerprint(raw)  # of the raw API JSON, before any transformation
+            record = self.transform(raw, context, trigger=trigger)
+            if record.get("id") is None:
+                self.logger.warning(
+                    "Stream %s account %s: a record without an id was skipped (fields: %s)",
+                    self.name,
+                    context.get("account_id"),
+                    ", ".join(sorted(raw)[:20]),
+                )
+                continue
+            if received is not None:
+                record["_fb_event_received_at"] = received.get(record["id"])
+            recency = self.changes.recency(record, run_started)
+            if observe:
+                ledger.observe(recency)
+            if cut and recency and recency < cut:
+                continue  # outside the window: the API ignored or widened the filter
+            deleted = record.get("vis_state") == 1
+            if ledger.should_emit(record["id"], fp, deleted=deleted):
+                yield record
+                ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
+
+    def _log_partition(self, context: dict, ledger: ChangeLedger, elapsed: float, *, trigger: str) -> None:
         self.logger.info(
-            "Stream %s account %s: %d emitted, %d unchanged skipped in %.1f s",
+            "Stream %s account %s (%s): %d emitted, %d unchanged skipped in %.1f s",
             self.name,
             context.get("account_id"),
+            trigger,
             ledger.emitted,
             ledger.skipped,
             elapsed,
             extra={
                 "fb_stream": self.name,
                 "fb_account_id": context.get("account_id"),
+                "fb_trigger": trigger,
                 "fb_emitted": ledger.emitted,
                 "fb_skipped": ledger.skipped,
                 "fb_elapsed_s": round(elapsed, 3),
             },
         )
-
-    def _next_cut(self, state: dict) -> str | None:
-        """First recency the next run can still see (ledger entries before it are dropped)."""
-        if self.strategy is Strategy.SNAPSHOT:
-            return None
-        start, _params = self._window(state, start_date=None)
-        return format_utc(start) if start else None
-
-    def _window(
-        self, state: dict, start_date: str | None | bool = False
-    ) -> tuple[dt.datetime | None, dict[str, t.Any]]:
-        """The first instant this run must see, and the server-side filter params for it."""
-        if start_date is False:
-            start_date = self.config.get("start_date")
-        params: dict[str, t.Any] = {}
-        if self.strategy is Strategy.UPDATED:
-            start = window_start(state.get("replication_key_value"), start_date)
-        elif self.strategy is Strategy.SERVER_SINCE:
-            start = window_start(state.get("fb_since"), start_date)
-        elif self.strategy is Strategy.DATE_WINDOW:
-            lookback = int(self.config.get("journal_lookback_days", 90))
-            if state.get("fb_since"):
-                day = parse_utc(state["fb_since"]).date() - dt.timedelta(days=lookback)
-                start = eastern_midnight_utc(day)
-            else:
-                start = parse_utc(start_date) if start_date else None
-        else:
-            return None, params
-        if start is not None:
-            if self.server_filter == "search":
-                params[f"search[{self.replication_key or 'updated'}_min]"] = filter_date(start)
-            elif self.server_filter == "since":
-                params["updated_since"] = format_utc(start)
-            elif self.server_filter == "date":
-                params["search[start_date]"] = filter_date(start)
-        return start, params
-
-    def _consider(
-        self,
-        raw: dict,
-        context: dict,
-        ledger: ChangeLedger,
-        *,
-        cut: str | None,
-        run_started: str,
-    ) -> t.Iterable[dict]:
-        fp = fingerprint(raw)  # of the raw API JSON, before any transformation
-        record = self.transform(raw, context, trigger="poll")
-        recency = self._recency(record, run_started)
-        if self.strategy is Strategy.UPDATED:
-            ledger.observe(recency)
-        if cut and recency and recency < cut and self.strategy is not Strategy.SNAPSHOT:
-            return  # outside the window: the API ignored or widened the filter
-        deleted = record.get("vis_state") == 1
-        if ledger.should_emit(record["id"], fp, deleted=deleted):
-            yield record
-            ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
-
-    def _recency(self, record: dict, run_started: str) -> str | None:
-        if self.strategy is Strategy.UPDATED:
-            return record.get(self.replication_key)
-        if self.strategy is Strategy.SERVER_SINCE:
-            return run_started
-        if self.strategy is Strategy.DATE_WINDOW and self.date_field:
-            value = record.get(self.date_field)
-            # the same clock as the window: 00:00 US/Eastern of the business date
-            return format_utc(eastern_midnight_utc(dt.date.fromisoformat(value))) if value else None
-        return None
-
-    def _records_by_id(self, context: dict, state: dict) -> t.Iterable[dict]:
-        """Webhook-driven run: fetch exactly these ids; the bookmark stays where it was."""
-        ledger = ChangeLedger(
-            state, incremental=self.strategy is not Strategy.SNAPSHOT, move_bookmark=False
-        )
-        run_started = format_utc(utc_now())
-        received = (self.config.get("event_received_at") or {}).get(self.name, {})
-        for record_id in self.record_ids or []:
-            raw = self.fetch_one(context, record_id)
-            if raw is None:
-                self.logger.warning(
-                    "Stream %s account %s: record %s not found (hard-deleted or not visible "
-                    "to this grant); nothing to emit",
-                    self.name,
-                    context.get("account_id"),
-                    record_id,
-                )
-                continue
-            fp = fingerprint(raw)
-            record = self.transform(raw, context, trigger="webhook")
-            record["_fb_event_received_at"] = received.get(record_id)
-            deleted = record.get("vis_state") == 1
-            recency = self._recency(record, run_started)
-            if ledger.should_emit(record["id"], fp, deleted=deleted):
-                yield record
-                ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
-        ledger.commit(replication_key=self.replication_key, prune_before=self._next_cut)
 
     def fetch_one(self, context: dict, record_id: str) -> dict | None:
         """GET a single record by id (None if FreshBooks does not know it)."""
@@ -402,12 +438,13 @@ class FreshBooksStream(RESTStream):
         if "id" not in record or record.get("id") is None:
             record["id"] = record.get(self.id_field)
         record["id"] = str(record["id"]) if record["id"] is not None else None
-        for field in self.eastern_fields:
-            if field in record:
-                record[field] = eastern_to_utc(record[field])
-        for field in self.utc_fields:
-            if field in record:
-                record[field] = naive_utc_to_utc(record[field])
+        for fields, convert in ((self.eastern_fields, eastern_to_utc), (self.utc_fields, naive_utc_to_utc)):
+            for field in fields:
+                if field in record:
+                    try:
+                        record[field] = convert(record[field])
+                    except (ValueError, TypeError, AttributeError):
+                        RecordGuard.set_aside(record, field, raw.get(field))
         self._decimals_as_strings(record)
         record["account_id"] = context.get("account_id")
         if self.business_scoped:
@@ -415,7 +452,7 @@ class FreshBooksStream(RESTStream):
         record["_fb_extracted_at"] = format_utc(utc_now())
         record["_fb_trigger"] = trigger
         record["_fb_event_received_at"] = None
-        return record
+        return self.guard.check(record)
 
 
 def _is_decimal(prop: dict) -> bool:

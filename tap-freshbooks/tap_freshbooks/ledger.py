@@ -1,16 +1,6 @@
 """The change ledger: exactly-once emission on top of day-granular FreshBooks filters.
 
-State per (account, stream) partition, stored next to the SDK's bookmark::
-
-    {
-      "replication_key": "updated",
-      "replication_key_value": "2026-11-20T14:03:11Z",      # max UTC `updated` ever seen
-      "fb_ledger": {
-        "v": 1,
-        "seen": {"<id>": ["<fingerprint>", "<recency>"]},   # delivered inside the overlap window
-        "deleted": {"<id>": "<fingerprint>"}                 # deletions already delivered
-      }
-    }
+The state it keeps lives in ``state.py`` (``fb_state.seen`` / ``fb_state.deleted``).
 
 A record is emitted iff its fingerprint differs from the one the ledger holds for its id. The
 fingerprint hashes the raw FreshBooks JSON, so any change FreshBooks shows us counts, including a
@@ -30,7 +20,9 @@ import typing as t
 
 from tap_freshbooks.timezones import eastern_date, eastern_midnight_utc, format_utc, parse_utc
 
-LEDGER_KEY = "fb_ledger"
+if t.TYPE_CHECKING:
+    from tap_freshbooks.state import PartitionState
+
 OVERLAP_DAYS = 1
 
 
@@ -65,24 +57,27 @@ def filter_date(start: dt.datetime | None) -> str | None:
 
 
 class ChangeLedger:
-    """Decides what to emit for one partition and keeps the state that makes it exactly-once."""
+    """Decides what to emit for one partition and records what was delivered.
 
-    def __init__(self, state: dict, *, incremental: bool, move_bookmark: bool = True) -> None:
-        self._state = state
-        ledger = state.get(LEDGER_KEY) or {}
-        self.seen: dict[str, list[str]] = dict(ledger.get("seen") or {})
-        self.deleted: dict[str, str] = dict(ledger.get("deleted") or {})
+    Works on a :class:`~tap_freshbooks.state.PartitionState`; it never writes the bookmark (the
+    emit loop advances it after a complete poll, see ``incremental.py``).
+    """
+
+    def __init__(self, state: PartitionState, *, incremental: bool, prunes: bool = True) -> None:
+        self.state = state
+        self.seen = state.seen
+        self.deleted = state.deleted
         self.incremental = incremental
-        self.move_bookmark = move_bookmark
-        self.bookmark: str | None = state.get("replication_key_value")
-        self.max_seen: str | None = self.bookmark
+        self.prunes = prunes
+        #: max recency read in this run (emitted or not), starting from the bookmark
+        self.max_seen: str | None = state.bookmark
         self.emitted = 0
         self.skipped = 0
         self._prune_at = 10_000
 
     # -- decisions ---------------------------------------------------------------------------
     def observe(self, recency: str | None) -> None:
-        """Track the max ``updated`` of everything returned (emitted or not)."""
+        """Track the max recency of everything read (emitted or not)."""
         if recency and (self.max_seen is None or recency > self.max_seen):
             self.max_seen = recency
 
@@ -106,7 +101,7 @@ class ChangeLedger:
         else:
             self.deleted.pop(record_id, None)  # restored records leave the deleted set
         self.seen[record_id] = [fp, recency or ""]
-        if self.incremental and self.move_bookmark and len(self.seen) >= self._prune_at:
+        if self.incremental and self.prunes and len(self.seen) >= self._prune_at:
             # Keeps memory flat on big first runs: entries older than the window a run from the
             # current max would read can never be compared again. Amortised: prune again only
             # once the survivors have doubled.
@@ -117,16 +112,6 @@ class ChangeLedger:
     def prune(self, cut: str | None) -> None:
         """Forget entries whose recency is before ``cut`` (entries without recency are kept)."""
         if cut:
-            self.seen = {k: v for k, v in self.seen.items() if not v[1] or v[1] >= cut}
-
-    # -- persistence ---------------------------------------------------------------------------
-    def commit(self, *, replication_key: str | None, prune_before: t.Callable[[dict], str | None]) -> None:
-        """Write the ledger (and, unless told not to, the bookmark) back into partition state.
-
-        ``prune_before(state)`` returns the first recency the *next* run can still see.
-        """
-        if self.move_bookmark and replication_key and self.max_seen:
-            self._state["replication_key"] = replication_key
-            self._state["replication_key_value"] = self.max_seen
-        self.prune(prune_before(self._state))
-        self._state[LEDGER_KEY] = {"v": 1, "seen": self.seen, "deleted": self.deleted}
+            kept = {k: v for k, v in self.seen.items() if not v[1] or v[1] >= cut}
+            self.seen.clear()
+            self.seen.update(kept)

@@ -109,6 +109,14 @@ def audit_columns(*, business_scoped: bool = False) -> list[th.Property]:
             "_fb_event_received_at",
             "When the webhook that caused this fetch was received (UTC); null for polls",
         ),
+        th.Property(
+            "_fb_unparsed",
+            th.ObjectType(additional_properties=True),
+            description=(
+                "Raw values that did not match their declared type, keyed by field path (the "
+                "field itself is null); null when the record was clean"
+            ),
+        ),
     ]
     return props
 

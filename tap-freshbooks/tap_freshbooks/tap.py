@@ -266,7 +266,13 @@ class TapFreshBooks(Tap):
     def sync_all(self) -> None:
         started = time.monotonic()
         self.preflight()
-        super().sync_all()
+        try:
+            super().sync_all()
+        finally:
+            for stream in self.streams.values():
+                guard = stream.__dict__.get("guard")  # created on the stream's first record
+                if guard is not None and (warning := guard.warning()):
+                    self.logger.warning(warning)
         self.logger.info("tap-freshbooks finished in %.1f s", time.monotonic() - started)
 
 
@@ -313,10 +319,11 @@ def cli() -> None:
     if argv[:1] == ["auth"]:
         auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")
         return
-    if argv[:1] == ["reconcile"]:
-        from tap_freshbooks.reconcile import main as reconcile_main  # noqa: PLC0415
+    if "reconcile" in argv:
+        from tap_freshbooks.reconcile import main as reconcile_main, subcommand_args  # noqa: PLC0415
 
-        sys.exit(reconcile_main(argv[1:]))
+        if (reconcile_args := subcommand_args(argv)) is not None:
+            sys.exit(reconcile_main(reconcile_args))
     try:
         TapFreshBooks.cli.main(args=argv, prog_name="tap-freshbooks")
     except ConfigError as exc:

@@ -386,6 +386,9 @@ class Store:
     def _render_recs(self, spec, acct, recs, include):
         overrides = self.emu._overrides(spec)
         out = [render(spec, r, include, overrides) for r in recs]
+        for field in (self.emu.omit_fields or {}).get(spec.name, ()):
+            for rendered in out:
+                rendered.pop(field, None)
         if spec.name == "bills" and out:
             vspec = S.spec("bill_vendors")
             bps = {}

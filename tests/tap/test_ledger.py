@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from tap_freshbooks.ledger import LEDGER_KEY, ChangeLedger, filter_date, fingerprint, window_start
+from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
+from tap_freshbooks.state import STATE_KEY, PartitionState
 from tap_freshbooks.timezones import format_utc
+
+
+def _state(raw: dict | None = None) -> PartitionState:
+    return PartitionState.load(raw if raw is not None else {}, strategy="updated")
 
 
 class TestWindow:
@@ -26,49 +31,54 @@ class TestWindow:
 
 class TestDecisions:
     def test_same_version_is_not_resent_changed_version_is(self) -> None:
-        state: dict = {}
+        raw_state: dict = {}
+        state = _state(raw_state)
         ledger = ChangeLedger(state, incremental=True)
         raw = {"id": 1, "updated": "2026-11-20 10:00:00", "amount": {"amount": "1.00", "code": "USD"}}
         fp = fingerprint(raw)
         assert ledger.should_emit("1", fp, deleted=False)
         ledger.record_delivered("1", fp, "2026-11-20T15:00:00Z", deleted=False)
-        ledger.observe("2026-11-20T15:00:00Z")
-        ledger.commit(replication_key="updated", prune_before=lambda s: None)
+        state.save(replication_key="updated")
 
-        again = ChangeLedger(state, incremental=True)
+        again = ChangeLedger(_state(raw_state), incremental=True)
         assert not again.should_emit("1", fp, deleted=False)
         # Same second, different content (two edits inside one second) still counts.
         changed = fingerprint({**raw, "amount": {"amount": "2.00", "code": "USD"}})
         assert again.should_emit("1", changed, deleted=False)
 
     def test_deletions_are_emitted_once(self) -> None:
-        state: dict = {}
+        raw_state: dict = {}
+        state = _state(raw_state)
         ledger = ChangeLedger(state, incremental=True)
         fp = fingerprint({"id": 7, "vis_state": 1})
         assert ledger.should_emit("7", fp, deleted=True)
         ledger.record_delivered("7", fp, None, deleted=True)
-        ledger.commit(replication_key="updated", prune_before=lambda s: "2999-01-01T00:00:00Z")
-        assert ChangeLedger(state, incremental=True).should_emit("7", fp, deleted=True) is False
+        ledger.prune("2999-01-01T00:00:00Z")
+        state.save(replication_key="updated")
+        assert ChangeLedger(_state(raw_state), incremental=True).should_emit("7", fp, deleted=True) is False
 
-    def test_bookmark_frozen_when_not_moving(self) -> None:
-        state = {"replication_key_value": "2026-01-01T00:00:00Z"}
-        ledger = ChangeLedger(state, incremental=True, move_bookmark=False)
+    def test_ledger_never_writes_the_bookmark(self) -> None:
+        raw_state = {"replication_key_value": "2026-01-01T00:00:00Z"}
+        state = _state(raw_state)
+        ledger = ChangeLedger(state, incremental=True, prunes=False)
         ledger.observe("2026-06-01T00:00:00Z")
-        ledger.commit(replication_key="updated", prune_before=lambda s: None)
-        assert state["replication_key_value"] == "2026-01-01T00:00:00Z"
-        assert LEDGER_KEY in state
+        state.save(replication_key="updated")
+        assert raw_state["replication_key_value"] == "2026-01-01T00:00:00Z"
+        assert raw_state[STATE_KEY]["bookmark"] == "2026-01-01T00:00:00Z"
 
     def test_prune_keeps_only_what_the_next_run_can_see(self) -> None:
-        state: dict = {}
+        raw_state: dict = {}
+        state = _state(raw_state)
         ledger = ChangeLedger(state, incremental=True)
         ledger.record_delivered("old", "a", "2026-01-01T00:00:00Z", deleted=False)
         ledger.record_delivered("new", "b", "2026-06-01T00:00:00Z", deleted=False)
         ledger.record_delivered("snap", "c", None, deleted=False)
-        ledger.commit(replication_key=None, prune_before=lambda s: "2026-05-01T00:00:00Z")
-        assert set(state[LEDGER_KEY]["seen"]) == {"new", "snap"}
+        ledger.prune("2026-05-01T00:00:00Z")
+        state.save(replication_key=None)
+        assert set(raw_state[STATE_KEY]["seen"]) == {"new", "snap"}
 
     def test_memory_stays_bounded_on_a_big_first_run(self) -> None:
-        ledger = ChangeLedger({}, incremental=True)
+        ledger = ChangeLedger(_state(), incremental=True)
         for i in range(60_000):
             ts = format_utc(window_start("2026-01-01T00:00:00Z", None)) if i < 59_000 else None
             # 59k old records (one per ~10 minutes over a year) then a recent one

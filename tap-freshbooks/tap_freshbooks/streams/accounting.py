@@ -9,7 +9,9 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import typing as th
+from singer_sdk.batch import Batcher
 
+from tap_freshbooks import sdk_compat
 from tap_freshbooks.client import FreshBooksStream, Strategy
 from tap_freshbooks.schema_objects import (
     VIS_STATE,
@@ -27,6 +29,8 @@ from tap_freshbooks.schema_objects import (
 )
 
 if t.TYPE_CHECKING:
+    from singer_sdk.batch import BaseBatchFileEncoding
+    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
 ACCOUNT = "/accounting/account/{account_id}"
@@ -203,12 +207,29 @@ class InvoicesStream(AccountingStream):
         VIS_STATE,
     )
 
+    @property
+    def lines(self) -> InvoiceLinesStream:
+        return self._tap.streams["invoice_lines"]  # type: ignore[return-value]
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        lines_stream: InvoiceLinesStream = self._tap.streams["invoice_lines"]  # type: ignore[assignment]
         for record in super().get_records(context):
-            # The lines arrived with the invoice (include[]=lines); they leave as invoice_lines.
-            lines_stream.emit_for_invoice(record, record.pop("lines", None) or [])
+            # The lines arrived with the invoice (include[]=lines); they leave as invoice_lines,
+            # before the invoice itself and before any STATE that records it as delivered.
+            self.lines.emit_for_invoice(record, record.pop("lines", None) or [])
             yield record
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> t.Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        """Batch mode: each batch of invoices is preceded by a BATCH of their lines."""
+        self.lines.spool = []
+        try:
+            for encoding, manifest in super().get_batches(batch_config, context):
+                self.lines.flush_spool(batch_config)
+                yield encoding, manifest
+            self.lines.flush_spool(batch_config)
+        finally:
+            self.lines.spool = None
 
 
 class InvoiceLinesStream(FreshBooksStream):
@@ -241,6 +262,8 @@ class InvoiceLinesStream(FreshBooksStream):
         super().__init__(*args, **kwargs)
         self._schema_sent = False
         self.emitted = 0
+        #: batch mode: lines collected until the batch of their invoices is written
+        self.spool: list[dict] | None = None
 
     @property
     def partitions(self) -> list[dict] | None:
@@ -250,12 +273,9 @@ class InvoiceLinesStream(FreshBooksStream):
         return iter(())  # lines are written by the invoices stream (emit_for_invoice)
 
     def emit_for_invoice(self, invoice: dict, lines: list[dict]) -> None:
-        """Write the RECORD messages of one emitted invoice's lines (through this stream's maps)."""
+        """Send the lines of one emitted invoice (RECORD messages, or the spool in batch mode)."""
         if not self.selected or not lines:
             return
-        if not self._schema_sent:
-            self._write_schema_message()
-            self._schema_sent = True
         context = {"account_id": invoice["account_id"]}
         for raw in lines:
             record = self.transform({**raw, "id": raw.get("lineid")}, context, trigger=invoice["_fb_trigger"])
@@ -263,8 +283,27 @@ class InvoiceLinesStream(FreshBooksStream):
             record["invoice_id"] = invoice["id"]
             record["invoice_updated"] = invoice.get("updated")
             record["invoice_vis_state"] = invoice.get("vis_state")
-            self._write_record_message(record)
+            if self.spool is not None:
+                self.spool.append(record)
+            else:
+                self._ensure_schema()
+                sdk_compat.write_record(self, record)
             self.emitted += 1
+
+    def flush_spool(self, batch_config: BatchConfig) -> None:
+        """Batch mode: write the spooled lines as BATCH message(s) of this stream."""
+        if not self.spool:
+            return
+        self._ensure_schema()
+        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
+        for manifest in batcher.get_batches(records=iter(self.spool)):
+            sdk_compat.write_batch(self, batch_config.encoding, manifest)
+        self.spool = []
+
+    def _ensure_schema(self) -> None:
+        if not self._schema_sent:
+            sdk_compat.write_schema(self)
+            self._schema_sent = True
 
 
 class PaymentsStream(AccountingStream):
