@@ -74,8 +74,14 @@ def timestamp(name: str, description: str | None = None) -> th.Property:
     return th.Property(name, th.DateTimeType, description=description)
 
 
+#: A free-form JSON object. No ``properties`` key on purpose: singer-sdk's flattener recurses into
+#: an object that has one (even empty) and the column vanishes; without it the object is kept as
+#: one JSON column.
+FREE_OBJECT = th.CustomType({"type": ["object", "null"], "additionalProperties": True})
+
+
 def any_object(name: str, description: str | None = None) -> th.Property:
-    return th.Property(name, th.ObjectType(additional_properties=True), description=description)
+    return th.Property(name, FREE_OBJECT, description=description)
 
 
 def any_array(name: str, description: str | None = None) -> th.Property:
@@ -111,7 +117,7 @@ def audit_columns(*, business_scoped: bool = False) -> list[th.Property]:
         ),
         th.Property(
             "_fb_unparsed",
-            th.ObjectType(additional_properties=True),
+            FREE_OBJECT,
             description=(
                 "Raw values that did not match their declared type, keyed by field path (the "
                 "field itself is null); null when the record was clean"
