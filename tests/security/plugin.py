@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ class SecretScan:
         self.index = SecretIndex()
         self.findings: list[Finding] = []
         self.texts_scanned = 0
+        self.seconds = 0.0  # time spent scanning (reported with -v)
         self._saved_env = {k: os.environ.get(k) for k in (issued_secrets.ENV_VAR, OUTPUT_DIR_ENV)}
         os.environ[issued_secrets.ENV_VAR] = str(self.secrets_file)
         os.environ[OUTPUT_DIR_ENV] = str(self.outputs)
@@ -60,11 +62,13 @@ class SecretScan:
         self.index.update(from_file)
 
     def scan(self, test: str, where: str, text: str) -> None:
+        started = time.perf_counter()
         self.texts_scanned += 1
         for kind, line in self.index.find(text):
             finding = Finding(test, where, kind, line)
             if finding not in self.findings:
                 self.findings.append(finding)
+        self.seconds += time.perf_counter() - started
 
     def scan_report(self, report: pytest.TestReport) -> None:
         self.refresh_index()
@@ -123,7 +127,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not scan.findings:
         if config.option.verbose > 0:
             terminalreporter.write_line(
-                f"secret scan: {len(scan.index)} issued secrets, {scan.texts_scanned} outputs, no leak"
+                f"secret scan: {len(scan.index)} issued secrets, {scan.texts_scanned} outputs, no leak "
+                f"({scan.seconds:.2f} s)"
             )
         return
     terminalreporter.section("secret leak scan", sep="=", red=True, bold=True)
