@@ -309,6 +309,26 @@ def reconcile_command(  # noqa: PLR0913
     return EXIT_DRIFT if report["drift"] else EXIT_OK
 
 
+def subcommand_args(argv: t.Sequence[str]) -> list[str] | None:
+    """The arguments for ``reconcile`` if ``argv`` asks for it, else None.
+
+    ``tap-freshbooks reconcile ...``, and also ``tap-freshbooks --config F --catalog F reconcile
+    ...``: ``meltano invoke tap-freshbooks reconcile ...`` puts its generated config (every setting,
+    secrets from ``.env`` included) and catalog first. The config is kept, the catalog dropped.
+    """
+    if "reconcile" not in argv:
+        return None
+    at = list(argv).index("reconcile")
+    prefix, passed = list(argv[:at]), []
+    while prefix:
+        if len(prefix) < 2 or prefix[0] not in {"--config", "--catalog", "--state"}:
+            return None
+        option, value, prefix = prefix[0], prefix[1], prefix[2:]
+        if option == "--config":
+            passed += [option, value]
+    return passed + list(argv[at + 1:])
+
+
 def main(args: t.Sequence[str]) -> int:
     """Run the subcommand; every failure is one line on stderr and an exit code."""
 

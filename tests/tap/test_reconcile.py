@@ -28,6 +28,7 @@ from warehouse.pipeline_run import Pipeline
 
 from conftest import ROOT, tap_config
 from tap_freshbooks.reconcile import main as reconcile_main
+from tap_freshbooks.reconcile import subcommand_args
 from tap_freshbooks.reconcile_compare import StreamSpec, compare
 
 pytestmark = pytest.mark.slow
@@ -268,6 +269,17 @@ def test_cli_prints_one_json_document_and_changes_no_state(story):
     assert report["drift"] is False
     assert '"type": "RECORD"' not in proc.stdout + proc.stderr and '"type": "STATE"' not in proc.stderr
     assert hashlib.sha256(meltano_db.read_bytes()).hexdigest() == before
+
+
+def test_meltano_invoke_argv_reaches_reconcile_with_its_config():
+    """`meltano invoke tap-freshbooks reconcile ...` runs `tap-freshbooks --config F --catalog F
+    reconcile ...`: Meltano's config file (every setting) is kept, the catalog dropped."""
+    assert subcommand_args(["reconcile", "--warehouse", "w"]) == ["--warehouse", "w"]
+    assert subcommand_args(["--config", "m.json", "--catalog", "c.json", "reconcile", "--warehouse", "w"]) == \
+        ["--config", "m.json", "--warehouse", "w"]
+    assert subcommand_args(["--config", "reconcile"]) is None  # a file named reconcile
+    assert subcommand_args(["--discover", "reconcile"]) is None
+    assert subcommand_args(["--config", "c.json", "--discover"]) is None
 
 
 @pytest.mark.parametrize(
