@@ -2,6 +2,8 @@
 
 Every ``*_every = n`` setting counts API requests on one shared counter: request number ``k`` gets
 the first fault (in the order below) whose ``n`` divides ``k``. ``0`` switches a fault off.
+``only_paths`` (a regular expression, searched in the request path; ``None`` = every path) limits
+faults, ``fail_next`` and the counter to matching requests.
 
 HTTP-level faults (an ordinary, well-formed answer):
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 import threading
 import time
 import typing as t
@@ -63,7 +66,7 @@ class TransportFault:
 class Faults:
     FIELDS = ("rate_limit_every", "server_error_every", "server_error_status", "latency",
               "retry_after", "token_error_every", "reset_every", "timeout_every", "timeout_seconds",
-              "truncate_every", "truncate_style", "garbage_every", "garbage_style")
+              "truncate_every", "truncate_style", "garbage_every", "garbage_style", "only_paths")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -84,6 +87,7 @@ class Faults:
             self.truncate_style = "alternate"
             self.garbage_every = 0
             self.garbage_style = "alternate"
+            self.only_paths: str | None = None
             self._count = 0
             self._token_count = 0
             self._queue: list[int | str] = []
@@ -114,6 +118,8 @@ class Faults:
             raise KeyError(f"truncate_style must be one of {TRUNCATE_STYLES} or 'alternate'")
         if key == "garbage_style" and value not in (*GARBAGE_STYLES, "alternate"):
             raise KeyError(f"garbage_style must be one of {GARBAGE_STYLES} or 'alternate'")
+        if key == "only_paths" and value is not None:
+            re.compile(value)
 
     def fail_next(self, n: int = 1, status: int | str = 503) -> None:
         """Fail the next n API requests with an HTTP status or a transport fault kind."""
@@ -180,6 +186,9 @@ class Faults:
         if self.latency:
             time.sleep(float(self.latency))
         with self._lock:
+            if self.only_paths and not re.search(self.only_paths, path):
+                self.arrivals.append((time.monotonic(), path, None))
+                return None
             self._count += 1
             picked = self._pick(self._count)
             if isinstance(picked, TransportFault):

@@ -1,0 +1,249 @@
+"""Retries that behave (issue 9, point 4), against the emulator's real HTTP server.
+
+Waits are measured where they happen: at the emulator, as the gap between a failed request's arrival
+and the next request's arrival (the tap sends one request at a time).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from conftest import ROOT, run_tap, tap_config
+from tap_freshbooks import retries
+from tap_freshbooks.client import FreshBooksStream
+from tap_freshbooks.errors import ReauthorizationRequired
+from tap_freshbooks.streams import STREAM_TYPES
+from tap_freshbooks.token_store import TokenStore
+
+ALL_STREAMS = [s.name for s in STREAM_TYPES]
+ID_FIELDS = {"bill_vendors": "vendorid", "other_incomes": "incomeid", "chart_of_accounts": "uuid"}
+#: waits after attempt 1, 2, 3 of one request: [0.05, 0.1], [0.1, 0.2], [0.2, 0.4] s
+TEST_POLICY = retries.RetryPolicy(base_seconds=0.1, max_seconds=5.0, max_retry_after_seconds=5.0)
+
+
+@pytest.fixture(autouse=True)
+def small_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FreshBooksStream, "retry_policy", TEST_POLICY)
+
+
+def truth_ids(emu, stream: str, account_id: str) -> list[str]:
+    if stream == "invoice_lines":
+        return sorted(
+            str(line["lineid"]) for inv in emu.truth("invoices", account_id) for line in inv.get("lines") or []
+        )
+    field = ID_FIELDS.get(stream, "id")
+    return sorted(str(r.get(field, r.get("id"))) for r in emu.truth(stream, account_id))
+
+
+def assert_complete_and_unduplicated(run, emu, accounts: list[dict] | None = None) -> None:
+    for account in accounts or emu.accounts:
+        for stream in ALL_STREAMS:
+            assert run.ids(stream, account["account_id"]) == truth_ids(emu, stream, account["account_id"]), stream
+    for stream_type in STREAM_TYPES:
+        keys = [tuple(r[k] for k in stream_type.primary_keys) for r in run.records.get(stream_type.name, [])]
+        assert len(keys) == len(set(keys)), stream_type.name
+
+
+def waits_after(emu, kinds: set[str | None]) -> list[float]:
+    """Seconds between each faulted request (of these kinds) and the request that followed it."""
+    arrivals = list(emu.faults.arrivals)
+    return [
+        later[0] - earlier[0]
+        for earlier, later in zip(arrivals, arrivals[1:])
+        if earlier[2] in kinds
+    ]
+
+
+def api_statuses(emu) -> list[int]:
+    return [status for _m, path, status in emu.request_log if "/oauth/" not in path]
+
+
+# -- the policy itself ----------------------------------------------------------------------------
+
+
+def test_waits_grow_within_a_request_are_capped_and_jittered() -> None:
+    policy = retries.RetryPolicy(base_seconds=1.0, max_seconds=8.0)
+    rng = random.Random(9)
+    for attempt, step in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
+        draws = [policy.wait(attempt, rng=rng) for _ in range(200)]
+        assert step / 2 <= min(draws) and max(draws) <= step  # equal jitter: a floor of half a step
+        assert len({round(d, 6) for d in draws}) > 150  # identical situations, different waits
+    assert policy.wait(1, retry_after=5.0, rng=rng) == 5.0  # Retry-After is a floor ...
+    assert policy.wait(1, retry_after=0.0, rng=rng) >= 0.5  # ... not a ceiling
+    assert retries.RetryPolicy(max_retry_after_seconds=60).wait(1, retry_after=3600) == 60  # capped
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = 1_445_412_478.0  # 2015-10-21 07:27:58 UTC
+    assert retries.parse_retry_after("1") == 1.0
+    assert retries.parse_retry_after(" 30 ") == 30.0
+    assert retries.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 2.0
+    assert retries.parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now=now) == 0.0  # in the past
+    assert retries.parse_retry_after("soon") is None
+    assert retries.parse_retry_after(None) is None
+
+
+def test_each_request_gets_its_own_attempt_counter(emulator, tmp_path) -> None:
+    """The stream hands python-backoff a new generator per request: request B starts at step 1
+    however far request A escalated."""
+    from tap_freshbooks.tap import TapFreshBooks
+
+    tap = TapFreshBooks(config=tap_config(emulator, tmp_path), parse_env_config=False)
+    stream = tap.streams["invoices"]
+    response = requests.Response()
+    response.status_code = 503
+    failure = RetriableAPIError("503", response)
+    first = stream.backoff_wait_generator()
+    first.send(None)
+    escalated = [first.send(failure) for _ in range(4)]
+    assert escalated[-1] >= 0.4  # step 4 of TEST_POLICY: [0.4, 0.8]
+    second = stream.backoff_wait_generator()
+    second.send(None)
+    assert second.send(failure) <= 0.1  # step 1 again
+
+
+# -- the tap against the emulator -------------------------------------------------------------------
+
+
+def test_isolated_failures_never_escalate(emulator, tmp_path, monkeypatch) -> None:
+    """Every 2nd request fails once, over many pages and streams: each waits one short, jittered
+    step. (A counter shared by all requests, as before, doubled the wait at every failure.)"""
+    # steps of one request: [0.025, 0.05], [0.05, 0.1], [0.1, 0.2], [0.2, 0.4] s
+    monkeypatch.setattr(FreshBooksStream, "retry_policy", retries.RetryPolicy(base_seconds=0.05))
+    account = emulator.accounts[0]
+    emulator.seed_bulk("invoices", 250, account["account_id"])  # 3+ pages
+    emulator.faults.configure(server_error_every=2)
+    run = run_tap(tap_config(emulator, tmp_path, account_ids=[account["account_id"]]))
+    assert_complete_and_unduplicated(run, emulator, [account])
+    waits = waits_after(emulator, {"503"})
+    assert len(waits) >= 20
+    assert all(0.025 <= w < 0.15 for w in waits), [round(w, 3) for w in waits]
+    third = len(waits) // 3
+    assert statistics.mean(waits[-third:]) < statistics.mean(waits[:third]) * 1.5  # no growth
+    assert statistics.pstdev(waits) > 0.002  # jitter: identical situations, different waits
+
+
+def test_waits_escalate_within_one_request_and_reset_after_it(emulator, tmp_path) -> None:
+    emulator.faults.configure(only_paths="/users/clients$", fail_next={"n": 3, "status": 503})
+    run = run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
+    assert run.records["clients"]
+    emulator.faults.configure(fail_next={"n": 1, "status": 503})  # the next clients request: once
+    run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
+    first, second, third, later = waits_after(emulator, {"503"})
+    assert 0.05 <= first < 0.15 and 0.1 <= second < 0.25 and 0.2 <= third < 0.45
+    assert 0.05 <= later < 0.15, later  # a new request starts at step 1 again
+
+
+def test_retry_after_is_honoured(emulator, tmp_path) -> None:
+    emulator.faults.configure(only_paths="/users/clients$", retry_after="1", fail_next={"n": 1, "status": 429})
+    run = run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
+    assert run.records["clients"]
+    [wait] = waits_after(emulator, {"429"})
+    assert 1.0 <= wait < 1.5, wait
+
+
+FAULTS = [
+    pytest.param({"server_error_every": 5}, "503", id="503"),
+    pytest.param({"rate_limit_every": 5}, "429", id="429"),
+    pytest.param({"reset_every": 5}, "reset", id="connection-reset"),
+    pytest.param({"truncate_every": 5, "truncate_style": "length"}, "truncate", id="short-of-content-length"),
+    pytest.param({"truncate_every": 5, "truncate_style": "chunked"}, "truncate", id="chunked-cut-short"),
+    pytest.param({"garbage_every": 5, "garbage_style": "html"}, "garbage", id="html-on-200"),
+    pytest.param({"garbage_every": 5, "garbage_style": "half_json"}, "garbage", id="half-json-on-200"),
+    pytest.param({"garbage_every": 5, "garbage_style": "binary"}, "garbage", id="not-utf8-on-200"),
+    pytest.param({"timeout_every": 14, "timeout_seconds": 1.5}, "timeout", id="read-timeout"),
+]
+
+
+@pytest.mark.parametrize(("faults", "kind"), FAULTS)
+def test_each_fault_is_retried_and_nothing_is_lost_or_sent_twice(emulator, tmp_path, faults, kind) -> None:
+    account = emulator.accounts[0]
+    emulator.faults.configure(**faults)
+    run = run_tap(tap_config(emulator, tmp_path, request_timeout=1, account_ids=[account["account_id"]]))
+    assert emulator.faults.injected_by_kind[kind] >= 2
+    assert_complete_and_unduplicated(run, emulator, [account])
+
+
+@pytest.mark.parametrize("kind", ["reset", "garbage", "truncate", "503"])
+def test_fetches_by_id_use_the_same_retries(emulator, tmp_path, kind) -> None:
+    account_id = emulator.accounts[0]["account_id"]
+    wanted = [str(r["id"]) for r in emulator.truth("invoices", account_id)[:2]]
+    status = int(kind) if kind.isdigit() else kind
+    emulator.faults.configure(only_paths=r"/invoices/invoices/\d+$", fail_next={"n": 2, "status": status})
+    config = tap_config(emulator, tmp_path, account_ids=[account_id], record_ids={"invoices": wanted})
+    run = run_tap(config)
+    assert run.ids("invoices") == sorted(wanted)
+    assert emulator.faults.injected == 2
+
+
+def test_a_401_refreshes_once_and_retries_at_once(emulator, tmp_path, monkeypatch) -> None:
+    # any backoff step would be >= 1 s here: the retry after a refreshed token must not wait
+    monkeypatch.setattr(FreshBooksStream, "retry_policy", retries.RetryPolicy(base_seconds=2.0))
+    config = tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]])
+    run_tap(config)  # fills the token store
+    emulator.expire_access_tokens()
+    emulator.clear_log()
+    emulator.faults.configure(reset=True)
+    run = run_tap(config)
+    assert run.records["clients"]
+    statuses = api_statuses(emulator)
+    assert statuses[0] == 401 and statuses.count(401) == 1
+    assert sum("/oauth/token" in path for _m, path, _s in emulator.request_log) == 1
+    first, second = list(emulator.faults.arrivals)[:2]
+    assert second[0] - first[0] < 0.5  # the refresh POST, and no backoff
+
+
+def test_a_401_on_a_fresh_token_asks_to_reauthorize(emulator, tmp_path) -> None:
+    emulator.faults.configure(fail_next={"n": 2, "status": 401})
+    with pytest.raises(ReauthorizationRequired, match="auth login"):
+        run_tap(tap_config(emulator, tmp_path))
+    # the bootstrap refresh, then ONE refresh after the first 401 (not one per attempt)
+    assert sum("/oauth/token" in path for _m, path, _s in emulator.request_log) == 2
+
+
+@pytest.mark.parametrize("status", [403, 400, 404, 422])
+def test_403_and_other_4xx_are_not_retried(emulator, tmp_path, status) -> None:
+    emulator.faults.configure(only_paths="/users/clients$", server_error_every=1, server_error_status=status)
+    with pytest.raises(FatalAPIError):
+        run_tap(tap_config(emulator, tmp_path))
+    assert Counter(kind for _at, _path, kind in emulator.faults.arrivals)[str(status)] == 1
+
+
+def test_exhausted_retries_end_in_one_clear_line_and_exit_1(emulator, tmp_path) -> None:
+    """Through the CLI, with the shipped waits: 3 attempts, then one line naming the stream, the path
+    (no query string, no token) and the last failure."""
+    account_id = emulator.accounts[0]["account_id"]
+    config = tap_config(emulator, tmp_path, max_request_tries=3, account_ids=[account_id])
+    emulator.faults.configure(only_paths="/invoices/invoices$", server_error_every=1)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_FRESHBOOKS")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tap_freshbooks", "--config", str(path)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
+    assert last == (
+        f"tap-freshbooks: Stream invoices: GET /accounting/account/{account_id}/invoices/invoices failed 3 "
+        f"times; last failure: 503 from FreshBooks for /accounting/account/{account_id}/invoices/invoices: "
+        "Service temporarily unavailable. FreshBooks is down or limiting this app: try again later (or "
+        "raise max_request_tries)."
+    ), last
+    assert Counter(kind for _at, _path, kind in emulator.faults.arrivals)["503"] == 3
+    stored = TokenStore(config["token_store_path"], config["token_encryption_key"]).load()
+    secrets = {config["refresh_token"], config["client_secret"], stored.access_token, stored.refresh_token}
+    assert not any(secret in proc.stderr + proc.stdout for secret in secrets)
+    assert "?" not in last and "per_page" not in proc.stderr
