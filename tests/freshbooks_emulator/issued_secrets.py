@@ -18,6 +18,7 @@ ENV_VAR = "FRESHBOOKS_EMULATOR_SECRETS_FILE"
 
 _lock = threading.Lock()
 _issued: dict[str, str] = {}  # value -> kind
+_order: list[str] = []  # values in the order they were issued
 
 
 def record(kind: str, value: str | None) -> str | None:
@@ -28,6 +29,7 @@ def record(kind: str, value: str | None) -> str | None:
         if value in _issued:
             return value
         _issued[value] = kind
+        _order.append(value)
         path = os.environ.get(ENV_VAR)
         if path and "\n" not in value and "\t" not in value:
             try:
@@ -42,6 +44,12 @@ def issued() -> dict[str, str]:
     """``{value: kind}`` of every secret this process recorded."""
     with _lock:
         return dict(_issued)
+
+
+def issued_since(start: int) -> tuple[dict[str, str], int]:
+    """``({value: kind}, new_start)`` of the secrets recorded after the first ``start`` ones."""
+    with _lock:
+        return {value: _issued[value] for value in _order[start:]}, len(_order)
 
 
 def read_file(path: str | os.PathLike[str], offset: int = 0) -> tuple[dict[str, str], int]:

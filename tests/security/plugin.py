@@ -40,6 +40,7 @@ class SecretScan:
         self.secrets_file = self.root / "issued-secrets.tsv"
         self.secrets_file.touch(mode=0o600)
         self._file_offset = 0
+        self._memory_offset = 0
         self.index = SecretIndex()
         self.findings: list[Finding] = []
         self.texts_scanned = 0
@@ -57,7 +58,8 @@ class SecretScan:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def refresh_index(self) -> None:
-        self.index.update(issued_secrets.issued())
+        from_memory, self._memory_offset = issued_secrets.issued_since(self._memory_offset)
+        self.index.update(from_memory)
         from_file, self._file_offset = issued_secrets.read_file(self.secrets_file, self._file_offset)
         self.index.update(from_file)
 
@@ -73,7 +75,8 @@ class SecretScan:
     def scan_report(self, report: pytest.TestReport) -> None:
         self.refresh_index()
         for title, content in report.sections:
-            self.scan(report.nodeid, title, content)
+            if title.endswith(report.when):  # later phases repeat earlier sections: scan each once
+                self.scan(report.nodeid, title, content)
         if report.failed and report.longrepr is not None:
             self.scan(report.nodeid, f"failure report ({report.when})", str(report.longrepr))
 
@@ -125,11 +128,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if scan is None:
         return
     if not scan.findings:
-        if config.option.verbose > 0:
-            terminalreporter.write_line(
-                f"secret scan: {len(scan.index)} issued secrets, {scan.texts_scanned} outputs, no leak "
-                f"({scan.seconds:.2f} s)"
-            )
+        terminalreporter.write_line(
+            f"secret scan: no leak of {len(scan.index)} issued secrets in {scan.texts_scanned} outputs "
+            f"({scan.seconds:.2f} s)"
+        )
         return
     terminalreporter.section("secret leak scan", sep="=", red=True, bold=True)
     terminalreporter.write_line(

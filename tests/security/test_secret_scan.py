@@ -94,3 +94,29 @@ def test_plugin_fails_a_leaking_session_and_names_test_and_kind_never_the_value(
     assert output.count("LEAK ") == 4
     for value in leaked.values():
         assert value not in output  # the report never repeats a secret
+
+
+def test_an_emulator_process_appends_what_it_issues_to_the_named_file(tmp_path):
+    import json
+    import time
+
+    from freshbooks_emulator import issued_secrets
+
+    secrets_file, state = tmp_path / "issued.tsv", tmp_path / "emu.json"
+    env = {**os.environ, "PYTHONPATH": str(TESTS), issued_secrets.ENV_VAR: str(secrets_file)}
+    proc = subprocess.Popen([sys.executable, "-m", "freshbooks_emulator", "serve", "--port", "0", "--seed", "empty",
+                             "--client-secret", "process-client-secret", "--state-file", str(state)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not state.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "emulator process did not start"
+            time.sleep(0.05)
+        grant = json.loads(state.read_text())["grant"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    recorded, _ = issued_secrets.read_file(secrets_file)
+    assert recorded[grant["access_token"]] == "access_token"
+    assert recorded[grant["refresh_token"]] == "refresh_token"
+    assert recorded["process-client-secret"] == "client_secret"
