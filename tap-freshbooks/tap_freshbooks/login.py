@@ -289,7 +289,8 @@ def run_login(
     Raises:
         ConfigError: a setting is missing/invalid, or ``listen=True`` with a non-loopback redirect_uri.
         LoginError: denied, state mismatch, code rejected, no redirect in time.
-        TokenStoreError: the store cannot be locked or written.
+        TokenStoreError: the store cannot be locked or written, or this key does not decrypt the
+            existing store (refused before anything else happens; the file is left as it is).
     """
     require_settings(config, LOGIN_SETTINGS)
     client_id = str(config["client_id"])
