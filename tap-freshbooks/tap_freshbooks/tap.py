@@ -148,7 +148,8 @@ class TapFreshBooks(Tap):
         _setting(
             "max_request_tries",
             th.IntegerType,
-            "Attempts per HTTP request on 429 (Retry-After honoured), 5xx and connection errors.",
+            "Attempts per HTTP request on 429 (Retry-After honoured), 5xx, connection resets, "
+            "timeouts and cut-short or non-JSON bodies.",
             default=8,
         ),
         _setting("request_timeout", th.IntegerType, "Seconds per HTTP request.", default=60),

@@ -10,9 +10,11 @@ import email.utils
 import json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import pytest
@@ -247,3 +249,66 @@ def test_exhausted_retries_end_in_one_clear_line_and_exit_1(emulator, tmp_path) 
     secrets = {config["refresh_token"], config["client_secret"], stored.access_token, stored.refresh_token}
     assert not any(secret in proc.stderr + proc.stdout for secret in secrets)
     assert "?" not in last and "per_page" not in proc.stderr
+
+
+def _black_hole() -> tuple[socket.socket, list[socket.socket]]:
+    """A port whose accept queue is full: a connect to it hangs until the connect timeout."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(server.getsockname())
+        fillers.append(filler)
+    return server, fillers
+
+
+@pytest.mark.parametrize("where", ["connect-timeout", "refused"])
+def test_connect_failures_are_retried_then_named(emulator, tmp_path, where) -> None:
+    """Through the stream's own request decorator: a connect timeout or a refused connection is
+    retried max_request_tries times, then named in one line without the query string."""
+    from tap_freshbooks.retries import RequestFailed
+    from tap_freshbooks.tap import TapFreshBooks
+
+    tap = TapFreshBooks(config=tap_config(emulator, tmp_path, max_request_tries=2), parse_env_config=False)
+    stream = tap.streams["invoices"]
+    server, fillers = _black_hole()
+    host, port = server.getsockname()
+    if where == "refused":
+        server.close()  # nothing listens there any more
+    attempts = []
+
+    def send(prepared: requests.PreparedRequest) -> requests.Response:
+        attempts.append(time.monotonic())
+        return requests.Session().send(prepared, timeout=(0.2, 1))
+
+    url = f"http://{host}:{port}/accounting/account/x/invoices/invoices?page=2&search[secret]=hidden"
+    try:
+        with pytest.raises(RequestFailed) as info:
+            stream.request_decorator(send)(requests.Request("GET", url).prepare())
+    finally:
+        for sock in [server, *fillers]:
+            sock.close()
+    assert len(attempts) == 2
+    expected = "connect timeout" if where == "connect-timeout" else "connection refused"
+    assert str(info.value).startswith(
+        f"Stream invoices: GET /accounting/account/x/invoices/invoices failed 2 times; last failure: {expected}"
+    ), str(info.value)
+    assert "hidden" not in str(info.value) and "127.0.0.1" not in str(info.value)
+
+
+def test_faults_are_configurable_over_the_admin_api(emulator) -> None:
+    base = f"{emulator.url}/_emulator/faults"
+    state = requests.post(base, json={"reset_every": 4, "truncate_every": 5, "truncate_style": "chunked",
+                                      "garbage_every": 6, "garbage_style": "html", "timeout_every": 7,
+                                      "timeout_seconds": 0.5, "only_paths": "/users/clients$",
+                                      "fail_next": {"n": 1, "status": "reset"}}, timeout=10).json()
+    assert state["reset_every"] == 4 and state["truncate_style"] == "chunked" and state["only_paths"]
+    grant = emulator.issue_grant()
+    session = requests.Session()
+    url = f"{emulator.url}/accounting/account/{emulator.accounts[0]['account_id']}/users/clients"
+    with pytest.raises(requests.ConnectionError):
+        session.get(url, headers={"Authorization": f"Bearer {grant['access_token']}"}, timeout=5)
+    assert requests.get(base, timeout=10).json()["injected_by_kind"] == {"reset": 1}
