@@ -33,8 +33,7 @@ class StreamSpec:
 class Fact:
     """The comparable facts of one record (FreshBooks) or one row (warehouse)."""
 
-    key: tuple[str, ...]
-    id: str
+    key: tuple[str, ...]  # the key properties but account_id: (id,), or (invoice_id, id) for lines
     vis_state: int | None
     updated: dt.datetime | None
     money: dict[str, Money]

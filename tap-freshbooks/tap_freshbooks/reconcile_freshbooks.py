@@ -53,7 +53,6 @@ def record_fact(spec: StreamSpec, record: t.Mapping[str, t.Any]) -> Fact:
     key = tuple(str(record.get(k)) for k in spec.key_properties if k != "account_id")
     return Fact(
         key=key,
-        id=str(record.get("id")),
         vis_state=as_int(record.get("vis_state")),
         updated=as_utc(record.get(spec.replication_key)) if spec.replication_key else None,
         money={name: money_of(record.get(name)) for name in spec.money_fields},
@@ -92,14 +91,29 @@ class FreshBooksRead:
         return self.identity_requests + sum(self.requests.values())
 
 
+class _CountingSink(io.TextIOBase):
+    """A stdout that keeps nothing and counts the lines written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return len(text)
+
+
 @contextlib.contextmanager
-def _quiet(tap: TapFreshBooks) -> t.Iterator[io.StringIO]:
+def _quiet(tap: TapFreshBooks) -> t.Iterator[_CountingSink]:
     """Stdout swallowed (the report owns it); the tap's INFO chatter ("emitted ...") muted."""
     loggers = [tap.logger, getattr(tap, "metrics_logger", None)]
     levels = [(lg, lg.level) for lg in loggers if isinstance(lg, logging.Logger)]
     for lg, _ in levels:
         lg.setLevel(logging.WARNING)
-    sink = io.StringIO()
+    sink = _CountingSink()
     try:
         with contextlib.redirect_stdout(sink):
             yield sink
@@ -147,11 +161,9 @@ def read_freshbooks(
     requests_used: dict[tuple[str, str], int] = {}
     specs = {name: stream_spec(tap.streams[name]) for name in stream_names}
     with _quiet(tap) as sink:
-        for name, stream in tap.streams.items():
+        for stream in tap.streams.values():
             counter.attach(stream.requests_session)
-            if name not in stream_names:
-                stream.selected = False
-        for rider in RIDERS:  # riders are written beside their carrier: never here
+        for rider in RIDERS:  # a selected rider would be written beside its carrier: never here
             if rider in tap.streams:
                 tap.streams[rider].selected = False
         before = counter.count
@@ -172,7 +184,7 @@ def read_freshbooks(
                     found.append(fact)
                 facts[(name, account_id)] = found
                 requests_used[(name, account_id)] = counter.count - before
-    stray = len([line for line in sink.getvalue().splitlines() if line.strip()])
+    stray = sink.lines
     if stray:
         tap.logger.warning("reconcile: swallowed %d line(s) the tap wrote to stdout", stray)
     return specs, FreshBooksRead(

@@ -263,7 +263,6 @@ def warehouse_facts(
         per_account[account].append(
             Fact(
                 key=tuple(str(row[i]) for i in key_at),
-                id=str(values["id"]),
                 vis_state=as_int(values.get("vis_state")) if want_vis else None,
                 updated=updated,
                 money={name: money.get(name, (None, None)) for name in spec.money_fields},

@@ -116,6 +116,7 @@ def test_clean_duckdb_load_has_no_drift_and_counts_every_request(capsys, story):
     assert report["requests"]["total"] == len(api) == 1 + sum(r["requests"] for r in report["results"])
     assert report["requests"]["token_refreshes"] == len(log) - len(api)
     assert any("invoice_lines" in note for note in report["notes"])
+    assert not any("stdout" in note for note in report["notes"])  # the read never tried to write a message
 
 
 def test_clean_postgres_load_has_no_drift_and_the_same_sums(capsys, story):
