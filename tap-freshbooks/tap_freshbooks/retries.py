@@ -189,9 +189,10 @@ def describe_failure(exc: BaseException) -> str:
 def give_up_message(subject: str, request: requests.PreparedRequest | None, tries: int, exc: BaseException) -> str:
     """The one line a user reads when a request failed ``tries`` times."""
     where = f"{request.method} {_path(request.url)}" if request is not None else "request"
+    times = "time" if tries == 1 else "times"
     return (
-        f"{subject}: {where} failed {tries} times; last failure: {describe_failure(exc).rstrip('. ')}. "
-        "FreshBooks is down or limiting this app: try again later (or raise max_request_tries)."
+        f"{subject}: {where} failed {tries} {times}; last failure: {describe_failure(exc).rstrip('. ')}. "
+        "FreshBooks (or the network to it) keeps failing: try again later, or raise max_request_tries."
     )
 
 

@@ -131,20 +131,20 @@ def test_isolated_failures_never_escalate(emulator, tmp_path, monkeypatch) -> No
     waits = waits_after(emulator, {"503"})
     assert len(waits) >= 20
     assert all(0.025 <= w < 0.15 for w in waits), [round(w, 3) for w in waits]
-    third = len(waits) // 3
-    assert statistics.mean(waits[-third:]) < statistics.mean(waits[:third]) * 1.5  # no growth
     assert statistics.pstdev(waits) > 0.002  # jitter: identical situations, different waits
 
 
-def test_waits_escalate_within_one_request_and_reset_after_it(emulator, tmp_path) -> None:
+def test_waits_escalate_within_one_request_and_reset_after_it(emulator, tmp_path, monkeypatch) -> None:
+    # steps of one request: [0.1, 0.2], [0.2, 0.4], [0.4, 0.8], [0.8, 1.6] s
+    monkeypatch.setattr(FreshBooksStream, "retry_policy", retries.RetryPolicy(base_seconds=0.2))
     emulator.faults.configure(only_paths="/users/clients$", fail_next={"n": 3, "status": 503})
     run = run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
     assert run.records["clients"]
     emulator.faults.configure(fail_next={"n": 1, "status": 503})  # the next clients request: once
     run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
     first, second, third, later = waits_after(emulator, {"503"})
-    assert 0.05 <= first < 0.15 and 0.1 <= second < 0.25 and 0.2 <= third < 0.45
-    assert 0.05 <= later < 0.15, later  # a new request starts at step 1 again
+    assert 0.1 <= first < 0.3 and 0.2 <= second < 0.5 and 0.4 <= third < 0.9, (first, second, third)
+    assert 0.1 <= later < 0.3, later  # a new request starts at step 1 again
 
 
 def test_retry_after_is_honoured(emulator, tmp_path) -> None:
@@ -152,7 +152,7 @@ def test_retry_after_is_honoured(emulator, tmp_path) -> None:
     run = run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
     assert run.records["clients"]
     [wait] = waits_after(emulator, {"429"})
-    assert 1.0 <= wait < 1.5, wait
+    assert 1.0 <= wait < 1.8, wait
 
 
 FAULTS = [
@@ -241,8 +241,8 @@ def test_exhausted_retries_end_in_one_clear_line_and_exit_1(emulator, tmp_path) 
     assert last == (
         f"tap-freshbooks: Stream invoices: GET /accounting/account/{account_id}/invoices/invoices failed 3 "
         f"times; last failure: 503 from FreshBooks for /accounting/account/{account_id}/invoices/invoices: "
-        "Service temporarily unavailable. FreshBooks is down or limiting this app: try again later (or "
-        "raise max_request_tries)."
+        "Service temporarily unavailable. FreshBooks (or the network to it) keeps failing: try again "
+        "later, or raise max_request_tries."
     ), last
     assert Counter(kind for _at, _path, kind in emulator.faults.arrivals)["503"] == 3
     stored = TokenStore(config["token_store_path"], config["token_encryption_key"]).load()
