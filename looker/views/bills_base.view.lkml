@@ -48,6 +48,13 @@ view: bills {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks bills._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: vendorid {
     type: number
     group_label: "IDs"
@@ -204,6 +211,18 @@ view: bills {
     type: string
     description: "FreshBooks bills.bill_payments. Column `bill_payments`."
     sql: ${TABLE}.bill_payments ;;
+  }
+
+  dimension: vendor {
+    type: string
+    description: "FreshBooks bills.vendor. Column `vendor`."
+    sql: ${TABLE}.vendor ;;
+  }
+
+  dimension: attachment {
+    type: string
+    description: "FreshBooks bills.attachment. Column `attachment`."
+    sql: ${TABLE}.attachment ;;
   }
 
   dimension_group: created {

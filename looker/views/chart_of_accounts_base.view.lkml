@@ -56,6 +56,13 @@ view: chart_of_accounts {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks chart_of_accounts._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: uuid {
     type: string
     description: "FreshBooks chart_of_accounts.uuid. Column `uuid`."

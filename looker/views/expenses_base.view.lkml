@@ -49,6 +49,13 @@ view: expenses {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks expenses._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: expenseid {
     type: number
     group_label: "IDs"
@@ -272,6 +279,12 @@ view: expenses {
     description: "FreshBooks expenses.markup_percent. Column `markup_percent`."
     sql: CAST(${TABLE}.markup_percent AS @{DECIMAL_TYPE}) ;;
     value_format_name: decimal_4
+  }
+
+  dimension: attachment {
+    type: string
+    description: "FreshBooks expenses.attachment. Column `attachment`."
+    sql: ${TABLE}.attachment ;;
   }
 
   dimension: version {

@@ -49,6 +49,13 @@ view: invoice_lines {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks invoice_lines._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: invoice_id {
     type: string
     description: "Parent invoice id. Column `invoice_id`."

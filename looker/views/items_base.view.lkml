@@ -48,6 +48,13 @@ view: items {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks items._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: itemid {
     type: number
     group_label: "IDs"

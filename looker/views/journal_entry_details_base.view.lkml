@@ -48,6 +48,13 @@ view: journal_entry_details {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks journal_entry_details._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: detailid {
     type: number
     group_label: "IDs"

@@ -56,6 +56,13 @@ view: projects {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks projects._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: title {
     type: string
     description: "FreshBooks projects.title. Column `title`."

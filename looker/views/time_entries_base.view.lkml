@@ -56,6 +56,13 @@ view: time_entries {
     sql: ${TABLE}._fb_event_received_at ;;
   }
 
+  dimension: fb_unparsed {
+    type: string
+    group_label: "Audit (pipeline)"
+    description: "FreshBooks time_entries._fb_unparsed. Column `_fb_unparsed`."
+    sql: ${TABLE}._fb_unparsed ;;
+  }
+
   dimension: identity_id {
     type: number
     group_label: "IDs"
@@ -173,6 +180,12 @@ view: time_entries {
     description: "FreshBooks time_entries.retainer_id. Column `retainer_id`."
     sql: ${TABLE}.retainer_id ;;
     value_format_name: id
+  }
+
+  dimension: timer {
+    type: string
+    description: "FreshBooks time_entries.timer. Column `timer`."
+    sql: ${TABLE}.timer ;;
   }
 
   dimension: pending_client {
