@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
+import re
+import select
 import subprocess
+import termios
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
+import requests
 from cryptography.fernet import Fernet
 
 from demo.project_copy import PYTHON, clean_env, copy_project, meltano
@@ -28,6 +36,7 @@ DEV_STATE_ID = "dev:tap-freshbooks-to-target-duckdb"
 DEMO_STATE_ID = "demo:tap-freshbooks-to-target-duckdb"
 USER_STATE = {"singer_state": {"bookmarks": {"invoices": {"replication_key_value": "2026-01-01T00:00:00Z"}}}}
 REAL_ONLY_CLIENT = "Only In The Real Account Ltd"
+AUTHORIZE_URL = re.compile(r"http://127\.0\.0\.1:\d+/oauth/authorize\?\S+(?=\s*\n)")
 
 
 def sha256(path: Path) -> str:
@@ -165,24 +174,77 @@ def test_demo_with_credentials_in_dotenv_but_no_demo_grant_says_how_to_authorize
     assert project.bootstrap_refresh_token in project.real.oauth.refresh_tokens  # not spent
 
 
+def run_demo_in_a_terminal(project: Path, approve: Callable[[str], str]) -> tuple[int, str]:
+    """Run the demo on a pseudo-terminal (echo off, as when a paste is not echoed into a log); when it
+    prints FreshBooks' authorize URL, `approve(url)` plays the browser and its answer is pasted."""
+    controller, terminal = pty.openpty()
+    attrs = termios.tcgetattr(terminal)
+    attrs[3] &= ~termios.ECHO
+    termios.tcsetattr(terminal, termios.TCSANOW, attrs)
+    proc = subprocess.Popen(
+        [str(PYTHON), "scripts/demo.py", "--no-lookml-check"], cwd=project, env=clean_env(),
+        stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True,
+    )
+    os.close(terminal)
+    transcript, answered = b"", False
+    started = time.monotonic()
+    deadline = started + 300
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the demo is done
+                    break
+                if not chunk:
+                    break
+                transcript += chunk
+            # Meltano relays the plugin's output line by line, so the paste prompt (no newline) only
+            # shows later: answer once the whole URL line is there; the terminal holds the answer.
+            match = AUTHORIZE_URL.search(transcript.decode("utf-8", "replace"))
+            if match and not answered:
+                os.write(controller, (approve(match.group(0)) + "\n").encode())
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+            if not answered and time.monotonic() - started > 90:
+                break  # no authorize URL: fail below rather than wait
+        if not answered and proc.poll() is None:
+            proc.kill()
+        returncode = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(controller)
+    text = transcript.decode("utf-8", "replace")
+    save_output("scripts/demo.py on a terminal", text)
+    return returncode, text
+
+
 def test_demo_extracts_the_account_whose_credentials_are_in_dotenv(project: UserProject) -> None:
     project.write_dotenv(with_credentials=True)
-    # the demo's own grant on that account, as its one-time `auth login` leaves it
-    TokenStore(project.root / "output" / "demo" / "tokens.fernet", project.key).save(
-        TokenSet.from_token_response(project.real.issue_grant()))
+    (project.root / "output" / "demo" / "tokens.fernet").unlink(missing_ok=True)
     before = project.fingerprint()
 
-    proc = run_demo(project.root)
+    def browser(url: str) -> str:  # the user approves; FreshBooks redirects with a code
+        answer = requests.get(url, allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        return answer.headers["Location"]
 
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "bundled FreshBooks emulator" not in proc.stdout
-    assert "your data is in output/demo/warehouse.duckdb" in proc.stdout
+    returncode, transcript = run_demo_in_a_terminal(project.root, browser)
+
+    assert returncode == 0, transcript[-4000:]
+    assert "authorize the demo once" in transcript
+    assert "bundled FreshBooks emulator" not in transcript
+    assert "your data is in output/demo/warehouse.duckdb" in transcript
     names = client_names(project.demo_warehouse)
     assert REAL_ONLY_CLIENT in names
     real_clients = {c["organization"] for a in project.real.accounts for c in project.real.truth("clients", a["account_id"])}
     assert names == real_clients  # that account only: nothing left from the bundled emulator's runs
     assert project.fingerprint() == before
     assert project.bootstrap_refresh_token in project.real.oauth.refresh_tokens  # the user's, still unspent
+    assert (project.root / "output" / "demo" / "tokens.fernet").exists()  # the demo's own grant
 
 
 def test_fresh_clone_runs_meltano_without_setup(tmp_path, emulator) -> None:
