@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"meltano --environment {ENVIRONMENT} run --full-refresh tap-freshbooks target-duckdb")
         if meltano(env, "run", "--full-refresh", "tap-freshbooks", "target-duckdb", dotenv=dotenv) != 0:
             say("the pipeline failed (see the log lines above)")
+            if emulator is None:
+                say(f"if FreshBooks rejected the demo's grant, delete {shown(TOKEN_STORE)} and run scripts/demo "
+                    "again in a terminal (your pipeline's token store is not involved)")
             return 1
         say(f"pipeline finished in {time.monotonic() - started:.1f} s")
         status = summarize(require_rows=emulator is not None)
