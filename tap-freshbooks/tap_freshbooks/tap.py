@@ -14,6 +14,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
+from tap_freshbooks import cli_output
 from tap_freshbooks.auth import authenticator_from_config
 from tap_freshbooks.client import restore_decimal_sizes
 from tap_freshbooks.errors import ConfigError, FreshBooksError
@@ -42,6 +43,8 @@ class TapFreshBooks(Tap):
     """Singer tap for FreshBooks."""
 
     name = "tap-freshbooks"
+    #: the PyPI distribution (`--about` reads its version and Python versions from it)
+    package_name = "freshbooks-warehouse-tap"
 
     # No ACTIVATE_VERSION: no stream is a plain full-table reload (each emits only changes).
     capabilities: t.ClassVar[list] = [
@@ -278,8 +281,7 @@ class TapFreshBooks(Tap):
 
 
 def _fail(message: str, code: int) -> t.NoReturn:
-    click.echo(f"tap-freshbooks: {message}", err=True)
-    sys.exit(code)
+    cli_output.fail(message, code)  # one plain line, or one JSON log line under structured logging
 
 
 def read_cli_config(config_paths: t.Sequence[str]) -> dict[str, t.Any]:
@@ -325,8 +327,14 @@ def cli() -> None:
 
         if (reconcile_args := subcommand_args(argv)) is not None:
             sys.exit(reconcile_main(reconcile_args))
+    command = TapFreshBooks.cli  # sets up the SDK's logging (SINGER_SDK_LOG_CONFIG) first
+    command.epilog = cli_output.HELP_EPILOG
+    if "--help" not in argv:
+        for path in cli_output.config_paths(argv):
+            if problem := cli_output.config_file_problem(path):
+                _fail(problem, 2)
     try:
-        TapFreshBooks.cli.main(args=argv, prog_name="tap-freshbooks")
+        command.main(args=argv, prog_name="tap-freshbooks")
     except ConfigError as exc:
         _fail(f"configuration error: {exc}", 2)
     except FreshBooksError as exc:
