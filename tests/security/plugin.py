@@ -44,7 +44,7 @@ class SecretScan:
         self.index = SecretIndex()
         self.findings: list[Finding] = []
         self.texts_scanned = 0
-        self.seconds = 0.0  # time spent scanning (reported with -v)
+        self.seconds = 0.0  # time spent scanning, in the summary line
         self._saved_env = {k: os.environ.get(k) for k in (issued_secrets.ENV_VAR, OUTPUT_DIR_ENV)}
         os.environ[issued_secrets.ENV_VAR] = str(self.secrets_file)
         os.environ[OUTPUT_DIR_ENV] = str(self.outputs)
