@@ -18,6 +18,7 @@ from tap_freshbooks import cli_output
 from tap_freshbooks.auth import authenticator_from_config
 from tap_freshbooks.client import restore_decimal_sizes
 from tap_freshbooks.errors import ConfigError, FreshBooksError
+from tap_freshbooks.run_lock import hold_pipeline_lock
 from tap_freshbooks.streams import STREAM_TYPES
 
 if t.TYPE_CHECKING:
@@ -156,6 +157,14 @@ class TapFreshBooks(Tap):
             default=8,
         ),
         _setting("request_timeout", th.IntegerType, "Seconds per HTTP request.", default=60),
+        _setting(
+            "pipeline_lock_url",
+            th.StringType,
+            "Where the run lock lives that keeps two runs of this pipeline (Meltano project + "
+            "environment + extractor) from overlapping: file:///dir, s3://bucket/prefix or "
+            "postgresql://... for runners that share no disk. Default under Meltano: a file in "
+            ".meltano/run; outside Meltano no lock unless set.",
+        ),
     ).to_dict()
 
     @property
@@ -269,10 +278,13 @@ class TapFreshBooks(Tap):
 
     def sync_all(self) -> None:
         started = time.monotonic()
-        self.preflight()
+        pipeline_lock = hold_pipeline_lock(self.config, self.logger)  # before any token use
         try:
+            self.preflight()
             super().sync_all()
         finally:
+            if pipeline_lock is not None:
+                pipeline_lock.done()
             for stream in self.streams.values():
                 guard = stream.__dict__.get("guard")  # created on the stream's first record
                 if guard is not None and (warning := guard.warning()):
