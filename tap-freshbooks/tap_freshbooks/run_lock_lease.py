@@ -351,6 +351,9 @@ class Lease:
                     return None
                 continue
             current = Holder.from_record(record) if record else None
+            if current is not None and current.token == self.holder.token:
+                self.version = version  # our own write, its answer lost and re-sent by the client
+                return None
             if current is not None and current.alive():
                 return current
             self.version = self.store.replace(self.holder.record(), version or "")
@@ -366,6 +369,10 @@ class Lease:
             return False
         self.holder = dataclasses.replace(self.holder, heartbeat_at=time.time())
         self.version = self.store.replace(self.holder.record(), self.version)
+        if self.version is None:  # a lost answer re-sent by the client looks like a conflict
+            record, version = self.store.read()
+            if record and record.get("token") == self.holder.token:
+                self.version = version
         return self.version is not None
 
     def release(self) -> bool:
