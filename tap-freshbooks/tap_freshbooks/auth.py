@@ -2,7 +2,8 @@
 
 FreshBooks refresh tokens are single-use. The protocol, for every refresh:
 
-1. take the store's inter-process lock;
+1. take the store's inter-process lock (a file lock, a PostgreSQL row lock or an S3 lease: see
+   ``token_backends``; this module never asks which);
 2. re-read the store: if another process refreshed meanwhile and its access token is fresh, adopt
    it (no POST);
 3. otherwise POST ``grant_type=refresh_token`` with the store's refresh token (the config's bootstrap
@@ -35,10 +36,13 @@ from tap_freshbooks.errors import (
     TokenEndpointError,
     TokenStoreError,
 )
-from tap_freshbooks.token_store import TokenSet, TokenStore
+from tap_freshbooks.token_backends import store_from_config
+from tap_freshbooks.token_store import TokenSet
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from tap_freshbooks.token_backends import TokenStoreBackend
 
 GRANT_REJECTED_MESSAGE = (
     "FreshBooks rejected the refresh token (the grant was revoked or the token was already used). "
@@ -114,7 +118,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         client_secret: str,
         redirect_uri: str | None,
         token_url: str,
-        store: TokenStore,
+        store: TokenStoreBackend,
         bootstrap_refresh_token: str | None = None,
         refresh_margin_seconds: float = 3600,
         logger: logging.Logger | None = None,
@@ -284,7 +288,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
             refresh_token = self.bootstrap_refresh_token
             source = "config"
         else:
-            raise ReauthorizationRequired(NOT_AUTHORIZED_MESSAGE.format(path=self.store.path))
+            raise ReauthorizationRequired(NOT_AUTHORIZED_MESSAGE.format(path=self.store.location))
         # Fail before the POST consumes the refresh token if the new one could not be saved.
         self.store.check_writable()
         body = self._refresh_body(refresh_token)
@@ -303,6 +307,12 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
             except ReauthorizationRequired as exc:
                 if exc.message == GRANT_REJECTED_MESSAGE:
                     self._rejected_refresh_token = refresh_token
+                    latest = self.store.load()
+                    if latest is not None and latest.refresh_token != refresh_token and self._still_valid(latest):
+                        # Another runner wrote a newer pair meanwhile (a lapsed S3 lease, or `auth
+                        # login`): that one is live, use it instead of failing.
+                        self._adopt_from_store(latest)
+                        return
                     if stored is not None and reason == "expiring" and self._still_valid(stored):
                         # The refresh margin at work: the refresh token is gone (e.g. a run was
                         # killed after FreshBooks rotated it) but the current access token still
@@ -415,14 +425,14 @@ def authenticator_from_config(
     """
     from tap_freshbooks.login import require_settings  # noqa: PLC0415  (avoid an import cycle)
 
-    require_settings(config, ("client_id", "client_secret", "token_store_path", "token_encryption_key"))
+    require_settings(config, ("client_id", "client_secret", "token_encryption_key"))
     api_url = str(config.get("api_url") or "https://api.freshbooks.com").rstrip("/")
     return FreshBooksAuthenticator(
         client_id=str(config["client_id"]),
         client_secret=str(config["client_secret"]),
         redirect_uri=config.get("redirect_uri") or None,
         token_url=f"{api_url}/auth/oauth/token",
-        store=TokenStore(config["token_store_path"], config["token_encryption_key"]),
+        store=store_from_config(config),  # token_store_url, else token_store_path (a file)
         bootstrap_refresh_token=config.get("refresh_token") or None,
         refresh_margin_seconds=refresh_margin_seconds,
         logger=logger,

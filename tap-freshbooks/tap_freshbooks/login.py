@@ -24,7 +24,8 @@ import requests
 
 from tap_freshbooks.auth import raise_for_token_error
 from tap_freshbooks.errors import ConfigError, FreshBooksError, LoginError, TokenEndpointError, TokenStoreError
-from tap_freshbooks.token_store import TokenSet, TokenStore, new_encryption_key
+from tap_freshbooks.token_backends import store_from_config
+from tap_freshbooks.token_store import TokenSet, new_encryption_key
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +43,8 @@ __all__ = [
 
 DEFAULT_API_URL = "https://api.freshbooks.com"
 DEFAULT_AUTH_URL = "https://auth.freshbooks.com"
-LOGIN_SETTINGS = ("client_id", "client_secret", "redirect_uri", "token_store_path", "token_encryption_key")
+# plus a token store: token_store_url, or token_store_path (checked by store_from_config)
+LOGIN_SETTINGS = ("client_id", "client_secret", "redirect_uri", "token_encryption_key")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 DEFAULT_LISTEN_TIMEOUT = 300.0  # FreshBooks authorization codes expire after 5 minutes
 
@@ -298,7 +300,7 @@ def run_login(
     redirect_uri = str(config["redirect_uri"])
     api_url = str(config.get("api_url") or DEFAULT_API_URL).rstrip("/")
     auth_url = str(config.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
-    store = TokenStore(config["token_store_path"], config["token_encryption_key"])
+    store = store_from_config(config)
     try:
         store.check_key()  # a store this key cannot open is never silently replaced
     except TokenStoreError as exc:
@@ -384,7 +386,6 @@ def login_command(
     except (KeyboardInterrupt, EOFError):
         print("tap-freshbooks auth login cancelled.", file=sys.stderr)
         return 130
-    path = TokenStore(config["token_store_path"], config["token_encryption_key"]).path
-    output(f"Saved FreshBooks tokens to {path} (encrypted).")
+    output(f"Saved FreshBooks tokens to {store_from_config(config).location} (encrypted).")
     return 0
 

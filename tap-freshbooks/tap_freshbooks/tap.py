@@ -85,8 +85,19 @@ class TapFreshBooks(Tap):
             "token_store_path",
             th.StringType,
             "File holding the OAuth tokens, encrypted with token_encryption_key. The rotated "
-            "refresh token is written here atomically before the new access token is used.",
-            required=True,
+            "refresh token is written here atomically before the new access token is used. "
+            "Required unless token_store_url is set.",
+        ),
+        _setting(
+            "token_store_url",
+            th.StringType,
+            "Token store backend, wins over token_store_path: file:///path, "
+            "postgresql://user@host:5432/db[?grant=NAME] (a row per grant, rotated under SELECT ... "
+            "FOR UPDATE; needs the `postgres` extra) or s3://bucket/key (compare-and-swap writes; "
+            "endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION; needs the `s3` extra). Runners that share "
+            "no disk share the grant through it.",
+            secret=True,
         ),
         _setting(
             "token_encryption_key",

@@ -8,6 +8,10 @@ stops working. Meltano deletes the plugin config after a run, so the current pai
 * ``save`` writes a temp file (mode 0600) in the same directory, fsyncs it, ``os.replace``s it over
   the store and fsyncs the directory, so a crash leaves either the old or the new file, never a torn one;
 * ``lock`` is an exclusive inter-process lock on ``<path>.lock`` that serialises refreshes.
+
+This is the ``file://`` backend (and what ``token_store_path`` selects). The PostgreSQL and S3 backends
+(``token_store_postgres``, ``token_store_s3``) store the same encrypted document through
+:class:`TokenCipher`; ``token_backends`` picks one from ``token_store_url``.
 """
 
 from __future__ import annotations
@@ -193,8 +197,70 @@ def _fernet(encryption_key: str | bytes | None) -> Fernet:
         raise ConfigError(msg) from None
 
 
+class TokenCipher:
+    """Fernet encryption of the stored token document, shared by every backend.
+
+    The document is ``{"version": 1, "tokens": {...} | null, ...extra}``; a backend may add its own
+    fields (the S3 backend keeps its rotation lease there). Plain text never leaves this object.
+    """
+
+    def __init__(self, encryption_key: str | bytes | None) -> None:
+        """Raises ConfigError when ``encryption_key`` is missing or not a Fernet key."""
+        self._fernet = _fernet(encryption_key)
+
+    def seal(self, tokens: TokenSet | None, **extra: t.Any) -> bytes:
+        """Encrypt a document holding ``tokens`` (``None``: no token yet) and ``extra`` fields."""
+        document = {
+            "version": STORE_FORMAT_VERSION,
+            "tokens": tokens.to_dict() if tokens is not None else None,
+            **extra,
+        }
+        return self._fernet.encrypt(json.dumps(document, separators=(",", ":")).encode())
+
+    def open(self, blob: bytes, *, location: str, medium: str = "stored value") -> dict[str, t.Any]:
+        """Decrypt ``blob`` into the document dict (without checking the token set).
+
+        Raises:
+            TokenStoreError: the key does not decrypt it, or it is not a JSON object.
+        """
+        try:
+            plain = self._fernet.decrypt(blob.strip())
+        except InvalidToken:
+            msg = (
+                f"token_encryption_key does not decrypt {location}: the key is not the one the store "
+                f"was written with, or the {medium} is corrupt"
+            )
+            raise TokenStoreError(
+                msg,
+                hint="Use the original key, or clear the store and run: tap-freshbooks auth login",
+            ) from None
+        try:
+            data = json.loads(plain)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            msg = f"token store {location} decrypts but does not hold a FreshBooks token set"
+            raise TokenStoreError(msg)
+        return data
+
+    @staticmethod
+    def tokens(document: Mapping[str, t.Any], *, location: str) -> TokenSet | None:
+        """The token set in a decrypted document (``None`` when it holds none yet).
+
+        Raises:
+            TokenStoreError: the document does not hold a token set.
+        """
+        if "version" in document and document.get("tokens") is None:
+            return None
+        try:
+            return TokenSet.from_dict(document.get("tokens", document))
+        except ValueError:
+            msg = f"token store {location} decrypts but does not hold a FreshBooks token set"
+            raise TokenStoreError(msg) from None
+
+
 class TokenStore:
-    """The encrypted token file at ``path``."""
+    """The encrypted token file at ``path`` (the ``file://`` backend)."""
 
     def __init__(
         self,
@@ -212,13 +278,19 @@ class TokenStore:
             msg = "token_store_path is not set (TAP_FRESHBOOKS_TOKEN_STORE_PATH)"
             raise ConfigError(msg)
         self.path = Path(path).expanduser()
-        self._fernet = _fernet(encryption_key)
+        self._cipher = TokenCipher(encryption_key)
+        self._fernet = self._cipher._fernet  # noqa: SLF001
         self.lock_timeout = float(lock_timeout)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._filelock: filelock.BaseFileLock | None = None
 
     def __repr__(self) -> str:
         return f"TokenStore(path={str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the tokens are, for messages (the file's path)."""
+        return str(self.path)
 
     # reading ------------------------------------------------------------------------------------
 

@@ -142,7 +142,7 @@ def token_provider_from_settings(settings: Settings) -> TokenProvider:
         for name, value in (
             ("CLIENT_ID", settings.client_id),
             ("CLIENT_SECRET", settings.client_secret),
-            ("TOKEN_STORE_PATH", settings.token_store_path),
+            ("TOKEN_STORE_PATH (or TOKEN_STORE_URL)", settings.token_store_path or settings.token_store_url),
         )
         if not value
     ]

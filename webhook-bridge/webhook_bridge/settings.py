@@ -66,6 +66,7 @@ class Settings:
     data_dir: Path
     project_root: Path
     token_store_path: Path | None = None
+    token_store_url: Secret | None = None  # the tap's token_store_url (may hold a password)
     client_id: str | None = None
     client_secret: Secret | None = None
     redirect_uri: str | None = None
@@ -120,6 +121,7 @@ class Settings:
             "client_secret": self.client_secret.reveal() if self.client_secret else None,
             "redirect_uri": self.redirect_uri,
             "token_store_path": str(self.token_store_path) if self.token_store_path else None,
+            "token_store_url": self.token_store_url.reveal() if self.token_store_url else None,
             "token_encryption_key": self.token_encryption_key.reveal(),
             "api_url": self.api_url,
         }
@@ -185,12 +187,14 @@ class Settings:
 
         client_secret = reader.string("client_secret", secret=True)
         token_store = reader.string("token_store_path")
+        token_store_url = reader.string("token_store_url", secret=True)
 
         settings = cls(
             token_encryption_key=Secret(key),
             data_dir=data_dir,
             project_root=project_root,
             token_store_path=Path(token_store).expanduser() if token_store else None,
+            token_store_url=Secret(token_store_url) if token_store_url else None,
             client_id=reader.string("client_id"),
             client_secret=Secret(client_secret) if client_secret else None,
             redirect_uri=reader.string("redirect_uri"),
@@ -244,7 +248,10 @@ class Settings:
 # Settings the bridge shares with the tap: without WEBHOOK_BRIDGE_<NAME>, TAP_FRESHBOOKS_<NAME> is
 # used, so a standalone bridge next to a configured tap needs no duplicated secrets.
 SHARED_WITH_TAP = frozenset(
-    {"token_encryption_key", "token_store_path", "client_id", "client_secret", "redirect_uri", "api_url"}
+    {
+        "token_encryption_key", "token_store_path", "token_store_url", "client_id", "client_secret",
+        "redirect_uri", "api_url",
+    }
 )
 
 
