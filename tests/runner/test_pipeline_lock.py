@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from freshbooks_emulator import FreshBooksEmulator
-from project import BUSY_LINE, ROOT, Runner, postgres_env, token_env, wait_until
+from pipeline_runner import BUSY_LINE, ROOT, Runner, postgres_env, token_env, wait_until
 
 pytestmark = pytest.mark.slow
 
