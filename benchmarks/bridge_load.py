@@ -145,7 +145,7 @@ def setup_e2e(workdir: Path) -> tuple[Bridge, str, str, list[int], object]:
     env = {
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id, "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
-        "TAP_FRESHBOOKS_API_URL": emu.url, "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+        "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri, "TAP_FRESHBOOKS_API_URL": emu.url, "TAP_FRESHBOOKS_AUTH_URL": emu.url,
         "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(tokens), "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": KEY,
         "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY, "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": str(tokens),
         "WEBHOOK_BRIDGE_CLIENT_ID": emu.client_id, "WEBHOOK_BRIDGE_CLIENT_SECRET": emu.client_secret,

@@ -71,6 +71,7 @@ def run_once(size: int) -> dict:
             config = {
                 "client_id": state["client_id"],
                 "client_secret": state["client_secret"],
+                "redirect_uri": state["redirect_uri"],
                 "refresh_token": state["grant"]["refresh_token"],
                 "api_url": state["url"],
                 "auth_url": state["url"],

@@ -33,6 +33,7 @@ def meltano_env(emu, tmp_path: Path, **extra: str) -> dict[str, str]:
             "MELTANO_ENVIRONMENT": "dev",
             "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
             "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
+            "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
             "TAP_FRESHBOOKS_REFRESH_TOKEN": grant["refresh_token"],
             "TAP_FRESHBOOKS_API_URL": emu.url,
             "TAP_FRESHBOOKS_AUTH_URL": emu.url,
