@@ -2,7 +2,8 @@
 
 Run through ``scripts/demo`` (which sets everything up first). It never reads or writes your
 pipeline's data: not ``output/warehouse.duckdb``, not the Meltano state of ``dev`` (or any other
-environment), not ``.secrets/``, not ``.env``. Everything it writes is under ``output/demo/``:
+environment), not ``.secrets/``; ``.env`` is only read, for your app's credentials. Everything it
+writes is under ``output/demo/``:
 
 * ``warehouse.duckdb``  its own DuckDB warehouse (schema ``freshbooks``), rebuilt on every run;
 * ``tokens.fernet``     its own encrypted token store (``emulator-tokens.fernet`` with the emulator);
