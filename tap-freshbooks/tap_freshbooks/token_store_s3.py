@@ -246,10 +246,8 @@ class S3TokenStore:
     # the interface ------------------------------------------------------------------------------
 
     def load(self) -> TokenSet | None:
-        """The stored pair; inside ``lock()``, the pair under this runner's lease."""
-        lease = self._held.lease
-        if lease is not None and not lease.lost:
-            return lease.tokens
+        """The stored pair, read from the object (inside ``lock()`` too: a holder whose lease lapsed
+        must see what the taker wrote, not what it claimed)."""
         return self._tokens(self._get())
 
     def check_key(self) -> None:

@@ -97,8 +97,15 @@ def grant_tokens(emu) -> TokenSet:
     return TokenSet.from_token_response(emu.issue_grant())
 
 
-def token_calls(emu) -> list[int]:
-    return [status for _m, path, status in emu.request_log if path.split("?")[0] == "/auth/oauth/token"]
+def token_calls(emu, *, at_least: int = 0) -> list[int]:
+    """Statuses of the token-endpoint requests the emulator logged (it logs just after answering, so
+    wait a moment for ``at_least`` of them)."""
+    deadline = time.monotonic() + 5
+    while True:
+        calls = [status for _m, path, status in emu.request_log if path.split("?")[0] == "/auth/oauth/token"]
+        if len(calls) >= at_least or time.monotonic() > deadline:
+            return calls
+        time.sleep(0.02)
 
 
 def refresh_directly(emu, refresh_token: str) -> requests.Response:
@@ -163,7 +170,7 @@ def test_two_runners_race_50_refreshes_one_rotation_each(backend, emulator, tmp_
             outputs.append(err)
             save_output(f"token race runner ({backend.name})", out + "\n" + err)
     rotations = emulator.oauth.refresh_count - rotations_before
-    statuses = token_calls(emulator)[calls_before:]
+    statuses = token_calls(emulator, at_least=calls_before + RACE_REFRESHES)[calls_before:]
     per_runner = [a["rotations"] for a in answers]
     print(f"\n[{backend.name}] refreshes={RACE_REFRESHES} rotations={rotations} "
           f"token_calls={len(statuses)} failures={sum(s != 200 for s in statuses)} "
@@ -460,7 +467,7 @@ def test_bridge_and_tap_processes_share_one_grant(request, emulator, tmp_path) -
     assert any(json.loads(line).get("type") == "RECORD" for line in tap.stdout.splitlines())
     bridge_call()
     assert emulator.oauth.refresh_count - before == 3  # one rotation per process, in turn
-    assert token_calls(emulator)[-3:] == [200, 200, 200]
+    assert token_calls(emulator, at_least=3) == [200, 200, 200]
     assert users_me(emulator, store.load().access_token) == 200
 
 
@@ -472,3 +479,50 @@ def test_bridge_reads_token_store_url_and_masks_it() -> None:
     })
     assert settings.tap_config()["token_store_url"] == url
     assert "hunter2" not in json.dumps(settings.describe()) and "hunter2" not in repr(settings)
+
+
+# --- a pair written behind the lock's back ------------------------------------------------------------
+
+
+class _WritesBehindTheLock:
+    """The real store, plus one concurrent writer that acts just before the refresh POST: it spends
+    the stored refresh token itself and writes the rotated pair with another handle, ignoring the lock
+    (an S3 runner whose lease lapsed mid-refresh, or a writer that does not lock)."""
+
+    def __init__(self, store: TokenStoreBackend, writer: TokenStoreBackend, emu) -> None:
+        self._store, self._writer, self._emu = store, writer, emu
+        self.written: TokenSet | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def check_writable(self) -> None:  # called under the lock, right before the POST
+        self._store.check_writable()
+        if self.written is None:
+            spent = self._store.load()
+            response = refresh_directly(self._emu, spent.refresh_token)
+            self.written = TokenSet.from_token_response(response.json())
+            if isinstance(self._writer, TokenStore):
+                self._writer.save(self.written)  # the file store's save() does not lock by itself
+            else:
+                self._writer._put_or_recognise(self.written, None, self._writer._get().etag)  # noqa: SLF001
+
+
+@pytest.mark.parametrize("name", ["file", "s3"])  # a PostgreSQL row cannot be written behind FOR UPDATE
+def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(name, request, emulator, tmp_path) -> None:
+    backend = make_backend(request, name, tmp_path)
+    first = grant_tokens(emulator)
+    backend.open().save(first)
+    store = _WritesBehindTheLock(backend.open(), backend.open(), emulator)
+    auth = authenticator_from_config({
+        "client_id": emulator.client_id, "client_secret": emulator.client_secret,
+        "redirect_uri": emulator.redirect_uri, "api_url": emulator.url,
+        "token_store_url": backend.url, "token_encryption_key": TEST_FERNET_KEY,
+    })
+    auth.store = store
+    assert auth.get_access_token() == first.access_token
+    emulator.expire_access_tokens()
+    auth.handle_unauthorized(first.access_token)  # our POST gets invalid_grant: the writer spent it
+    assert token_calls(emulator, at_least=2) == [200, 400]  # the writer's rotation, then our rejected POST
+    assert auth.get_access_token() == store.written.access_token
+    assert users_me(emulator, auth.get_access_token()) == 200
