@@ -526,3 +526,32 @@ def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(
     assert token_calls(emulator, at_least=2) == [200, 400]  # the writer's rotation, then our rejected POST
     assert auth.get_access_token() == store.written.access_token
     assert users_me(emulator, auth.get_access_token()) == 200
+
+
+# --- auth login fills any backend --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["postgres", "s3"])
+def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(name, request, emulator, tmp_path, capsys) -> None:
+    from tap_freshbooks.login import login_command  # noqa: PLC0415
+
+    backend = make_backend(request, name, tmp_path)
+    config = {"client_id": emulator.client_id, "client_secret": emulator.client_secret,
+              "redirect_uri": emulator.redirect_uri, "api_url": emulator.url, "auth_url": emulator.url,
+              "token_store_url": backend.url, "token_encryption_key": TEST_FERNET_KEY}
+    lines: list[str] = []
+
+    def paste(_prompt: str) -> str:  # the user's browser: approve, copy the redirected URL
+        url = next(word for line in lines for word in line.split() if "/oauth/authorize?" in word)
+        return requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+
+    assert login_command(config, paste=True, input_fn=paste, output=lines.append) == 0
+    stored = backend.open(client_id=emulator.client_id).load()
+    assert stored is not None and users_me(emulator, stored.access_token) == 200
+    assert lines[-1] == f"Saved FreshBooks tokens to {backend.open(client_id=emulator.client_id).location} (encrypted)."
+    lines.clear()
+    assert login_command({**config, "token_encryption_key": OTHER_KEY}, paste=True, input_fn=paste,
+                         output=lines.append) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("tap-freshbooks auth login failed: token_encryption_key does not decrypt ")
+    assert "\n" not in error and backend.open(client_id=emulator.client_id).load() == stored  # untouched
