@@ -87,7 +87,7 @@ def _meltano_parent(environ: t.Mapping[str, str]) -> int | None:
 
 
 class HeldLock:
-    """The lease held for this run by a keeper process; :meth:`done` says goodbye."""
+    """The lease held for this run by a keeper process; :meth:`done` lets it go once Meltano exits."""
 
     def __init__(self, keeper: subprocess.Popen[str], where: str, logger: logging.Logger) -> None:
         self.keeper = keeper
@@ -108,7 +108,6 @@ class HeldLock:
         stdin = self.keeper.stdin
         if stdin is not None and not stdin.closed:
             with contextlib.suppress(OSError, ValueError):
-                stdin.write("bye\n")
                 stdin.close()
         if wait:
             with contextlib.suppress(subprocess.TimeoutExpired):

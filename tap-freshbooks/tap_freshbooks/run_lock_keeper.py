@@ -9,10 +9,11 @@ or ``{"status": "error", "message": ...}``. While the lease is held the keeper:
 * holds on until the tap is gone (its stdin reaches EOF) **and** the pipeline process is gone: under
   ``meltano run`` that is Meltano itself, so the lease also covers the loader's last commit and
   Meltano's state write;
-* when the pipeline died without the tap saying goodbye (``kill -9``, OOM, runner timeout), marks
-  Meltano's job of that run failed in Meltano's system database, exactly as Meltano's own stale rule
-  does but after ``MELTANO_BEAT_GRACE_SECONDS`` without a heartbeat instead of 5 minutes, so the
-  next ``meltano run`` is not refused with "Another ... pipeline is already running";
+* when Meltano is gone and left its job RUNNING (``kill -9``, OOM, runner timeout), marks that job
+  failed in Meltano's system database, exactly as Meltano's own stale rule does but after
+  ``MELTANO_BEAT_GRACE_SECONDS`` without a heartbeat instead of 5 minutes, so the next
+  ``meltano run`` is not refused with "Another ... pipeline is already running" (after a normal
+  exit there is no RUNNING job and this costs one query);
 * then gives the lease back.
 """
 
@@ -55,46 +56,69 @@ def _engine_url(uri: str) -> str:
     return uri
 
 
-def fail_dead_meltano_runs(database_uri: str, job_prefix: str, silent_since: dt.datetime,
-                           reason: str) -> list[str]:
-    """Mark RUNNING jobs ``<job_prefix>*`` whose heartbeat stopped before ``silent_since`` failed.
-
-    Returns the job names it marked. A live Meltano beats every second, so after the grace period
-    only dead runs match.
-    """
+def _runs_table():  # noqa: ANN202
     import sqlalchemy as sa  # noqa: PLC0415
 
-    runs = sa.table("runs", sa.column("id"), sa.column("job_name"), sa.column("state"),
+    return sa.table("runs", sa.column("id"), sa.column("job_name"), sa.column("state"),
                     sa.column("last_heartbeat_at", sa.DateTime), sa.column("ended_at", sa.DateTime),
                     sa.column("payload"))
-    naive_utc = silent_since.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def running_jobs(database_uri: str, job_prefix: str) -> list[tuple[int, str, dt.datetime | None]]:
+    """``(id, job_name, last_heartbeat_at UTC)`` of Meltano's RUNNING jobs named ``<job_prefix>*``."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    runs = _runs_table()
     escaped = job_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     engine = sa.create_engine(_engine_url(database_uri))
-    marked: list[str] = []
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.id, runs.c.job_name, runs.c.last_heartbeat_at).where(
+                runs.c.state == "RUNNING", runs.c.job_name.like(f"{escaped}%", escape="\\"))).all()
+    finally:
+        engine.dispose()
+    return [(r[0], r[1], r[2].replace(tzinfo=dt.timezone.utc) if r[2] else None) for r in rows]
+
+
+def fail_jobs(database_uri: str, job_ids: t.Iterable[int], reason: str) -> None:
+    """Mark these Meltano jobs failed (if still RUNNING), as Meltano's ``Job.fail_stale`` does."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    runs = _runs_table()
+    engine = sa.create_engine(_engine_url(database_uri))
     try:
         with engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(runs.c.id, runs.c.job_name, runs.c.payload).where(
-                    runs.c.state == "RUNNING",
-                    runs.c.job_name.like(f"{escaped}%", escape="\\"),
-                    runs.c.last_heartbeat_at < naive_utc,
-                )
-            ).all()
-            for run_id, job_name, payload in rows:
+            for job_id in job_ids:
+                payload = conn.execute(sa.select(runs.c.payload).where(runs.c.id == job_id)).scalar()
                 try:
                     body = json.loads(payload) if payload else {}
                 except ValueError:
                     body = {}
                 body["error"] = reason
-                conn.execute(
-                    sa.update(runs).where(runs.c.id == run_id, runs.c.state == "RUNNING").values(
-                        state="FAIL", ended_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-                        payload=json.dumps(body))
-                )
-                marked.append(job_name)
+                conn.execute(sa.update(runs).where(runs.c.id == job_id, runs.c.state == "RUNNING").values(
+                    state="FAIL", ended_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                    payload=json.dumps(body)))
     finally:
         engine.dispose()
-    return marked
+
+
+def fail_silent_jobs(database_uri: str, job_prefix: str, reason: str,
+                     grace: float = MELTANO_BEAT_GRACE_SECONDS) -> list[str]:
+    """After a pipeline process died: fail its job if Meltano did not end it.
+
+    A live Meltano moves its job's heartbeat every second; a RUNNING job of this pipeline whose
+    heartbeat does not move for ``grace`` seconds is the dead run's. Jobs that beat belong to live
+    runs and are left alone. With no RUNNING job (Meltano ended it itself) this returns at once.
+    """
+    first_seen = {i: (name, beat) for i, name, beat in running_jobs(database_uri, job_prefix)}
+    deadline = time.monotonic() + grace
+    while first_seen and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        now = {i: beat for i, _, beat in running_jobs(database_uri, job_prefix)}
+        first_seen = {i: v for i, v in first_seen.items() if i in now and now[i] == v[1]}
+    if first_seen:
+        fail_jobs(database_uri, list(first_seen), reason)
+    return [name for name, _ in first_seen.values()]
 
 
 class Keeper:
@@ -104,12 +128,11 @@ class Keeper:
         self.pipeline_pid: int | None = params.get("pipeline_pid")
         self.pipeline_started = process_started(self.pipeline_pid) if self.pipeline_pid else None
         self.tap_gone = threading.Event()
-        self.goodbye = threading.Event()
 
     def _watch_stdin(self) -> None:
-        for line in sys.stdin:
-            if line.strip() == "bye":
-                self.goodbye.set()
+        """The tap holds the other end: EOF means it closed it (done) or died."""
+        for _ in sys.stdin:
+            pass
         self.tap_gone.set()
 
     def _pipeline_alive(self) -> bool:
@@ -147,7 +170,7 @@ class Keeper:
                 if not self.tap_gone.is_set():
                     os.kill(self.tap_pid, signal.SIGTERM)
                 return 1
-        if not self.goodbye.is_set() and params.get("meltano_database_uri") and params.get("job_prefix"):
+        if params.get("meltano_database_uri") and params.get("job_prefix"):
             self._fail_dead_meltano_run()
         try:
             lease.release()
@@ -156,13 +179,10 @@ class Keeper:
         return 0
 
     def _fail_dead_meltano_run(self) -> None:
-        silent_since = dt.datetime.now(dt.timezone.utc)
-        time.sleep(MELTANO_BEAT_GRACE_SECONDS)
         reason = (f"The run's process (pid {self.pipeline_pid or self.tap_pid}) died without ending "
                   "its job: marked failed by the tap-freshbooks pipeline lock.")
         try:
-            fail_dead_meltano_runs(self.params["meltano_database_uri"], self.params["job_prefix"],
-                                   silent_since, reason)
+            fail_silent_jobs(self.params["meltano_database_uri"], self.params["job_prefix"], reason)
         except Exception:  # noqa: BLE001, S110  (then Meltano's own 5-minute stale rule applies)
             pass
 

@@ -6,7 +6,9 @@
   concurrent ``meltano run`` invocations (meltano/meltano#8763) is never written twice at once. The
   lock's file descriptor is inherited by the ``meltano`` child: if the bridge dies mid-run, the lock
   stays held until that orphaned run ends, and a restarted bridge waits for it instead of starting
-  a second run beside it.
+  a second run beside it. Runs the bridge did not start (the Meltano schedule, cron, CI) are kept
+  apart by the tap's own pipeline lock (``tap_freshbooks.run_lock``): a bridge run that meets one
+  stops with "another run of this pipeline is already running", which is "busy" below.
 * **Same state ID as polling.** A ``record_ids`` run never moves polling bookmarks and records what it
   delivered in the tap's change ledger, so it runs as plain ``meltano run tap-freshbooks <loader>``.
   Meltano refuses a second run of the same state ID ("already running": a cron poll); that is a
