@@ -42,26 +42,44 @@ RECONCILE_BUCKETS = {
 }
 
 
+BUCKETS = ("missing", "extra", "duplicates", "stale")
+
+
 @dataclasses.dataclass
 class Verdict:
-    """Mismatches found after a trial (0 everywhere = exactly once held)."""
+    """Mismatches found after a trial (0 everywhere = exactly once held).
+
+    ``own`` and ``by_reconcile`` count each bucket as each check saw it; the properties give the
+    larger of the two (each check is a complete count of its own).
+    """
 
     compared: int = 0
-    missing: int = 0
-    extra: int = 0
-    duplicates: int = 0
-    stale: int = 0
+    own: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
+    by_reconcile: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(BUCKETS, 0))
     reconcile_exit: int | None = None
     problems: list[str] = dataclasses.field(default_factory=list)
 
+    def _worst(self, bucket: str) -> int:
+        return max(self.own[bucket], self.by_reconcile[bucket])
+
+    missing = property(lambda self: self._worst("missing"))
+    extra = property(lambda self: self._worst("extra"))
+    duplicates = property(lambda self: self._worst("duplicates"))
+    stale = property(lambda self: self._worst("stale"))
+
     @property
     def clean(self) -> bool:
-        return not (self.missing or self.extra or self.duplicates or self.stale or self.problems)
+        return not (any(self.own.values()) or any(self.by_reconcile.values()) or self.problems)
 
-    def add(self, bucket: str, count: int, line: str) -> None:
+    def add(self, bucket: str, count: int, line: str, *, check: str = "own") -> None:
         if count:
-            setattr(self, bucket, getattr(self, bucket) + count)
+            counts = self.own if check == "own" else self.by_reconcile
+            counts[bucket] += count
             self.problems.append(line)
+
+    def __str__(self) -> str:
+        return (f"compared {self.compared}; own check {self.own}; reconcile {self.by_reconcile} "
+                f"(exit {self.reconcile_exit})" + "".join(f"\n  {p}" for p in self.problems))
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -93,7 +111,8 @@ def reconcile(config_path: Path, warehouse: Path, verdict: Verdict) -> dict:
     report = json.loads(out.getvalue())
     summary = report["summary"]
     for field, bucket in RECONCILE_BUCKETS.items():
-        verdict.add(bucket, int(summary.get(field) or 0), f"reconcile: {summary.get(field)} {field}")
+        verdict.add(bucket, int(summary.get(field) or 0), f"reconcile: {summary.get(field)} {field}",
+                    check="reconcile")
     for result in report["results"]:
         if result["drift"]:
             verdict.problems.extend("reconcile: " + line for line in reconcile_details(result))
