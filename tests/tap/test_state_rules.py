@@ -269,3 +269,18 @@ def test_state_matches_its_documented_schema(emulator, one_account) -> None:
             for part in stream_state.get("partitions", [])
         }
         assert strategies == {"updated", "server_since", "date_window", "snapshot"}
+
+
+def test_no_state_inside_the_invoices_stream_so_lines_cannot_lag_their_ledger(emulator, one_account, monkeypatch) -> None:
+    """A STATE amid invoices would vouch for lines a per-stream loader may not have flushed yet."""
+    from tap_freshbooks.client import FreshBooksStream
+
+    _, config = one_account
+    monkeypatch.setattr(FreshBooksStream, "STATE_MSG_FREQUENCY", 3)  # every other stream: often
+    run = run_tap(config)
+    kinds = [(m["type"], m.get("stream")) for m in run.messages if m["type"] in {"RECORD", "STATE"}]
+    invoice_at = [i for i, k in enumerate(kinds) if k in {("RECORD", "invoices"), ("RECORD", "invoice_lines")}]
+    assert len(invoice_at) > 6
+    assert ("STATE", None) not in kinds[invoice_at[0]:invoice_at[-1]]
+    client_at = [i for i, k in enumerate(kinds) if k == ("RECORD", "clients")]
+    assert ("STATE", None) in kinds[client_at[0]:client_at[-1]]  # the knob works elsewhere
