@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import threading
 import typing as t
 import urllib.parse
@@ -59,6 +60,16 @@ def install(emu) -> HookedFaults:
         return ok
 
     handler.parse_request = parse_request
+
+    server = emu._server  # noqa: SLF001
+    report_error = server.handle_error
+
+    def handle_error(request, client_address) -> None:  # noqa: ANN001
+        # a killed client's keep-alive connection is reset: expected here, not worth a traceback
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            report_error(request, client_address)
+
+    server.handle_error = handle_error
     return faults
 
 
