@@ -9,12 +9,12 @@ or ``{"status": "error", "message": ...}``. While the lease is held the keeper:
 * holds on until the tap is gone (its stdin reaches EOF) **and** the pipeline process is gone: under
   ``meltano run`` that is Meltano itself, so the lease also covers the loader's last commit and
   Meltano's state write;
+* gives the lease back;
 * when Meltano is gone and left its job RUNNING (``kill -9``, OOM, runner timeout), marks that job
   failed in Meltano's system database, exactly as Meltano's own stale rule does but after
   ``MELTANO_BEAT_GRACE_SECONDS`` without a heartbeat instead of 5 minutes, so the next
   ``meltano run`` is not refused with "Another ... pipeline is already running" (after a normal
-  exit there is no RUNNING job and this costs one query);
-* then gives the lease back.
+  exit there is no RUNNING job and this costs one query).
 """
 
 from __future__ import annotations
@@ -170,12 +170,12 @@ class Keeper:
                 if not self.tap_gone.is_set():
                     os.kill(self.tap_pid, signal.SIGTERM)
                 return 1
-        if params.get("meltano_database_uri") and params.get("job_prefix"):
-            self._fail_dead_meltano_run()
         try:
             lease.release()
-        except Exception:  # noqa: BLE001  (the lease then frees itself: dead pid / expired heartbeat)
-            return 1
+        except Exception:  # noqa: BLE001, S110  (the lease then frees itself: dead pid / expired heartbeat)
+            pass
+        if params.get("meltano_database_uri") and params.get("job_prefix"):
+            self._fail_dead_meltano_run()  # after the release: the next run's tap need not wait for it
         return 0
 
     def _fail_dead_meltano_run(self) -> None:

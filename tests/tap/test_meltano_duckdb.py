@@ -40,6 +40,9 @@ def meltano_env(emu, tmp_path: Path, **extra: str) -> dict[str, str]:
             "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(tmp_path / "tokens.fernet"),
             "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": TEST_FERNET_KEY,
             "TARGET_DUCKDB_FILEPATH": str(tmp_path / "warehouse.duckdb"),
+            # these runs share the repository's .meltano (run dir), whose default pipeline lock
+            # would make test sessions running side by side refuse each other: one lock per test
+            "TAP_FRESHBOOKS_PIPELINE_LOCK_URL": f"file://{tmp_path / 'pipeline-locks'}",
         }
     )
     env.update(extra)
