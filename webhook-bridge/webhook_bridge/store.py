@@ -47,6 +47,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from tap_freshbooks.token_store import make_private_dirs
+
 from webhook_bridge.freshbooks import STREAM_SELECT, target_for
 
 if t.TYPE_CHECKING:
@@ -133,20 +135,6 @@ CREATE TABLE IF NOT EXISTS callbacks (
 
 class StoreError(Exception):
     """The queue database cannot be opened or written."""
-
-
-def _make_private_dirs(directory: Path) -> None:
-    """Create ``directory`` and its missing parents as 0700 whatever the umask; leave existing ones alone."""
-    missing: list[Path] = []
-    while not directory.exists() and directory != directory.parent:
-        missing.append(directory)
-        directory = directory.parent
-    for new in reversed(missing):
-        try:
-            new.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(new, 0o700)  # mkdir's mode is filtered through the umask
 
 
 def _create_private_file(path: Path) -> None:
@@ -296,7 +284,7 @@ class Store:
         self._hash_key = hashlib.sha256(b"webhook-bridge verifier id\x00" + encryption_key.encode()).digest()
         self._lock = threading.RLock()
         try:
-            _make_private_dirs(self.path.parent)
+            make_private_dirs(self.path.parent)
             _create_private_file(self.path)  # SQLite gives its -wal and -shm files the same mode
         except OSError as exc:
             raise StoreError(f"cannot create the queue database {self.path}: {exc.strerror or exc}") from None
