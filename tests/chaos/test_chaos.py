@@ -4,8 +4,11 @@ Two harnesses (tests/chaos/harness.py): one for kills, storms and tokens (110 in
 clients changed within the last day, so every poll reads a second page of each), one for webhooks (its
 emulator clock jumps days ahead). After every trial, one normal ``meltano run`` and then
 ``reconcile`` plus the check against the emulator must find 0 missing, extra, duplicate and stale
-rows; a steady-state run must re-send 0 rows. The controls at the start and the end prove the checks
-see what a real loss looks like.
+rows; a steady-state run must re-send 0 rows. Three controls prove the checks see what a real loss
+looks like: a killed run with no normal run after it, a damaged copy of the warehouse, and a bookmark
+moved as a buggy webhook run would move it.
+
+Run only these: ``.venv/bin/python -m pytest -m chaos``; everything else: ``-m "not chaos"``.
 
 The seed is fixed (``CHAOS_SEED`` overrides it); ``benchmarks/chaos.py`` runs the same trials longer.
 """
@@ -82,12 +85,20 @@ def test_a_killed_run_leaves_drift_that_both_checks_see(poll_harness) -> None:
     assert created
 
 
+# -- faults ----------------------------------------------------------------------------------------------
+def test_tap_killed_at_20_points_across_streams_and_pages(poll_harness) -> None:
+    results = run_kind(poll_harness, "kill_tap", KILL_TAP_TRIALS)
+    points = {p for r in results for p in r.points}
+    assert len(points) >= 20, sorted(points)
+    assert any(label.endswith(" p2") for _, label in points), sorted(points)  # second pages too
+    assert len({label.split()[0] for _, label in points}) >= 8, sorted(points)  # many streams
+
+
 def test_the_checks_catch_a_damaged_warehouse(poll_harness, tmp_path) -> None:
-    """Control: a copy of a correct warehouse with one row deleted, one duplicated, one foreign row,
-    one line dropped and one stale `updated` gives exactly those mismatches."""
+    """Control: a copy of a correct warehouse (the one the kills above left, after their normal
+    runs) with one row deleted, one duplicated, one foreign row, one line dropped and one stale
+    `updated` gives exactly those mismatches."""
     h = poll_harness
-    res = trials.TrialResult("control", 1, SEED)
-    trials.clean_run(h, res)
     assert h.verify().clean
     copy = tmp_path / "damaged.duckdb"
     shutil.copyfile(h.warehouse, copy)
@@ -119,15 +130,6 @@ def test_the_checks_catch_a_damaged_warehouse(poll_harness, tmp_path) -> None:
     # reconcile compares no lines; it sees the bill's `updated` moved back as stale
     assert verdict.by_reconcile == {"missing": 1, "extra": 1, "duplicates": 1, "stale": 1}, verdict
     assert not verdict.clean
-
-
-# -- faults ----------------------------------------------------------------------------------------------
-def test_tap_killed_at_20_points_across_streams_and_pages(poll_harness) -> None:
-    results = run_kind(poll_harness, "kill_tap", KILL_TAP_TRIALS)
-    points = {p for r in results for p in r.points}
-    assert len(points) >= 20, sorted(points)
-    assert any(label.endswith(" p2") for _, label in points), sorted(points)  # second pages too
-    assert len({label.split()[0] for _, label in points}) >= 8, sorted(points)  # many streams
 
 
 def test_loader_killed_mid_batch(poll_harness) -> None:

@@ -215,11 +215,11 @@ def kill_meltano(h: Harness, rng: random.Random, res: TrialResult) -> None:
 
 #: storm name -> fault settings ((lo, hi): a random "every n-th API request" in that range)
 STORMS: dict[str, dict[str, t.Any]] = {
-    "429 + 5xx + token 503": {"rate_limit_every": (5, 8), "server_error_every": (6, 11), "retry_after": "0",
+    "429 + 5xx + token 503": {"rate_limit_every": (7, 11), "server_error_every": (8, 13), "retry_after": "0",
                               "token_error_every": 2},
-    "resets + truncated + garbage": {"reset_every": (6, 11), "truncate_every": (7, 13), "garbage_every": (8, 15)},
-    "timeouts + everything": {"timeout_every": (25, 35), "rate_limit_every": (11, 17), "server_error_every": (12, 19),
-                              "reset_every": (13, 21), "truncate_every": (14, 23), "garbage_every": (15, 25)},
+    "resets + truncated + garbage": {"reset_every": (8, 13), "truncate_every": (9, 15), "garbage_every": (10, 17)},
+    "timeouts + everything": {"timeout_every": (30, 40), "rate_limit_every": (13, 19), "server_error_every": (14, 21),
+                              "reset_every": (15, 23), "truncate_every": (16, 25), "garbage_every": (17, 27)},
 }
 
 
