@@ -19,6 +19,7 @@ from decimal import Decimal
 
 #: stream -> the text field a change marks (a column of that stream's table in the warehouse)
 MARKED_FIELD = {
+    "bill_payments": "note",
     "clients": "organization",
     "invoices": "notes",
     "payments": "note",
@@ -33,8 +34,8 @@ MARKED_FIELD = {
     "time_entries": "note",
 }
 #: streams with soft deletes (vis_state 1) and archives (vis_state 2)
-SOFT_DELETE = ("clients", "invoices", "payments", "expenses", "items", "bills", "bill_vendors",
-               "credit_notes", "other_incomes")
+SOFT_DELETE = ("bill_payments", "clients", "invoices", "payments", "expenses", "items", "bills",
+               "bill_vendors", "credit_notes", "other_incomes")
 
 OPS = (("update", 34), ("create", 18), ("lines", 16), ("delete", 12), ("archive", 6), ("restore", 14))
 

@@ -2,7 +2,11 @@
 
     .venv/bin/python tests/chaos/rider_flush_repro.py            # ~3 s, the loader half
     .venv/bin/python tests/chaos/rider_flush_repro.py --tap      # ~2 min, the tap half (10,500 invoices)
-    .venv/bin/python tests/chaos/rider_flush_repro.py --pipeline # ~5 min, end to end through meltano run
+    .venv/bin/python tests/chaos/rider_flush_repro.py --pipeline # ~2 min, end to end through meltano run
+
+``--pipeline`` today stops at an earlier loss of the same family (trials.KNOWN_BUGS): a first run
+writes its first STATE after the first stream's records, so the loader kill loses the bill payments
+(missing after the normal run) before the invoice lines' turn comes.
 
 The tap half: singer-sdk writes a STATE message every 10,000 records of a stream
 (``Stream.STATE_MSG_FREQUENCY``), in the middle of the invoices stream. It carries the partitions the
@@ -150,7 +154,8 @@ def pipeline() -> bool:
         verdict = checks.Verdict()
         checks.own_check(h.emu, h.warehouse, {}, STREAMS, verdict)
         print(verdict)
-        return any(p.startswith("invoice_lines: current line missing") for p in verdict.problems)
+        return any(p.startswith(("invoice_lines: current line missing", "bill_payments: missing"))
+                   for p in verdict.problems)
     finally:
         h.close()
 

@@ -99,7 +99,9 @@ def test_the_checks_catch_a_damaged_warehouse(poll_harness, tmp_path) -> None:
     runs) with one row deleted, one duplicated, one foreign row, one line dropped and one stale
     `updated` gives exactly those mismatches."""
     h = poll_harness
-    assert h.verify().clean
+    if not h.verify().clean:  # run on its own (-k): the kills' normal runs did not come before
+        trials.clean_run(h, trials.TrialResult("control", 1, SEED))
+        assert h.verify().clean
     copy = tmp_path / "damaged.duckdb"
     shutil.copyfile(h.warehouse, copy)
     con = duckdb.connect(str(copy))
@@ -136,26 +138,37 @@ def test_loader_killed_mid_batch(poll_harness) -> None:
     run_kind(poll_harness, "kill_target", 2)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG (reported, see tests/chaos/trials.py KNOWN_BUGS): "
+                   + trials.KNOWN_BUGS["kill_target_full_refresh"])
+def test_loader_killed_during_a_full_refresh(poll_harness) -> None:
+    res = trials.run_trial(poll_harness, "kill_target_full_refresh", 0, SEED)
+    try:
+        assert res.ok, res.describe(f"CHAOS_SEED={SEED} .venv/bin/python -m pytest tests/chaos -m chaos")
+    finally:  # repair for the next trials: a full refresh that no one kills loads every record again
+        repair = poll_harness.meltano("repair (--full-refresh)", extra_env={"MELTANO_RUN_FULL_REFRESH": "true"})
+        assert repair.ok and poll_harness.verify().clean, repair.tail()
+
+
 def test_meltano_killed(poll_harness) -> None:
-    run_kind(poll_harness, "kill_meltano", 2)
+    run_kind(poll_harness, "kill_meltano", 1)
 
 
 def test_storms_of_429_5xx_resets_timeouts_truncated_and_garbage_bodies(poll_harness) -> None:
-    results = run_kind(poll_harness, "storm", 3)
+    results = run_kind(poll_harness, "storm", 2)
     assert all(r.steady for r in results)
-    assert sum(r.faults for r in results) >= 25
+    assert sum(r.faults for r in results) >= 15
 
 
 def test_access_token_expires_mid_run(poll_harness) -> None:
-    run_kind(poll_harness, "token_expiry", 2)
+    run_kind(poll_harness, "token_expiry", 1)
 
 
 def test_two_runs_race_for_one_token_store(poll_harness) -> None:
-    run_kind(poll_harness, "token_race", 2)
+    run_kind(poll_harness, "token_race", 1)
 
 
 def test_duplicate_and_out_of_order_webhooks_while_a_poll_runs(webhook_harness) -> None:
-    run_kind(webhook_harness, "webhooks_during_poll", 2)
+    run_kind(webhook_harness, "webhooks_during_poll", 1)
 
 
 def test_record_ids_runs_between_polls_with_webhooks_dropped(webhook_harness) -> None:
@@ -217,7 +230,7 @@ def test_reconcile_command_agrees_and_the_table(poll_harness, capsys) -> None:
     summary = json.loads(proc.stdout)["summary"]
     assert summary["missing_in_warehouse"] == summary["extra_in_warehouse"] == summary["duplicates"] == 0
     assert all(r.ok for r in RESULTS)
-    if {r.kind for r in RESULTS} != set(trials.KINDS):
+    if {r.kind for r in RESULTS} != set(trials.KINDS) - set(trials.KNOWN_BUGS):
         return  # only some trial kinds were selected (-k): no table
     with capsys.disabled():
         print("\n" + report.render(RESULTS))

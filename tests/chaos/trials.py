@@ -130,6 +130,8 @@ def _kill_action(h: Harness, role: str) -> t.Callable[[str], tuple[str, Transpor
                 return "meltano already gone", None
             processes.sigkill(victim)
             return f"SIGKILL meltano pid {meltano.pid}", None
+        if role == "target":
+            time.sleep(2)  # the loader takes in what the tap sent, flushes full batches, emits states
         victim = processes.find_role(meltano.pid, role)
         if victim is None:
             return f"no {role} process found", None
@@ -187,6 +189,29 @@ def kill_target(h: Harness, rng: random.Random, res: TrialResult) -> None:
     clean_run(h, res)
 
 
+def kill_target_full_refresh(h: Harness, rng: random.Random, res: TrialResult) -> None:
+    """``meltano run --full-refresh`` (the tap starts without state) with the loader killed mid-run,
+    after every bill payment (the first stream) changed; then one normal run. The loader's batch
+    holds one row more than there are bill payments, so none of them is flushed by batch size.
+
+    KNOWN BUG (KNOWN_BUGS): without an input state the tap's first STATE comes after the first
+    stream's records; target-duckdb starts its "flushed" state from that first STATE and emits it
+    with its next per-stream flush, while the first stream's last records are still in its buffer.
+    Meltano stores it; the loader dies; the next run skips those records (the ledger says
+    delivered), so their new version never loads.
+    """
+    for account in h.emu.accounts:
+        for pk in h.emu.store.ids("bill_payments", account["account_id"]):
+            res.changes.append(h.changes.touch(rng, "bill_payments", account["account_id"], str(pk), f"t{res.number}"))
+    res.changes += h.changes.apply(rng, rng.randint(1, 4), f"t{res.number}")
+    payments = sum(len(h.emu.store.ids("bill_payments", a["account_id"])) for a in h.emu.accounts)
+    later = sorted({label for label in h.last_requests
+                    if label.split()[0] in ("clients", "credit_notes", "expense_categories", "expenses")})
+    killed_run(h, res, "target", where=rng.choice(later),
+               extra_env={"TARGET_DUCKDB_BATCH_SIZE_ROWS": str(payments + 1), "MELTANO_RUN_FULL_REFRESH": "true"})
+    clean_run(h, res)
+
+
 def kill_meltano(h: Harness, rng: random.Random, res: TrialResult) -> None:
     """SIGKILL ``meltano`` itself; the tap and loader are left to die on their broken pipes.
 
@@ -215,11 +240,10 @@ def kill_meltano(h: Harness, rng: random.Random, res: TrialResult) -> None:
 
 #: storm name -> fault settings ((lo, hi): a random "every n-th API request" in that range)
 STORMS: dict[str, dict[str, t.Any]] = {
-    "429 + 5xx + token 503": {"rate_limit_every": (7, 11), "server_error_every": (8, 13), "retry_after": "0",
-                              "token_error_every": 2},
-    "resets + truncated + garbage": {"reset_every": (8, 13), "truncate_every": (9, 15), "garbage_every": (10, 17)},
-    "timeouts + everything": {"timeout_every": (30, 40), "rate_limit_every": (13, 19), "server_error_every": (14, 21),
-                              "reset_every": (15, 23), "truncate_every": (16, 25), "garbage_every": (17, 27)},
+    "429 + 5xx + resets + token 503": {"rate_limit_every": (7, 11), "server_error_every": (8, 13),
+                                       "reset_every": (9, 15), "retry_after": "0", "token_error_every": 2},
+    "timeouts + truncated + garbage + 429": {"timeout_every": (30, 40), "truncate_every": (8, 13),
+                                             "garbage_every": (9, 15), "rate_limit_every": (13, 19)},
 }
 
 
@@ -249,35 +273,34 @@ def storm(h: Harness, rng: random.Random, res: TrialResult) -> None:
     steady_run(h, res)
 
 
+def _expire_tokens(h: Harness) -> t.Callable[[str], tuple[str, None]]:
+    def expire(label: str) -> tuple[str, None]:  # noqa: ARG001
+        h.emu.expire_access_tokens()
+        return "every access token expired", None
+    return expire
+
+
 def token_expiry(h: Harness, rng: random.Random, res: TrialResult) -> None:
-    """Every access token expires mid-run (at one request, or a 5-second lifetime for the whole run,
-    with the token endpoint failing every other call): the run must refresh and complete."""
+    """Access tokens expire mid-run, three ways at once: every token expires at one request, new
+    tokens live 5 seconds, and the token endpoint answers 503 to every other refresh. The run must
+    refresh and complete."""
     res.changes += h.changes.apply(rng, rng.randint(3, 8), f"t{res.number}")
     refreshes = h.emu.oauth.refresh_count
-    if res.number % 2 == 0:
-        at = pick_request(h, rng, "expire", lo=2)
-
-        def expire(label: str) -> tuple[str, None]:
-            h.emu.expire_access_tokens()
-            return "every access token expired", None
-
-        trigger = Trigger(h.emu, at, expire)
+    at = pick_request(h, rng, "expire", lo=2)
+    trigger = Trigger(h.emu, at, _expire_tokens(h))
+    ttl = h.emu.access_token_ttl
+    h.emu.access_token_ttl = 5
+    h.emu.faults.configure(reset=True)
+    h.emu.faults.configure(token_error_every=2)
+    try:
         run = h.meltano(f"token-expired-at-{at}", hook=trigger)
-        if trigger.fired:
-            res.faults += 1
-            res.kill_points.append(f"tokens expired @ request {at}: {trigger.fired.label}")
-    else:
-        ttl = h.emu.access_token_ttl
-        h.emu.access_token_ttl = 5
-        h.emu.faults.configure(token_error_every=2)
-        h.emu.expire_access_tokens()
-        try:
-            run = h.meltano("token-ttl-5s")
-        finally:
-            h.emu.access_token_ttl = ttl
-            res.faults += h.emu.faults.state()["injected_by_kind"].get("token_503", 0)
-            h.emu.faults.configure(reset=True)
+    finally:
+        h.emu.access_token_ttl = ttl
+        res.faults += h.emu.faults.state()["injected_by_kind"].get("token_503", 0)
+        h.emu.faults.configure(reset=True)
+    if trigger.fired:
         res.faults += 1
+        res.kill_points.append(f"tokens expired @ request {at}: {trigger.fired.label}")
     res.runs.append(run)
     res.notes.append(f"token refreshes: {h.emu.oauth.refresh_count - refreshes}")
     if not run.ok:
@@ -298,15 +321,10 @@ def token_race(h: Harness, rng: random.Random, res: TrialResult) -> None:
     h.emu.access_token_ttl = 5
     h.emu.expire_access_tokens()
     at = pick_request(h, rng, "expire", lo=2)
-
-    def expire(label: str) -> tuple[str, None]:
-        h.emu.expire_access_tokens()
-        return "every access token expired", None
-
     started = time.monotonic()
     racer, racer_log = h.start_tap(f"race-direct-tap{res.number}", config, out)
     try:
-        trigger = Trigger(h.emu, at, expire)
+        trigger = Trigger(h.emu, at, _expire_tokens(h))
         run = h.meltano(f"race-meltano{res.number}", hook=trigger)
         other = h.finish(f"race-direct-tap{res.number}", racer, racer_log, started)
     finally:
@@ -443,6 +461,7 @@ def webhooks_dropped(h: Harness, rng: random.Random, res: TrialResult) -> None:
 KINDS: dict[str, t.Callable[[Harness, random.Random, TrialResult], None]] = {
     "kill_tap": kill_tap,
     "kill_target": kill_target,
+    "kill_target_full_refresh": kill_target_full_refresh,
     "kill_meltano": kill_meltano,
     "storm": storm,
     "token_expiry": token_expiry,
@@ -450,8 +469,14 @@ KINDS: dict[str, t.Callable[[Harness, random.Random, TrialResult], None]] = {
     "webhooks_during_poll": webhooks_during_poll,
     "webhooks_dropped": webhooks_dropped,
 }
-#: kinds that jump the emulator clock by days: they get their own harness
-CLOCK_JUMPING = {"webhooks_dropped"}
+#: kinds that fail today because of a bug reported, not fixed, here: kind -> the bug in one line
+KNOWN_BUGS = {
+    "kill_target_full_refresh": (
+        "a run without input state (first run, --full-refresh) writes its first STATE after the first "
+        "stream's records; target-duckdb emits that state with its next per-stream flush while those "
+        "records are unflushed, so a loader crash then loses them for good"
+    ),
+}
 
 
 def run_trial(h: Harness, kind: str, number: int, seed: int) -> TrialResult:
