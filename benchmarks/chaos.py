@@ -37,6 +37,15 @@ from chaos.harness import Harness  # noqa: E402
 MIX = ("kill_tap", "storm", "kill_target", "kill_tap", "token_expiry", "webhooks_dropped", "kill_tap",
        "kill_meltano", "storm", "token_race", "kill_target", "webhooks_during_poll")
 WEBHOOK_KINDS = {"webhooks_dropped", "webhooks_during_poll"}
+LEGEND = """
+faults injected: kills (kill_*), fault answers of the emulator (storm: 429, 503, resets, timeouts,
+truncated and garbage bodies, token-endpoint 503), token expiries and refreshes (token_*), webhook
+ids run as record_ids, duplicates included, plus dropped webhooks (webhooks_*). distinct kill points:
+(process killed, request: stream account pass page). records compared: FreshBooks records and
+invoice lines checked after each trial. missing / extra / duplicate / stale: the larger count of
+reconcile and of the check against the emulator's store. unchanged re-sent: rows loaded again by
+a steady-state run (no change since the last complete run), and rows a poll re-sent that a
+record_ids run had delivered."""
 
 
 def plan(total: int, kinds: list[str]) -> list[tuple[str, int]]:
@@ -98,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
     print(report.render(results))
+    print(LEGEND)
     print(f"\n{len(results)} trials in {time.monotonic() - started:.0f} s, seed {args.seed}; "
           f"failed: {sum(1 for r in results if not r.ok)}")
     return 0 if all(r.ok for r in results) else 1

@@ -292,6 +292,7 @@ def token_expiry(h: Harness, rng: random.Random, res: TrialResult) -> None:
     h.emu.access_token_ttl = 5
     h.emu.faults.configure(reset=True)
     h.emu.faults.configure(token_error_every=2)
+    h.emu.faults.check_token()  # counts as token call 1: the run's first refresh (call 2) gets the 503
     try:
         run = h.meltano(f"token-expired-at-{at}", hook=trigger)
     finally:
