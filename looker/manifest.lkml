@@ -44,11 +44,16 @@ constant: DSO_WINDOW_DAYS {
 
 # --- internal: dialect-portable SQL fragments (do not override) --------------------------------
 
-# Money and other exact decimals. FreshBooks sends decimal strings (x-singer.decimal): NUMERIC in
-# PostgreSQL/Redshift, NUMBER in Snowflake, text in DuckDB. 38 digits with 10 decimals keeps every
-# FreshBooks amount exact and sums without overflow; BigQuery needs BIGNUMERIC for that scale.
+# Money and other exact decimals. FreshBooks sends decimal strings with up to 27 decimals
+# (x-singer.decimal); every branch keeps all 27 (looker/README.md, "Exact amounts"):
+#   PostgreSQL  NUMERIC         arbitrary precision: exact, sums never overflow
+#   Redshift    DECIMAL(38,27)  38 digits at most: 11 left of the point, sums error above 10^11
+#   Snowflake   NUMBER(38,27)   38 digits at most: 11 left of the point, sums error above 10^11
+#   BigQuery    BIGNUMERIC      76 digits, 38 decimals: exact
+# The offline check runs DuckDB (no Looker dialect) with DECIMAL(38,27) in place of NUMERIC,
+# which DuckDB reads as DECIMAL(18,3) (freshbooks_looker/sqlgen.py, Dialect.constants).
 constant: DECIMAL_TYPE {
-  value: "{% if _dialect._name == 'bigquery_standard_sql' %}BIGNUMERIC{% else %}DECIMAL(38,10){% endif %}"
+  value: "{% if _dialect._name == 'bigquery_standard_sql' %}BIGNUMERIC{% elsif _dialect._name == 'snowflake' %}NUMBER(38,27){% elsif _dialect._name == 'redshift' %}DECIMAL(38,27){% else %}NUMERIC{% endif %}"
   export: none
 }
 

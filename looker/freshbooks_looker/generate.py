@@ -10,9 +10,9 @@ only; business logic (labels, measures, buckets) lives in ``refinements/<table>_
 
 Type mapping (what the LookML reads, and why it works in every supported warehouse):
 
-* ``format: x-singer.decimal`` strings -> ``CAST(col AS @{DECIMAL_TYPE})``: exact in PostgreSQL /
-  Redshift (NUMERIC columns), Snowflake (NUMBER), DuckDB (VARCHAR column, target-duckdb keeps the text)
-  and BigQuery (BIGNUMERIC branch of the constant).
+* ``format: x-singer.decimal`` strings -> ``CAST(col AS @{DECIMAL_TYPE})``, 27 decimals kept in every
+  dialect: NUMERIC (PostgreSQL), DECIMAL(38,27) (Redshift; DuckDB, whose column is the loader's
+  text), NUMBER(38,27) (Snowflake), BIGNUMERIC (BigQuery). Limits: looker/README.md, "Exact amounts".
 * ``format: date`` -> a ``datatype: date``, ``convert_tz: no`` dimension group over
   ``CAST(col AS DATE)`` (target-duckdb stores dates as VARCHAR; the cast is a no-op elsewhere).
 * ``format: date-time`` -> a time dimension group over the column (UTC in every target).

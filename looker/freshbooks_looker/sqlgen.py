@@ -42,6 +42,11 @@ class LookMLError(Exception):
     """A field, reference or filter that cannot be turned into SQL."""
 
 
+#: The postgres branch of DECIMAL_TYPE is NUMERIC (arbitrary precision in PostgreSQL), which DuckDB
+#: reads as DECIMAL(18,3): 3 decimals. DuckDB's widest exact type keeps FreshBooks' 27.
+DUCKDB_CONSTANTS = {"DECIMAL_TYPE": "DECIMAL(38,27)"}
+
+
 class Dialect:
     """SQL spelling differences between the warehouses. ``name`` is Looker's ``_dialect._name``."""
 
@@ -52,6 +57,8 @@ class Dialect:
         # DuckDB is not a Looker dialect: it is reached through the PostgreSQL dialect
         # (MotherDuck's Looker integration), so Liquid sees 'postgres'.
         self.liquid_name = "postgres" if name == "duckdb" else name
+        #: constants that mean something else on this engine than in the Liquid branch it gets
+        self.constants = DUCKDB_CONSTANTS if name == "duckdb" else {}
 
     @property
     def bq(self) -> bool:
@@ -173,6 +180,8 @@ class ExploreSQL:
         return ctx
 
     def render(self, text: str, where: str) -> str:
+        for name, value in self.dialect.constants.items():
+            text = text.replace(f"@{{{name}}}", value) if text else text
         text = self.project.substitute_constants(text, where)
         unknown = CONSTANT_RE.search(text or "")
         if unknown:
