@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from . import seed as SEED
@@ -145,6 +146,17 @@ class FreshBooksEmulator:
     def accounts(self) -> list[dict]:
         return [{"account_id": a["account_id"], "business_id": a["business_id"],
                  "business_uuid": a["business_uuid"], "name": a["name"]} for a in self._accounts]
+
+    def add_account(self, account_id: str, business_id: int, name: str, currency: str = "USD",
+                    alt_currency: str = "CAD") -> dict:
+        """One more accounting account the identity owns (no records: fill it with seed_bulk/create)."""
+        if self.account(account_id, strict=False) is not None or self.account_by_business(business_id):
+            raise ValueError(f"account {account_id} / business {business_id} exists")
+        self._accounts.append({"account_id": account_id, "business_id": int(business_id),
+                               "business_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fb-emulator/{account_id}")),
+                               "name": name, "currency": currency, "alt_currency": alt_currency,
+                               "date_format": "mm/dd/yyyy", "timezone": "America/New_York"})
+        return self.accounts[-1]
 
     def account(self, account_id: str, strict: bool = True):
         for a in self._accounts:

@@ -1,0 +1,1 @@
+"""Fan the FreshBooks Meltano pipeline out over account groups with Dagster (see orchestration/README.md)."""

@@ -1,0 +1,91 @@
+"""``freshbooks-dagster``: list the account groups, or fan the pipeline out over them now.
+
+    freshbooks-dagster groups                    # name, extractor, accounts, state ID of each group
+    freshbooks-dagster run [--group NAME] [--full-refresh] [--max-parallel N]
+
+``run`` executes the code location's asset with Dagster's own in-process execution
+(``dagster.materialize``): one run over every group (or one group), the groups in parallel. With
+``DAGSTER_HOME`` set the run is recorded in that instance (the UI shows it), otherwise in an
+ephemeral one. It prints one JSON summary on stdout (``loaded``, ``failed`` with each group's
+one-line error, ``busy``) and exits 1 when a group failed, 2 on a bad group definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .groups import GroupError, load_groups
+from .runner import state_id
+
+
+def _summary(result) -> dict:  # noqa: ANN001  (an ExecuteInProcessResult)
+    loaded, busy, failed = set(), {}, {}
+    for event in result.all_events:
+        data = event.event_specific_data
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            loaded.add(data.materialization.partition)
+        elif event.event_type_value == "ASSET_OBSERVATION":
+            busy[data.asset_observation.partition] = data.asset_observation.metadata["reason"].value
+        elif event.event_type_value == "STEP_FAILURE":
+            errors = (data.user_failure_data.metadata.get("errors") if data.user_failure_data else None)
+            failed.update(errors.value if errors is not None else {"*": data.error.message.strip()})
+    return {"run_id": result.run_id, "success": result.success, "loaded": sorted(loaded),
+            "failed": failed, "busy": busy}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="freshbooks-dagster", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("groups", help="list the account groups of the Meltano project")
+    run = sub.add_parser("run", help="fan the pipeline out over the groups now (in-process Dagster run)")
+    run.add_argument("--group", help="only this group (default: every group, in parallel)")
+    run.add_argument("--full-refresh", action="store_true", help="meltano run --full-refresh for each group")
+    run.add_argument("--max-parallel", type=int, help="groups at a time (default FRESHBOOKS_DAGSTER_MAX_PARALLEL or 4)")
+    args = parser.parse_args(argv)
+
+    from .definitions import RANGE_END, RANGE_START, MeltanoProject, project_root
+
+    root = project_root()
+    try:
+        groups = load_groups(root)
+    except GroupError as exc:
+        print(f"freshbooks-dagster: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "groups":
+        environment = MeltanoProject.from_env(root)
+        for g in groups:
+            print(f"{g.name}\t{g.extractor}\t{','.join(g.account_ids)}\t"
+                  f"{state_id(environment.environment, g.extractor, environment.loader)}")
+        return 0
+    names = [g.name for g in groups]
+    if not names:
+        print("freshbooks-dagster: no account groups: add tap-freshbooks--<group> extractors "
+              "(see orchestration/account_groups.meltano.yml.example)", file=sys.stderr)
+        return 2
+    if args.group and args.group not in names:
+        print(f"freshbooks-dagster: unknown group {args.group!r}; groups: {', '.join(names)}", file=sys.stderr)
+        return 2
+    if args.max_parallel:
+        os.environ["FRESHBOOKS_DAGSTER_MAX_PARALLEL"] = str(args.max_parallel)
+
+    from dagster import DagsterInstance, materialize
+
+    from .definitions import build
+
+    asset, _ = build(root)
+    first, last = (args.group, args.group) if args.group else (names[0], names[-1])
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    result = materialize(
+        [asset], instance=instance, resources={"meltano": MeltanoProject.from_env(root)},
+        run_config={"ops": {asset.op.name: {"config": {"full_refresh": args.full_refresh}}}},
+        tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False)
+    summary = _summary(result)
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
