@@ -1,6 +1,8 @@
 """``freshbooks-looker``: one console script, one sub-command per job.
 
     freshbooks-looker check [--duckdb FILE | --postgres DSN]   offline LookML check
+    freshbooks-looker post-load                                 every step after a load: timestamptz,
+                                                                datagroup reset, scheduled plans
     freshbooks-looker refresh                                   reset the Looker datagroup (after a load)
     freshbooks-looker drift  (--duckdb FILE | --postgres DSN)   FreshBooks dimensions vs the model
     freshbooks-looker timestamptz --postgres DSN               timestamp -> timestamptz (PostgreSQL)
@@ -19,11 +21,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from . import check, drift, looker_api
+    from . import check, drift, looker_api, post_load
 
     p = sub.add_parser("check", help="offline LookML check (static, all dialects, optional warehouse run)")
     check.add_arguments(p)
     p.set_defaults(func=check.run)
+
+    p = sub.add_parser("post-load", help="run the post-load steps (timestamptz, datagroup reset, "
+                                         "scheduled plans) after a successful load")
+    post_load.add_arguments(p)
+    p.set_defaults(func=post_load.run)
 
     p = sub.add_parser("refresh", help="reset the Looker datagroup after a successful load")
     looker_api.add_arguments(p)

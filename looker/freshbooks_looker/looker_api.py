@@ -12,7 +12,17 @@ Plain ``requests``, five endpoints:
 * ``PATCH /api/4.0/datagroups/{id}`` with ``stale_before`` and ``triggered_at`` = now minus a few
   seconds (Looker rejects timestamps in the future, and clocks drift): cached results older than
   that are stale, PDTs and schedules bound to the datagroup run.
+* ``GET /api/4.0/scheduled_plans?all_users=true`` (plans named in ``scheduled_plans``) and
+  ``GET /api/4.0/scheduled_plans/dashboard/{id}`` / ``.../lookml_dashboard/{model::name}`` (every
+  plan on the dashboards in ``scheduled_plan_dashboards``), then
+  ``POST /api/4.0/scheduled_plans/{id}/run_once`` per plan: Looker copies the plan and delivers it
+  now (email, Slack, S3, webhook: whatever its destinations say). Needs ``see_schedules`` and
+  ``create_scheduled_plans``, or an admin key to reach other users' plans.
 * ``DELETE /api/4.0/logout``.
+
+Looker's answers 429 (rate limited) and 502/503/504 raise ``LookerAPIError`` with
+``retryable=True`` and the ``Retry-After`` Looker sent; ``freshbooks-looker post-load`` retries on
+those (post_load.py).
 
 Configuration (first match wins): command-line options, ``FRESHBOOKS_LOOKER_<SETTING>`` (what a
 Meltano utility named ``freshbooks-looker`` exports), then the looker_sdk names ``LOOKERSDK_BASE_URL``,
@@ -31,7 +41,8 @@ import os
 import sys
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import requests
 
@@ -43,8 +54,40 @@ EXPIRY_MARGIN = 60
 CLOCK_SKEW = 5
 
 
+#: Looker answers after which the same request can be sent again: rate limited, or the request
+#: never reached a healthy Looker (502/503/504). A 500 may have done its work: not retried.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
 class LookerAPIError(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRY_STATUSES
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After``: delta seconds or an HTTP date (RFC 9110 10.2.3); None when absent/garbled."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 @dataclass
@@ -56,6 +99,10 @@ class Settings:
     datagroup: str = DEFAULT_DATAGROUP
     verify_ssl: bool = True
     timeout: float = 60.0
+    #: plan names or ids to run once after a load
+    scheduled_plans: list[str] = field(default_factory=list)
+    #: dashboards whose every plan runs once after a load: ids (user-defined) or model::name (LookML)
+    scheduled_plan_dashboards: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, env: t.Mapping[str, str] | None = None, **override: t.Any) -> Settings:
@@ -80,7 +127,20 @@ class Settings:
             datagroup=get("datagroup") or DEFAULT_DATAGROUP,
             verify_ssl=str(verify).lower() not in ("false", "0", "no") if verify is not None else True,
             timeout=float(timeout) if timeout else 60.0,
+            scheduled_plans=_csv(get("scheduled_plans")),
+            scheduled_plan_dashboards=_csv(get("scheduled_plan_dashboards")),
         )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url)
+
+    def client(self) -> LookerClient:
+        if not self.client_id or not self.client_secret:
+            raise LookerAPIError("Looker client_id and client_secret are required "
+                                 "(FRESHBOOKS_LOOKER_CLIENT_ID / FRESHBOOKS_LOOKER_CLIENT_SECRET)")
+        return LookerClient(t.cast(str, self.base_url), self.client_id, self.client_secret,
+                            verify_ssl=self.verify_ssl, timeout=self.timeout)
 
 
 def api_root(base_url: str) -> str:
@@ -114,7 +174,7 @@ class LookerClient:
             timeout=self.timeout, verify=self.verify,
         )
         if resp.status_code != 200:
-            raise LookerAPIError(f"Looker login failed: HTTP {resp.status_code} {_message(resp)}")
+            raise _error(resp, "Looker login failed:")
         body = resp.json()
         self._token = body["access_token"]
         self._expires_at = self.clock() + float(body.get("expires_in") or 3600)
@@ -142,7 +202,7 @@ class LookerClient:
             resp = self.session.request(method, f"{self.root}{path}", headers=self._auth(),
                                         timeout=self.timeout, verify=self.verify, **kwargs)
         if resp.status_code >= 400:
-            raise LookerAPIError(f"{method} {path}: HTTP {resp.status_code} {_message(resp)}")
+            raise _error(resp, f"{method} {path}:")
         return resp.json() if resp.content else None
 
     # -- datagroups ----------------------------------------------------------------------------
@@ -164,11 +224,31 @@ class LookerClient:
         return self.request("PATCH", f"/datagroups/{dg['id']}",
                             json={"stale_before": stamp, "triggered_at": stamp})
 
+    # -- scheduled plans -------------------------------------------------------------------------
+    def scheduled_plans(self) -> list[dict]:
+        """Every plan the key can see (all users' with an admin key / see_schedules)."""
+        return self.request("GET", "/scheduled_plans", params={"all_users": "true"})
+
+    def dashboard_plans(self, dashboard: str) -> list[dict]:
+        """Plans on a user-defined dashboard (numeric id) or a LookML dashboard (``model::name``)."""
+        kind = "lookml_dashboard" if "::" in dashboard else "dashboard"
+        return self.request("GET", f"/scheduled_plans/{kind}/{quote(dashboard, safe=':')}",
+                            params={"all_users": "true"})
+
+    def run_plan_once(self, plan_id: t.Any) -> dict:
+        """Looker copies the plan and delivers it now; returns the copy."""
+        return self.request("POST", f"/scheduled_plans/{quote(str(plan_id), safe='')}/run_once")
+
     def __enter__(self) -> LookerClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.logout()
+
+
+def _error(resp: requests.Response, prefix: str) -> LookerAPIError:
+    return LookerAPIError(f"{prefix} HTTP {resp.status_code} {_message(resp)}".rstrip(), resp.status_code,
+                          retry_after_seconds(resp.headers.get("Retry-After")))
 
 
 def _message(resp: requests.Response) -> str:
@@ -187,8 +267,7 @@ def refresh(settings: Settings, log: t.Callable[[str], None] = print) -> int:
         log("freshbooks-looker refresh: Looker client_id and client_secret are required")
         return 2
     try:
-        with LookerClient(settings.base_url, settings.client_id, settings.client_secret,
-                          verify_ssl=settings.verify_ssl, timeout=settings.timeout) as client:
+        with settings.client() as client:
             result = client.reset_datagroup(settings.model, settings.datagroup)
     except (LookerAPIError, requests.RequestException) as exc:
         log(f"freshbooks-looker refresh: {exc}")

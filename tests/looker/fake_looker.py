@@ -1,7 +1,9 @@
 """A local fake of the Looker API 4.0 endpoints the datagroup refresher uses (real HTTP on
 127.0.0.1), with Looker's documented behaviour: form-body login, expiring access tokens with no
 refresh, 401 on an unknown or expired token, datagroup timestamps that may not be in the future,
-logout that revokes the token."""
+logout that revokes the token; scheduled plans (list, per dashboard, run_once by id, a plan of
+another user seen only with all_users=true); and injected failures (``fail``: 429 with
+Retry-After, 5xx) consumed in order by the requests they match."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from freshbooks_emulator.issued_secrets import record as record_secret
 
@@ -29,6 +31,17 @@ class FakeLooker:
             {"id": "7", "model_name": "freshbooks", "name": "freshbooks_load", "stale_before": 0,
              "triggered_at": 0, "trigger_value": "x"},
         ]
+        #: plans of the API user (user 1) and one of another user (all_users=true only)
+        self.scheduled_plans = [
+            {"id": 11, "name": "Daily revenue", "user_id": 1, "lookml_dashboard_id": "freshbooks::revenue",
+             "dashboard_id": None},
+            {"id": 12, "name": "AR aging to finance", "user_id": 1,
+             "lookml_dashboard_id": "freshbooks::receivables_aging", "dashboard_id": None},
+            {"id": 13, "name": "Board pack", "user_id": 1, "lookml_dashboard_id": None, "dashboard_id": 42},
+            {"id": 14, "name": "Board pack CSV", "user_id": 2, "lookml_dashboard_id": None, "dashboard_id": 42},
+        ]
+        self.runs: list[int] = []  # plan ids run once, in order
+        self.faults: list[dict] = []
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
 
@@ -38,6 +51,12 @@ class FakeLooker:
     def revoke_all(self) -> None:
         self.tokens.clear()
 
+    def fail(self, method: str, path: str, status: int, *, retry_after: str | None = None,
+             times: int = 1) -> None:
+        """The next ``times`` requests ``method path`` (path under /api/4.0) answer ``status``."""
+        for _ in range(times):
+            self.faults.append({"method": method, "path": path, "status": status, "retry_after": retry_after})
+
     def start(self) -> FakeLooker:
         fake = self
 
@@ -45,9 +64,11 @@ class FakeLooker:
             def log_message(self, *args):  # quiet
                 pass
 
-            def _reply(self, status: int, body=None) -> None:
+            def _reply(self, status: int, body=None, headers: dict | None = None) -> None:
                 data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -65,6 +86,12 @@ class FakeLooker:
                 if not path.startswith("/api/4.0/"):
                     return self._reply(404, {"message": "Not found"})
                 path = path[len("/api/4.0"):]
+                fault = next((f for f in fake.faults if f["method"] == self.command and f["path"] == path), None)
+                if fault is not None:
+                    fake.faults.remove(fault)
+                    call["status"] = fault["status"]
+                    return self._reply(fault["status"], {"message": "injected"},
+                                       {"Retry-After": fault["retry_after"]} if fault["retry_after"] else None)
                 if path == "/login" and self.command == "POST":
                     form = {k: v[0] for k, v in parse_qs(raw).items()}
                     if "client_secret" in parse_qs(parts.query):
@@ -95,6 +122,22 @@ class FakeLooker:
                                 return self._reply(422, {"message": f"{key} cannot be in the future"})
                             dg[key] = body[key]
                     return self._reply(200, dg)
+                all_users = parse_qs(parts.query).get("all_users") == ["true"]
+                visible = [p for p in fake.scheduled_plans if all_users or p["user_id"] == 1]
+                if path == "/scheduled_plans" and self.command == "GET":
+                    return self._reply(200, visible)
+                if path.startswith("/scheduled_plans/dashboard/") and self.command == "GET":
+                    wanted = path.rsplit("/", 1)[1]
+                    return self._reply(200, [p for p in visible if str(p["dashboard_id"]) == wanted])
+                if path.startswith("/scheduled_plans/lookml_dashboard/") and self.command == "GET":
+                    wanted = unquote(path.rsplit("/", 1)[1])
+                    return self._reply(200, [p for p in visible if p["lookml_dashboard_id"] == wanted])
+                if path.startswith("/scheduled_plans/") and path.endswith("/run_once") and self.command == "POST":
+                    plan = next((p for p in fake.scheduled_plans if str(p["id"]) == path.split("/")[2]), None)
+                    if plan is None:
+                        return self._reply(404, {"message": "Not found"})
+                    fake.runs.append(plan["id"])
+                    return self._reply(200, {**plan, "id": 1000 + len(fake.runs), "run_once": True})
                 return self._reply(404, {"message": "Not found"})
 
             do_GET = do_POST = do_PATCH = do_DELETE = _handle

@@ -122,7 +122,8 @@ def test_cli_refresh_is_the_post_load_command(looker):
 
 def test_meltano_utility_refresh_after_load(looker, tmp_path):
     """The proposed meltano.yml utility (looker/meltano-utility.yml) installs and runs:
-    `meltano invoke freshbooks-looker:refresh` resets the datagroup, reading its settings the
+    `meltano invoke freshbooks-looker:post_load` (what the jobs and the bridge run after a load)
+    resets the datagroup, reading its settings the
     Meltano way (FRESHBOOKS_LOOKER_<SETTING>)."""
     import yaml
 
@@ -145,8 +146,8 @@ def test_meltano_utility_refresh_after_load(looker, tmp_path):
     assert inst.returncode == 0, inst.stderr[-2000:]
     env.update({"FRESHBOOKS_LOOKER_BASE_URL": looker.url, "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
                 "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret})
-    run = subprocess.run([meltano, "invoke", "freshbooks-looker:refresh"], cwd=tmp_path, env=env,
+    run = subprocess.run([meltano, "invoke", "freshbooks-looker:post_load"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
-    assert "datagroup freshbooks::freshbooks_load reset" in run.stdout
+    assert "post-load: refresh: datagroup freshbooks::freshbooks_load reset" in run.stdout
     assert looker.endpoints()[-2:] == [("PATCH", "/api/4.0/datagroups/7"), ("DELETE", "/api/4.0/logout")]
