@@ -59,8 +59,8 @@ def test_delivery_becomes_a_run(world, server_factory):
     for object_id in (11, 12, 11):
         body, headers = signed(event_fields(object_id))
         assert server.post(body, headers).status_code == 200
-    wait_for(lambda: events_by_status(settings).get("done", []) and
-             not events_by_status(settings).get("pending"), timeout=20, message="events done")
+    wait_for(lambda: (lambda s: s.get("done") and not s.get("pending") and not s.get("running"))(
+        events_by_status(settings)), timeout=20, message="events done")
     ids = sorted({i for r in read_records(record) for i in r["record_ids"]["invoices"]})
     assert ids == [11, 12]
     logs = server.log_lines()

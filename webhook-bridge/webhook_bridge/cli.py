@@ -402,7 +402,11 @@ def cmd_poll(settings: Settings, _args: argparse.Namespace) -> int:
 
     async def go() -> int:
         runner = Runner(settings, store)
-        outcome = await runner.run_poll()
+        try:
+            outcome = await runner.run_poll()
+            await runner.run_post_load_now()
+        finally:
+            await runner.close()
         return 0 if outcome is not None and outcome.ok else 1
 
     try:

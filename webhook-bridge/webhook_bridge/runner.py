@@ -18,6 +18,10 @@
   exponential backoff; retries travel in ever smaller groups so a poison record ends up alone and is
   parked after ``max_attempts`` without holding back the others.
 * The run's output goes to a file (not a pipe), so an orphaned run is never killed by SIGPIPE.
+* **Direct mode** (``run_mode=direct``, the default): the same runs without starting Meltano each
+  time; the tap and the loader are started from their plugin virtualenvs with the settings Meltano
+  resolved once, and the state goes through Meltano's state backend (``direct.py``). ``meltano run``
+  stays the fallback whenever direct mode cannot be used, and the mode ``run_mode=meltano``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import time
 import typing as t
 from pathlib import Path
 
+from webhook_bridge import direct
 from webhook_bridge.logs import log
 from webhook_bridge.store import Batch, Store
 
@@ -174,16 +179,16 @@ def resolve_executable(name: str, project_root: Path | None = None) -> str:
     return str(beside) if beside.exists() else name
 
 
-def build_command(settings: Settings, *, force: bool = False) -> list[str]:
-    """``[nice -n N] meltano [--environment E] run [--force] <extractor> <loader>``.
-
-    Runs get a lower CPU priority (``run_niceness``) so that, on a small machine, acknowledging
-    webhooks (FreshBooks waits 10 s at most) always wins over a tap run (which can wait).
-    """
-    cmd: list[str] = []
+def nice_prefix(settings: Settings) -> list[str]:
+    """``nice -n N``: runs get a lower CPU priority (``run_niceness``) so that, on a small machine,
+    acknowledging webhooks (FreshBooks waits 10 s at most) always wins over a tap run (which can wait)."""
     nice = shutil.which("nice") if settings.run_niceness > 0 else None
-    if nice:
-        cmd += [nice, "-n", str(settings.run_niceness)]
+    return [nice, "-n", str(settings.run_niceness)] if nice else []
+
+
+def build_command(settings: Settings, *, force: bool = False) -> list[str]:
+    """``[nice -n N] meltano [--environment E] run [--force] <extractor> <loader>``."""
+    cmd = nice_prefix(settings)
     cmd.append(resolve_executable(settings.meltano_executable, settings.project_root))
     if settings.meltano_environment:
         cmd.append(f"--environment={settings.meltano_environment}")
@@ -235,6 +240,12 @@ class RunOutcome:
     tail: str
     timed_out: bool = False
     cancelled: bool = False
+    direct: bool = False  # run by direct mode (no Meltano job row: --force means nothing)
+    phases: Mapping[str, float] | None = None  # direct mode: seconds per phase
+
+    def log_fields(self) -> dict[str, t.Any]:
+        return {"mode": "direct" if self.direct else "meltano", "duration_s": round(self.duration, 3),
+                **({"phases_s": dict(self.phases)} if self.phases else {})}
 
     @property
     def ok(self) -> bool:
@@ -347,6 +358,109 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+async def execute_direct(
+    service: direct.MeltanoService,
+    settings: Settings,
+    base_env: Mapping[str, str],
+    *,
+    run_dir: Path,
+    log_path: Path,
+    pass_fd: int | None,
+    on_start: t.Callable[[int], None] | None = None,
+    **run: t.Any,
+) -> RunOutcome:
+    """One direct run: resolved settings + state from Meltano, ``tap | target`` under a supervisor,
+    the loader's last state saved through Meltano's state backend before the supervisor exits.
+
+    Raises:
+        direct.DirectUnavailable: before anything ran (the caller falls back to ``meltano run``).
+    """
+    started = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.monotonic()
+        phases[name] = round(now - since, 3)
+        return now
+
+    resolved = await service.resolve()
+    mark = lap("resolve", started)
+    state = await service.state_get(resolved.state_id)
+    mark = lap("state_get", mark)
+    spec = await asyncio.to_thread(
+        direct.write_run_files, run_dir, resolved, base_env, state=state, pass_fd=pass_fd, **run
+    )
+    env = {k: v for k, v in base_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with log_path.open("ab") as out:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *nice_prefix(settings), *direct.supervisor_command(spec),
+                cwd=str(settings.project_root), env=env,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out,
+                start_new_session=True, pass_fds=(pass_fd,) if pass_fd is not None else (),
+                limit=256 * 1024 * 1024,
+            )
+        except OSError as exc:
+            raise direct.DirectUnavailable(f"cannot start the run supervisor: {exc.strerror or exc}") from None
+    if on_start is not None:
+        on_start(proc.pid)
+    timed_out = cancelled = False
+    note = ""
+
+    async def finish() -> None:
+        nonlocal note
+        assert proc.stdout is not None and proc.stdin is not None
+        line = await proc.stdout.readline()
+        after = lap("tap_and_target", mark)
+        answer = b"failed\n"
+        if line:
+            result = json.loads(line)
+            if result.get("state"):
+                try:
+                    await service.state_set(resolved.state_id, {"singer_state": result["state"]})
+                    lap("state_set", after)
+                    answer = b"saved\n"
+                except direct.DirectUnavailable as exc:
+                    note = f"the state could not be saved: {exc}"
+            else:
+                answer = b"saved\n"  # nothing to save (Meltano keeps the state as it was too)
+            with contextlib.suppress(OSError, ConnectionError):
+                proc.stdin.write(answer)
+                await proc.stdin.drain()
+        with contextlib.suppress(OSError, ConnectionError):
+            proc.stdin.close()
+        await proc.wait()
+
+    try:
+        await asyncio.wait_for(finish(), settings.run_timeout_seconds)
+    except TimeoutError:
+        timed_out = True
+        await _terminate(proc)
+    except asyncio.CancelledError:
+        cancelled = True
+        await asyncio.shield(_terminate(proc))
+    finally:
+        await asyncio.to_thread(_remove_run_dir, run_dir)
+    tail = _tail(log_path)
+    if note:
+        with contextlib.suppress(OSError), log_path.open("a") as fh:
+            fh.write(note + "\n")
+        tail += "\n" + note
+    outcome = RunOutcome(
+        exit_code=proc.returncode, duration=time.monotonic() - started, tail=tail,
+        timed_out=timed_out, cancelled=cancelled, direct=True, phases=phases,
+    )
+    if cancelled:
+        raise _Cancelled(outcome)
+    return outcome
+
+
+def _remove_run_dir(run_dir: Path) -> None:
+    """A run's private files (they hold the plugins' settings) go as soon as the run ended."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 # ================================================================================================
 # the runner
 
@@ -371,6 +485,12 @@ class Runner:
         self._stop = asyncio.Event()
         self.current_run: int | None = None
         self.runs_started = 0
+        self.direct = (
+            direct.MeltanoService(settings, build_env(self.environ, settings), settings.data_dir / "meltano-service.log")
+            if settings.run_mode == "direct" else None
+        )
+        self._direct_fallback_reason: str | None = None
+        self.post_load = PostLoad(settings, self.environ, self.direct)
         self._orphans_checked_at = 0.0
         self._pruned_at = time.monotonic()
 
@@ -388,9 +508,25 @@ class Runner:
         return self._stop.is_set()
 
     # -- the loop -----------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Stop the Meltano helper of direct mode (if it runs)."""
+        if self.direct is not None:
+            await asyncio.shield(self.direct.close())
+
     async def run_forever(self) -> None:
         """Work until :meth:`stop`; never dies from a failed run."""
-        log(LOGGER, logging.INFO, "runner started", coalesce_window_s=self.settings.coalesce_window_seconds)
+        post_load = asyncio.create_task(self.post_load.run_forever(), name="post-load")
+        try:
+            await self._run_forever()
+        finally:
+            post_load.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await post_load
+            await self.close()
+
+    async def _run_forever(self) -> None:
+        log(LOGGER, logging.INFO, "runner started", coalesce_window_s=self.settings.coalesce_window_seconds,
+            run_mode=self.settings.run_mode)
         recover_checked = False
         while not self.stopping:
             # clear BEFORE looking at the queue: a wake() during this iteration then cuts the
@@ -485,8 +621,8 @@ class Runner:
             "retry_level": batch.attempt_level,
         }
         log(LOGGER, logging.INFO, "run started", **fields)
-        outcome = await self._execute(batch.run_id, env)
-        if outcome.busy and self._previous_run_was_killed(batch.run_id):
+        outcome = await self._execute(batch.run_id, env, batch=batch)
+        if outcome.busy and not outcome.direct and self._previous_run_was_killed(batch.run_id):
             # Meltano's job row of OUR killed run still says RUNNING (it would only go stale after
             # 5 minutes without heartbeat). We hold the run lock, so no bridge run is in progress.
             log(LOGGER, logging.WARNING, "previous run was killed; re-running with --force", **fields)
@@ -513,7 +649,8 @@ class Runner:
                     received_at=event.received_at,
                     latency_s=round(now - event.received_ts, 3),
                 )
-            log(LOGGER, logging.INFO, "run succeeded", duration_s=round(outcome.duration, 3), **fields)
+            log(LOGGER, logging.INFO, "run succeeded", **outcome.log_fields(), **fields)
+            self.post_load.request(batch.run_id)
             return
         busy = outcome.busy  # Meltano refused: same state ID running; retry without an attempt
         counts = await asyncio.to_thread(
@@ -542,7 +679,7 @@ class Runner:
             LOGGER,
             logging.WARNING if status == "busy" else logging.ERROR,
             f"run {status}",
-            duration_s=round(outcome.duration, 3),
+            **outcome.log_fields(),
             exit_code=outcome.exit_code,
             retry=counts["retry"],
             parked=counts["parked"],
@@ -573,8 +710,10 @@ class Runner:
             )
         return False
 
-    async def _execute(self, run_id: int, env: Mapping[str, str], *, force: bool = False) -> RunOutcome:
-        """One ``meltano run`` for run ``run_id`` (the caller holds the lock)."""
+    async def _execute(
+        self, run_id: int, env: Mapping[str, str], *, force: bool = False, batch: Batch | None = None
+    ) -> RunOutcome:
+        """One run for run ``run_id`` (the caller holds the lock): direct, else ``meltano run``."""
         log_path = self.settings.runs_log_dir / f"run-{run_id:08d}.log"
         self.current_run = run_id
         self.runs_started += 1
@@ -583,6 +722,28 @@ class Runner:
             self.store.update_run(run_id, pid=pid, log_path=str(log_path))
 
         try:
+            if self.direct is not None and not force:
+                try:
+                    return await execute_direct(
+                        self.direct,
+                        self.settings,
+                        self.environ,
+                        run_dir=self.settings.data_dir / "direct" / f"run-{run_id:08d}",
+                        log_path=log_path,
+                        pass_fd=self.lock.fd,
+                        on_start=on_start,
+                        **({} if batch is None else {
+                            "record_ids": batch.record_ids,
+                            "event_received_at": batch.event_received_at,
+                            "select": batch.select,
+                            "account_ids": [batch.account_id],
+                        }),
+                    )
+                except direct.DirectUnavailable as exc:
+                    if str(exc) != self._direct_fallback_reason:
+                        self._direct_fallback_reason = str(exc)
+                        log(LOGGER, logging.WARNING, "direct run not possible; using meltano run",
+                            reason=str(exc), run_id=run_id)
             return await execute(
                 build_command(self.settings, force=force),
                 env,
@@ -629,7 +790,7 @@ class Runner:
                 log(LOGGER, logging.INFO, "poll started", **fields)
                 env = build_env(self.environ, self.settings)
                 outcome = await self._execute(run_id, env)
-                if outcome.busy and self._previous_run_was_killed(run_id):
+                if outcome.busy and not outcome.direct and self._previous_run_was_killed(run_id):
                     await asyncio.to_thread(self.store.update_run, run_id, forced=1)
                     outcome = await self._execute(run_id, env, force=True)
                 status = "succeeded" if outcome.ok else ("busy" if outcome.busy else "failed")
@@ -645,14 +806,124 @@ class Runner:
                     LOGGER,
                     logging.INFO if outcome.ok else logging.ERROR,
                     f"poll {status}",
-                    duration_s=round(outcome.duration, 3),
+                    **outcome.log_fields(),
                     exit_code=outcome.exit_code,
                     **({} if outcome.ok else {"error": outcome.summary()}),
                     **fields,
                 )
+                if outcome.ok:
+                    self.post_load.request(run_id)
                 return outcome
             finally:
                 self.lock.release()
+
+    async def run_post_load_now(self) -> bool | None:
+        """The post-load steps once, now, if a load asked for them (``webhook-bridge poll``)."""
+        return await self.post_load.run_pending()
+
+
+# ================================================================================================
+# post-load steps
+
+
+class PostLoad:
+    """Runs ``post_load_command`` (``<plugin>:<command>``) after successful loads, off the events' path.
+
+    A successful webhook run or poll asks for it (:meth:`request`); the events are already done by
+    then. Requests made while the steps run are served by one more run afterwards. A failure is
+    logged and retried after ``post_load_retry_seconds`` (doubling up to 30 minutes, and at once when
+    the next load succeeds); it never touches the load, its events or the state. In direct mode the
+    command runs from the utility's virtualenv with the environment Meltano resolved for it; in
+    ``meltano`` mode as ``meltano invoke <plugin>:<command>``. It does not take the run lock (the
+    steps are idempotent and must not delay the next webhook run) and runs at ``run_niceness``.
+    """
+
+    MAX_RETRY_SECONDS = 1800.0
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str],
+                 service: direct.MeltanoService | None) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.service = service
+        self._wake = asyncio.Event()
+        self._pending: int | None = None  # run id of the newest load waiting for the steps
+        self.failures = 0
+        self.runs = 0
+        self._off_reason: str | None = None
+
+    def request(self, run_id: int) -> None:
+        if self.settings.post_load_command is None:
+            return
+        self._pending = run_id
+        self.failures = 0  # a new load: try at once, whatever happened before
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            ok = await self.run_pending()
+            if ok is False:
+                delay = min(self.MAX_RETRY_SECONDS, self.settings.post_load_retry_seconds * 2 ** (self.failures - 1))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                self._wake.set()  # retry (or serve the new request) now
+
+    async def _command(self) -> tuple[list[str], dict[str, str]] | None:
+        assert self.settings.post_load_command is not None
+        plugin, _, command = self.settings.post_load_command.partition(":")
+        base = {k: v for k, v in self.environ.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+        if self.service is not None:
+            with contextlib.suppress(direct.DirectUnavailable):
+                answer = await self.service.command(plugin, command)
+                if "missing" in answer:
+                    if self._off_reason != answer["missing"]:
+                        self._off_reason = answer["missing"]
+                        log(LOGGER, logging.INFO, "post-load steps skipped", reason=answer["missing"],
+                            post_load_command=self.settings.post_load_command)
+                    return None
+                return [*nice_prefix(self.settings), *answer["argv"]], direct.plugin_env(base, answer["env"])
+        missing = await asyncio.to_thread(direct.undeclared_command, self.settings.project_root, plugin, command)
+        if missing:
+            if self._off_reason != missing:
+                self._off_reason = missing
+                log(LOGGER, logging.INFO, "post-load steps skipped", reason=missing,
+                    post_load_command=self.settings.post_load_command)
+            return None
+        cmd = nice_prefix(self.settings)
+        cmd.append(resolve_executable(self.settings.meltano_executable, self.settings.project_root))
+        if self.settings.meltano_environment:
+            cmd.append(f"--environment={self.settings.meltano_environment}")
+        return [*cmd, "invoke", self.settings.post_load_command], base
+
+    async def run_pending(self) -> bool | None:
+        """Run the steps for the pending request: True ok, False failed (kept pending), None nothing to do."""
+        run_id = self._pending
+        if run_id is None or self.settings.post_load_command is None:
+            return None
+        command = await self._command()
+        if command is None:
+            self._pending = None
+            return None
+        self._pending = None
+        self.runs += 1
+        log_path = self.settings.runs_log_dir / f"run-{run_id:08d}.post-load.log"
+        fields = {"after_run_id": run_id, "post_load_command": self.settings.post_load_command}
+        log(LOGGER, logging.INFO, "post-load started", **fields)
+        outcome = await execute(command[0], command[1], cwd=self.settings.project_root, log_path=log_path,
+                                timeout=self.settings.run_timeout_seconds)
+        if outcome.ok:
+            self.failures = 0
+            log(LOGGER, logging.INFO, "post-load succeeded", duration_s=round(outcome.duration, 3), **fields)
+            return True
+        if self._pending is None:
+            self._pending = run_id  # nothing newer asked meanwhile: this one is retried
+        self.failures += 1
+        log(LOGGER, logging.ERROR, "post-load failed; the load stands, the steps are retried",
+            duration_s=round(outcome.duration, 3), exit_code=outcome.exit_code, failures=self.failures,
+            retry_in_s=min(self.MAX_RETRY_SECONDS, self.settings.post_load_retry_seconds * 2 ** (self.failures - 1)),
+            error=outcome.summary(), **fields)
+        return False
 
 
 def _prune_logs(directory: Path, keep: int = KEEP_RUN_LOGS) -> None:

@@ -24,6 +24,8 @@ GENERATE_KEY_COMMAND = (
 ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 PLUGIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+RUN_MODES = ("DIRECT", "MELTANO")
+OFF_VALUES = ("", "off", "none", "false", "0")
 MAX_BODY_LIMIT = 1_048_576  # a FreshBooks delivery is ~150 bytes; more than 1 MiB is never needed
 
 
@@ -81,7 +83,10 @@ class Settings:
     meltano_environment: str | None = None
     extractor: str = "tap-freshbooks"
     loader: str = "target-duckdb"
-    coalesce_window_seconds: float = 2.0
+    run_mode: str = "direct"
+    post_load_command: str | None = "freshbooks-looker:post_load"
+    post_load_retry_seconds: float = 60.0
+    coalesce_window_seconds: float = 0.25
     max_batch_records: int = 200
     max_attempts: int = 8
     retry_base_seconds: float = 10.0
@@ -211,6 +216,11 @@ class Settings:
             meltano_environment=reader.string("meltano_environment"),
             extractor=reader.plugin_name("extractor", cls.extractor),
             loader=reader.plugin_name("loader", cls.loader),
+            run_mode=reader.choice("run_mode", cls.run_mode.upper(), RUN_MODES).lower(),
+            post_load_command=reader.post_load_command(cls.post_load_command),
+            post_load_retry_seconds=reader.number(
+                "post_load_retry_seconds", cls.post_load_retry_seconds, minimum=1, maximum=86_400
+            ),
             coalesce_window_seconds=reader.number(
                 "coalesce_window_seconds", cls.coalesce_window_seconds, minimum=0, maximum=300
             ),
@@ -335,6 +345,23 @@ class _Reader:
         if value.upper() not in options:
             raise SettingsError(f"{self.var(name)}={value!r} is not one of {', '.join(options)}")
         return value.upper()
+
+    def post_load_command(self, default: str | None) -> str | None:
+        """``<plugin>:<command>`` of the Meltano project, or ``None`` (off: empty or ``off``)."""
+        var = self.var("post_load_command")
+        value = self.env.get(var) if "post_load_command" not in self.overrides else self.overrides["post_load_command"]
+        if value is None:
+            return default
+        text = str(value).strip()
+        if text.lower() in OFF_VALUES:
+            return None
+        plugin, _, command = text.partition(":")
+        if not (PLUGIN_NAME_RE.fullmatch(plugin) and PLUGIN_NAME_RE.fullmatch(command)):
+            raise SettingsError(
+                f"{var}={text!r} is not <plugin>:<command> of the Meltano project "
+                "(e.g. freshbooks-looker:post_load), or empty to turn post-load steps off"
+            )
+        return text
 
     def plugin_name(self, name: str, default: str) -> str:
         value = self.string(name) or default

@@ -1,0 +1,349 @@
+"""Direct mode: the tap and the loader started from their plugin virtualenvs, Meltano kept warm.
+
+``meltano run tap-freshbooks <loader>`` costs about 1.5 CPU-seconds of Meltano start-up, settings
+resolution and state handling on every run, before the tap and the loader even start (measured:
+``meltano --version`` alone takes 1.5 CPU-s on the development machine). A webhook run of a few
+records pays that on every event. Direct mode pays it once:
+
+* **Resolved once, re-resolved on change.** A long-lived helper process runs in Meltano's own
+  interpreter (``meltano_service.py``) and hands over what ``meltano run`` would give each plugin:
+  executable, config (``--dump=config``), environment and the tap's catalog with the project's
+  ``select`` rules (``--dump=catalog``). The bridge caches it and asks again when ``meltano.yml``,
+  one of its ``include_paths`` or ``.env`` changed (size or modification time), or the bridge's
+  settings name another extractor, loader or environment.
+* **State through Meltano's state backend**, same state ID as ``meltano run``
+  (``<environment>:<extractor>-to-<loader>``), through ``StateService`` in the helper: read before
+  the run, the last STATE the loader emitted written after it, exactly as ``meltano run`` stores it.
+  Polls (``meltano run`` or direct) and webhook runs therefore share the bookmarks and the change
+  ledger.
+* **One small supervisor per run** (``meltano_pipeline.py``) pipes the tap into the loader and
+  reports the exit codes and the last state; the bridge saves that state before the supervisor
+  exits, so the tap's pipeline lock covers the whole run (see that module).
+
+A webhook run's settings (``record_ids``, ``event_received_at``, ``account_ids``) go into the
+tap's config file, and the stream selection into its catalog, instead of ``TAP_FRESHBOOKS_*``
+variables and ``_select_filter`` for Meltano to apply.
+
+When direct mode cannot be used (no ``meltano`` whose interpreter can be found, the helper cannot
+open the project, a plugin is not installed, a container plugin), the runner logs why once and
+falls back to ``meltano run`` for that run (``run_mode=meltano`` chooses that always).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+from webhook_bridge.logs import log
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from webhook_bridge.settings import Settings
+
+LOGGER = logging.getLogger("webhook_bridge.direct")
+SERVICE_SCRIPT = Path(__file__).with_name("meltano_service.py")
+SERVICE_START_TIMEOUT = 120.0
+RESOLVE_TIMEOUT = 600.0  # a first catalog discovery on a busy machine
+STATE_TIMEOUT = 120.0
+JOB_TRIGGER = "webhook-bridge"
+
+
+class DirectUnavailable(RuntimeError):
+    """Direct mode cannot run here; ``str(err)`` says why in one line."""
+
+
+def meltano_python(meltano: str) -> str:
+    """The interpreter that runs the ``meltano`` executable (from its ``#!`` line)."""
+    path = Path(meltano).resolve()
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(512)
+    except OSError as exc:
+        raise DirectUnavailable(f"cannot read the meltano executable {meltano}: {exc.strerror or exc}") from None
+    if not first.startswith(b"#!"):
+        raise DirectUnavailable(f"{meltano} is not a Python script (no #! line); cannot find Meltano's interpreter")
+    parts = first[2:].decode(errors="replace").split()
+    if not parts:
+        raise DirectUnavailable(f"{meltano} has an empty #! line")
+    interpreter = parts[-1] if Path(parts[0]).name == "env" and len(parts) > 1 else parts[0]
+    if "python" not in Path(interpreter).name:
+        raise DirectUnavailable(f"{meltano} is not run by Python ({interpreter}); cannot use Meltano's interpreter")
+    return interpreter
+
+
+def _stamp(paths: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((p, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((p, -1, -1))
+    return tuple(out)
+
+
+@dataclasses.dataclass
+class Resolved:
+    """What the helper answered for one (extractor, loader)."""
+
+    data: dict[str, t.Any]
+    stamp: tuple[tuple[str, int, int], ...]
+    resolved_at: float
+
+    @property
+    def state_id(self) -> str:
+        return str(self.data["state_id"])
+
+    def fresh(self) -> bool:
+        return _stamp([s[0] for s in self.stamp]) == self.stamp
+
+
+class MeltanoService:
+    """Client of ``meltano_service.py`` (one request at a time, restarted when stale or dead)."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str], log_path: Path) -> None:
+        self.settings = settings
+        self.environ = dict(environ)
+        self.log_path = log_path
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+        self.resolved: Resolved | None = None
+        self.starts = 0
+
+    async def _start(self) -> None:
+        from webhook_bridge.runner import resolve_executable  # noqa: PLC0415  (cycle)
+
+        meltano = resolve_executable(self.settings.meltano_executable, self.settings.project_root)
+        python = meltano_python(meltano)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        args = [python, str(SERVICE_SCRIPT), str(self.settings.project_root), self.settings.meltano_environment or ""]
+        with self.log_path.open("ab") as err:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *args, cwd=str(self.settings.project_root), env=self.environ,
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err,
+                    limit=64 * 1024 * 1024,
+                )
+            except OSError as exc:
+                raise DirectUnavailable(f"cannot start Meltano's interpreter {python}: {exc.strerror or exc}") from None
+        self.starts += 1
+        self._proc = proc
+        hello = await self._read(SERVICE_START_TIMEOUT)
+        if not hello.get("ready"):
+            await self.close()
+            raise DirectUnavailable(str(hello.get("error") or "the Meltano helper did not start"))
+
+    async def _read(self, timeout: float) -> dict[str, t.Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        except TimeoutError:
+            await self.close()
+            raise DirectUnavailable(f"the Meltano helper did not answer within {timeout:g} s") from None
+        if not line:
+            code = await self._proc.wait()
+            self._proc = None
+            raise DirectUnavailable(
+                f"the Meltano helper exited (code {code}); its log: {self.log_path}"
+            )
+        return json.loads(line)
+
+    async def request(self, message: dict[str, t.Any], *, timeout: float) -> dict[str, t.Any]:
+        async with self._lock:
+            if self._proc is None or self._proc.returncode is not None:
+                await self._start()
+            assert self._proc is not None and self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+                await self._proc.stdin.drain()
+                answer = await self._read(timeout)
+            except BaseException:
+                # cancelled or broken half-way: the next answer on the pipe would be this one's
+                await asyncio.shield(self.close())
+                raise
+        if "error" in answer:
+            raise DirectUnavailable(f"Meltano: {answer['error']}")
+        return answer
+
+    async def resolve(self) -> Resolved:
+        """The plugins' resolved settings (cached until a watched file changes)."""
+        if self.resolved is not None and self.resolved.fresh():
+            return self.resolved
+        if self.resolved is not None:
+            log(LOGGER, logging.INFO, "Meltano project changed: resolving the plugins again")
+            await self.close()  # a fresh helper reads the changed project
+        started = time.monotonic()
+        data = await self.request(
+            {"op": "resolve", "extractor": self.settings.extractor, "loader": self.settings.loader},
+            timeout=RESOLVE_TIMEOUT,
+        )
+        for kind in ("extractor", "loader"):
+            exe = data[kind]["executable"]
+            if os.sep not in exe or not Path(exe).exists():
+                raise DirectUnavailable(f"the {kind} {data[kind]['name']} is not installed at {exe} (run meltano install)")
+        self.resolved = Resolved(data, _stamp(data["watch"]), time.time())
+        log(LOGGER, logging.INFO, "Meltano plugins resolved for direct runs", state_id=self.resolved.state_id,
+            extractor=data["extractor"]["name"], loader=data["loader"]["name"],
+            duration_s=round(time.monotonic() - started, 3))
+        return self.resolved
+
+    async def state_get(self, state_id: str) -> dict[str, t.Any]:
+        return (await self.request({"op": "state_get", "state_id": state_id}, timeout=STATE_TIMEOUT))["state"]
+
+    async def state_set(self, state_id: str, state: dict[str, t.Any]) -> None:
+        await self.request({"op": "state_set", "state_id": state_id, "state": state}, timeout=STATE_TIMEOUT)
+
+    async def command(self, plugin: str, command: str) -> dict[str, t.Any]:
+        return await self.request({"op": "command", "plugin": plugin, "command": command}, timeout=RESOLVE_TIMEOUT)
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(Exception):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+# ================================================================================================
+# one run's files
+
+
+def select_streams(catalog: dict[str, t.Any], select: Sequence[str] | None) -> dict[str, t.Any]:
+    """The catalog with every stream outside ``select`` deselected (Meltano's ``_select_filter``)."""
+    if select is None:
+        return catalog
+    keep = set(select)
+    out = copy.deepcopy(catalog)
+    for stream in out.get("streams", []):
+        if stream.get("tap_stream_id", stream.get("stream")) in keep:
+            continue
+        entries = stream.setdefault("metadata", [])
+        top = next((m for m in entries if not m.get("breadcrumb")), None)
+        if top is None:
+            top = {"breadcrumb": [], "metadata": {}}
+            entries.append(top)
+        top.setdefault("metadata", {})["selected"] = False
+    return out
+
+
+def tap_config(
+    resolved: Resolved,
+    *,
+    record_ids: Mapping[str, Sequence[int]] | None,
+    event_received_at: Mapping[str, Mapping[str, str]] | None,
+    account_ids: Sequence[str] | None,
+) -> dict[str, t.Any]:
+    """The tap's resolved config plus this run's settings (a poll: none of the webhook ones)."""
+    config = dict(resolved.data["extractor"]["config"])
+    for key in ("record_ids", "event_received_at"):
+        config.pop(key, None)
+    if record_ids is not None:
+        config["record_ids"] = {k: list(v) for k, v in record_ids.items()}
+        config["event_received_at"] = {k: dict(v) for k, v in (event_received_at or {}).items()}
+    if account_ids is not None:
+        config["account_ids"] = list(account_ids)
+    return config
+
+
+def plugin_env(base: Mapping[str, str], resolved_env: Mapping[str, str]) -> dict[str, str]:
+    """Meltano's environment for a plugin, without the bridge's own variables."""
+    env = {k: v for k, v in resolved_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+    for key, value in base.items():
+        if key.startswith("PYTHON") and key not in env:
+            env[key] = value
+    env["MELTANO_JOB_TRIGGER"] = JOB_TRIGGER
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _write_private(path: Path, value: object) -> str:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(value, fh)
+    return str(path)
+
+
+def write_run_files(
+    run_dir: Path,
+    resolved: Resolved,
+    base_env: Mapping[str, str],
+    *,
+    state: dict[str, t.Any] | None,
+    record_ids: Mapping[str, Sequence[int]] | None = None,
+    event_received_at: Mapping[str, Mapping[str, str]] | None = None,
+    select: Sequence[str] | None = None,
+    account_ids: Sequence[str] | None = None,
+    pass_fd: int | None = None,
+) -> Path:
+    """Config, catalog, state and the supervisor's spec, private to this run; returns the spec."""
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(run_dir, 0o700)
+    tap, target = resolved.data["extractor"], resolved.data["loader"]
+    tap_argv = [
+        tap["executable"],
+        "--config", _write_private(run_dir / "tap.config.json", tap_config(
+            resolved, record_ids=record_ids, event_received_at=event_received_at, account_ids=account_ids)),
+        "--catalog", _write_private(run_dir / "tap.catalog.json", select_streams(tap["catalog"], select)),
+    ]
+    singer_state = (state or {}).get("singer_state")
+    if singer_state:
+        tap_argv += ["--state", _write_private(run_dir / "tap.state.json", singer_state)]
+    target_argv = [target["executable"], "--config", _write_private(run_dir / "target.config.json", target["config"])]
+    spec = {
+        "cwd": resolved.data["project_root"],
+        "pass_fd": pass_fd,
+        "tap": {"argv": tap_argv, "env": plugin_env(base_env, tap["env"])},
+        "target": {"argv": target_argv, "env": plugin_env(base_env, target["env"])},
+    }
+    return Path(_write_private(run_dir / "spec.json", spec))
+
+
+def supervisor_command(spec: Path) -> list[str]:
+    return [sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)]
+
+
+def undeclared_command(project_root: Path, plugin: str, command: str) -> str | None:
+    """Why ``meltano invoke <plugin>:<command>`` cannot work in this project, or ``None``.
+
+    Read from ``meltano.yml`` and its ``include_paths`` (``meltano`` mode has no Meltano helper to
+    ask); a plugin without a ``commands`` list of its own (a Hub definition) is taken as having it.
+    """
+    import glob  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    try:
+        main = yaml.safe_load((project_root / "meltano.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return f"cannot read {project_root / 'meltano.yml'}: {exc}"
+    files = [main]
+    for pattern in main.get("include_paths") or []:
+        for path in sorted(glob.glob(str(project_root / pattern))):
+            with contextlib.suppress(OSError, yaml.YAMLError):
+                files.append(yaml.safe_load(Path(path).read_text()) or {})
+    for data in files:
+        for plugins in (data.get("plugins") or {}).values():
+            for entry in plugins or []:
+                if isinstance(entry, dict) and entry.get("name") == plugin:
+                    commands = entry.get("commands")
+                    if commands is None or command in commands or entry.get("inherit_from"):
+                        return None
+                    return f"plugin {plugin!r} has no command {command!r}"
+    return f"no plugin {plugin!r} in the Meltano project"

@@ -1,0 +1,112 @@
+"""One run of ``<tap> | <target>`` in the place of ``meltano run``: ``python -m webhook_bridge.meltano_pipeline SPEC``.
+
+The bridge's direct mode (``runner.DirectRuns``) starts this small process (standard library only,
+~50 ms) for each run instead of ``meltano run``. ``SPEC`` is a private JSON file (mode 0600, it
+holds the plugins' environments) with the argv and environment of the tap and of the target that
+Meltano resolved, and the run lock's descriptor to hand down.
+
+1. Start the target, then the tap with its stdout piped into the target's stdin (both inherit this
+   process's stderr: the run's log file). Both get the run lock's descriptor, so an orphaned run
+   keeps the lock until it ends, as an orphaned ``meltano run`` does.
+2. Read the target's stdout: every line is a Singer STATE the target emits after it committed the
+   records before it. Keep the last non-empty one.
+3. When both exited, print ONE JSON line to stdout: ``{"tap": rc, "target": rc, "state": {...}|null}``,
+   then wait for the bridge's answer on stdin (it writes the state to Meltano's state backend
+   meanwhile) and exit 0 if both plugins exited 0 and the bridge answered ``saved``, else 1.
+
+The name says ``meltano`` on purpose: the tap's pipeline-lock keeper (``tap_freshbooks.run_lock``)
+takes the process that started the tap for its pipeline process when its command line names
+meltano, and holds the lease until that process is gone. So, as under ``meltano run``, the lease
+covers the loader's commit and the state write, not just the tap. If the bridge dies, this process
+sees its stdin close and ends without the state write: the run counts as failed and is re-run.
+
+SIGTERM (timeout, shutdown) is passed on to the tap and the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import typing as t
+
+
+def _last_state(stream: t.IO[bytes], out: list[dict[str, t.Any]]) -> None:
+    for raw in stream:
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            sys.stderr.write(f"target stdout (not a state): {line[:300]!r}\n")
+            continue
+        if isinstance(value, dict) and value:
+            out[:] = [value]
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[1], encoding="utf-8") as fh:
+        spec = json.load(fh)
+    pass_fds = tuple(fd for fd in (spec.get("pass_fd"),) if isinstance(fd, int))
+    cwd = spec.get("cwd")
+    target = subprocess.Popen(  # noqa: S603
+        spec["target"]["argv"], env=spec["target"]["env"], cwd=cwd,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=pass_fds,
+    )
+    try:
+        tap = subprocess.Popen(  # noqa: S603
+            spec["tap"]["argv"], env=spec["tap"]["env"], cwd=cwd,
+            stdin=subprocess.DEVNULL, stdout=target.stdin, pass_fds=pass_fds,
+        )
+    except OSError as exc:
+        sys.stderr.write(f"cannot start the tap: {exc}\n")
+        target.kill()
+        target.wait()
+        return 1
+    assert target.stdin is not None and target.stdout is not None  # noqa: S101
+    target.stdin.close()  # the tap holds the only write end now: EOF when it exits
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in (tap, target):
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+
+    states: list[dict[str, t.Any]] = []
+    reader = threading.Thread(target=_last_state, args=(target.stdout, states), daemon=True)
+    reader.start()
+    tap_rc = tap.wait()
+    target_rc = target.wait()
+    reader.join()
+    result = {"tap": tap_rc, "target": target_rc, "state": states[0] if states else None}
+    try:
+        sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        return 1  # the bridge is gone: nobody will save the state
+    answer = sys.stdin.readline().strip()
+    return 0 if tap_rc == 0 and target_rc == 0 and answer == "saved" else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    finally:
+        # the bridge may have closed our stdout; do not let the interpreter's flush fail loudly
+        try:
+            sys.stdout.close()
+        except OSError:
+            os._exit(1)
