@@ -42,6 +42,25 @@ constant: DSO_WINDOW_DAYS {
   export: override_optional
 }
 
+# Cost centers (looker/README.md, "Cost centers"). FreshBooks has no cost-center object: the
+# Cost Center dimension of invoice lines is mapped from one source, chosen here:
+#   client   the invoice's client (key: client id, FreshBooks userid / customerid)
+#   project  the line's project (key: project id)
+#   service  the line's item / service (key: the line's name, as FreshBooks copies it)
+# A key without a mapping shows the source's own name (client, project title, item / service).
+constant: COST_CENTER_SOURCE {
+  value: "client"
+  export: override_optional
+}
+
+# The mapping table in SCHEMA_NAME, with columns account_id, source, source_key, cost_center:
+# empty = no mapping table (every cost center is the source's name). Load it from a CSV with
+# `freshbooks-looker cost-centers --csv FILE ...` (it becomes SCHEMA_NAME.cost_centers).
+constant: COST_CENTER_TABLE {
+  value: ""
+  export: override_optional
+}
+
 # --- internal: dialect-portable SQL fragments (do not override) --------------------------------
 
 # Money and other exact decimals. FreshBooks sends decimal strings with up to 27 decimals

@@ -1,4 +1,5 @@
-# Revenue: invoiced (by month, client, item/service, project), MTD / FYTD, cash collected.
+# Revenue: invoiced (by month, client, item/service, project), MTD / FYTD, cash collected; MTD line
+# revenue by client, service line and cost center.
 # Every money tile is per currency (pivoted or a Currency column); never summed across currencies.
 - dashboard: revenue
   title: "1. Revenue"
@@ -146,6 +147,25 @@
     col: 0
     width: 12
     height: 6
+  - name: revenue_by_cost_center
+    title: "MTD Revenue by Client, Service Line and Cost Center"
+    note_text: "Line revenue (before tax) on invoices dated this month to date. Cost centers come from the mapping table (looker/README.md, Cost centers)."
+    model: freshbooks
+    explore: invoices
+    type: looker_grid
+    fields: [clients.client_name, invoice_lines.name, cost_centers.cost_center, invoice_lines.amount_currency,
+      invoice_lines.total_line_revenue_mtd]
+    filters:
+      invoices.is_invoiced_mtd: "Yes"
+    sorts: [invoice_lines.total_line_revenue_mtd desc]
+    limit: 500
+    listen:
+      Currency: invoices.currency_code
+      Client: clients.client_name
+    row: 32
+    col: 0
+    width: 24
+    height: 8
   - name: collected_by_month
     title: "Collected by Month"
     model: freshbooks

@@ -4,8 +4,8 @@
 # receivables (AR aging, DSO); collected on invoices.
 #
 # SOURCES
-# invoices (base) -> clients, invoice_lines (current lines only) -> items, service_names, projects;
-# invoices -> payments; items -> taxes.
+# invoices (base) -> clients, invoice_lines (current lines only) -> items, service_names, projects,
+# cost_centers; invoices -> payments; items -> taxes.
 #
 # HOW TO USE
 # Every money measure is per currency (its currency field is added to the query). Deleted
@@ -21,6 +21,7 @@ include: "/refinements/items_rfn.view.lkml"
 include: "/views/service_names_sdt.view.lkml"
 include: "/refinements/projects_rfn.view.lkml"
 include: "/refinements/taxes_rfn.view.lkml"
+include: "/views/cost_centers_sdt.view.lkml"
 
 explore: invoices {
   label: "Invoices, Revenue & Receivables"
@@ -61,6 +62,14 @@ explore: invoices {
     relationship: many_to_one
     sql_on: ${projects.account_id} = ${invoice_lines.account_id}
       AND ${projects.id} = CAST(${invoice_lines.modern_project_id} AS @{STRING_TYPE}) ;;
+  }
+
+  join: cost_centers {
+    # the line's client, project or item / service, per COST_CENTER_SOURCE (manifest.lkml)
+    type: left_outer
+    relationship: many_to_one
+    sql_on: ${cost_centers.account_id} = ${invoice_lines.account_id}
+      AND ${cost_centers.source_key} = {% if '@{COST_CENTER_SOURCE}' == 'project' %}CAST(${invoice_lines.modern_project_id} AS @{STRING_TYPE}){% elsif '@{COST_CENTER_SOURCE}' == 'service' %}${invoice_lines.name}{% else %}CAST(${invoices.customerid} AS @{STRING_TYPE}){% endif %} ;;
   }
 
   join: taxes {

@@ -7,6 +7,7 @@
     freshbooks-looker drift  (--duckdb FILE | --postgres DSN)   FreshBooks dimensions vs the model
     freshbooks-looker timestamptz --postgres DSN               timestamp -> timestamptz (PostgreSQL)
     freshbooks-looker generate [--check]                        regenerate views/*_base.view.lkml
+    freshbooks-looker cost-centers --csv F (--duckdb F | --postgres DSN)   load the cost-center mapping
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from . import check, drift, looker_api, post_load
+    from . import check, cost_centers, drift, looker_api, post_load
 
     p = sub.add_parser("check", help="offline LookML check (static, all dialects, optional warehouse run)")
     check.add_arguments(p)
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 if generated files are stale")
     p.add_argument("--catalog", help="catalog JSON file (default: run tap-freshbooks --discover)")
     p.set_defaults(func=_generate)
+
+    p = sub.add_parser("cost-centers", help="load the cost-center mapping CSV into <schema>.cost_centers")
+    cost_centers.add_arguments(p)
+    p.set_defaults(func=cost_centers.run)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -12,6 +12,8 @@
 #
 # KEY MEASURES
 #   total_line_revenue   sum of line amounts on non-draft invoices, per line currency
+#   total_line_revenue_mtd  the same, invoices dated this month to date (by client, service line,
+#                        cost center on dashboard 1_revenue)
 #
 # HOW TO USE
 # Revenue by item/service: Item / Service + Line Revenue. By project: Projects Title + Line Revenue.
@@ -59,6 +61,24 @@ view: +invoice_lines {
     description: "Sum of line amounts (before tax) on non-draft invoices: revenue by item, service or project. Per currency."
     type: number
     sql: CASE WHEN ${currency_count} = 1 THEN ${line_revenue_sum} END ;;
+    required_fields: [amount_currency]
+    value_format_name: decimal_2
+    drill_fields: [line_detail*]
+  }
+
+  measure: line_revenue_mtd_sum {
+    hidden: yes
+    description: "Raw sum behind Line Revenue MTD."
+    type: sum
+    sql: ${amount} ;;
+    filters: [invoices.is_draft: "No", invoices.is_invoiced_mtd: "Yes"]
+  }
+
+  measure: total_line_revenue_mtd {
+    label: "Line Revenue MTD (invoice currency)"
+    description: "Line amounts (before tax) on non-draft invoices dated this calendar month to date. Per currency."
+    type: number
+    sql: CASE WHEN ${currency_count} = 1 THEN COALESCE(${line_revenue_mtd_sum}, 0) END ;;
     required_fields: [amount_currency]
     value_format_name: decimal_2
     drill_fields: [line_detail*]

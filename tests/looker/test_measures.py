@@ -193,4 +193,5 @@ def test_dashboard_tiles_return_rows(checker):
             empty.append(f"{dname}.{el['name']}")
     # MTD tiles can be empty early in a month; the rest must show data
     assert set(empty) <= {"revenue.invoiced_to_date", "revenue.collected_to_date", "revenue.revenue_by_service",
-                          "expenses.expenses_to_date", "revenue.revenue_by_project"}, empty
+                          "expenses.expenses_to_date", "revenue.revenue_by_project",
+                          "revenue.revenue_by_cost_center"}, empty
