@@ -18,12 +18,16 @@ import os
 import sys
 
 from .groups import GroupError, load_groups
-from .runner import state_id
+from .runner import environment_name, loader_name, project_root, state_id
 
 
-def _summary(result) -> dict:  # noqa: ANN001  (an ExecuteInProcessResult)
+def _summary(instance, run_id: str, success: bool) -> dict:  # noqa: ANN001  (a DagsterInstance)
+    """Per group, from the run's event log (a failed step's result omits the events it logged)."""
     loaded, busy, failed = set(), {}, {}
-    for event in result.all_events:
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
         data = event.event_specific_data
         if event.event_type_value == "ASSET_MATERIALIZATION":
             loaded.add(data.materialization.partition)
@@ -32,7 +36,7 @@ def _summary(result) -> dict:  # noqa: ANN001  (an ExecuteInProcessResult)
         elif event.event_type_value == "STEP_FAILURE":
             errors = (data.user_failure_data.metadata.get("errors") if data.user_failure_data else None)
             failed.update(errors.value if errors is not None else {"*": data.error.message.strip()})
-    return {"run_id": result.run_id, "success": result.success, "loaded": sorted(loaded),
+    return {"run_id": run_id, "success": success, "loaded": sorted(loaded),
             "failed": failed, "busy": busy}
 
 
@@ -46,19 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--max-parallel", type=int, help="groups at a time (default FRESHBOOKS_DAGSTER_MAX_PARALLEL or 4)")
     args = parser.parse_args(argv)
 
-    from .definitions import RANGE_END, RANGE_START, MeltanoProject, project_root
-
     root = project_root()
     try:
         groups = load_groups(root)
     except GroupError as exc:
         print(f"freshbooks-dagster: {exc}", file=sys.stderr)
         return 2
-    if args.command == "groups":
-        environment = MeltanoProject.from_env(root)
+    if args.command == "groups":  # no Dagster import: quick
         for g in groups:
-            print(f"{g.name}\t{g.extractor}\t{','.join(g.account_ids)}\t"
-                  f"{state_id(environment.environment, g.extractor, environment.loader)}")
+            sid = state_id(environment_name(), g.extractor, loader_name())
+            print(f"{g.name}\t{g.extractor}\t{','.join(g.account_ids)}\t{sid}")
         return 0
     names = [g.name for g in groups]
     if not names:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dagster import DagsterInstance, materialize
 
-    from .definitions import build
+    from .definitions import RANGE_END, RANGE_START, MeltanoProject, build
 
     asset, _ = build(root)
     first, last = (args.group, args.group) if args.group else (names[0], names[-1])
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         [asset], instance=instance, resources={"meltano": MeltanoProject.from_env(root)},
         run_config={"ops": {asset.op.name: {"config": {"full_refresh": args.full_refresh}}}},
         tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False)
-    summary = _summary(result)
+    summary = _summary(instance, result.run_id, result.success)
     print(json.dumps(summary, sort_keys=True))
     return 0 if result.success else 1
 

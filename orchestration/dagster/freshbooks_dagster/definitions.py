@@ -20,7 +20,6 @@ single-writer), ``FRESHBOOKS_DAGSTER_MAX_PARALLEL`` (4), ``FRESHBOOKS_DAGSTER_GR
 ``FRESHBOOKS_DAGSTER_RUN_TIMEOUT`` (3600 s per group run).
 """
 
-from __future__ import annotations
 
 import os
 import shutil
@@ -47,15 +46,10 @@ from dagster import (
 )
 
 from .groups import AccountGroup, load_groups
-from .runner import GroupResult, run_group
+from .runner import GroupResult, environment_name, loader_name, prepare_system_db, project_root, run_group
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-
-
-def project_root() -> Path:
-    return Path(os.environ.get("FRESHBOOKS_DAGSTER_PROJECT_ROOT") or os.environ.get("MELTANO_PROJECT_ROOT")
-                or os.getcwd()).resolve()
 
 
 def log_dir(root: Path) -> Path:
@@ -84,13 +78,16 @@ class MeltanoProject(ConfigurableResource):
         return cls(
             project_root=str(root),
             meltano=default_meltano(root),
-            environment=os.environ.get("FRESHBOOKS_DAGSTER_ENVIRONMENT") or os.environ.get("MELTANO_ENVIRONMENT")
-            or "dev",
-            loader=os.environ.get("FRESHBOOKS_DAGSTER_LOADER") or "target-duckdb",
+            environment=environment_name(),
+            loader=loader_name(),
             duckdb_dir=os.environ.get("FRESHBOOKS_DAGSTER_DUCKDB_DIR") or str(root / "output" / "groups"),
             max_parallel=int(os.environ.get("FRESHBOOKS_DAGSTER_MAX_PARALLEL") or 4),
             run_timeout=float(os.environ.get("FRESHBOOKS_DAGSTER_RUN_TIMEOUT") or 3600),
         )
+
+    def prepare(self) -> str | None:
+        return prepare_system_db(project_root=Path(self.project_root), meltano=self.meltano,
+                                 environment=self.environment)
 
     def run(self, group: AccountGroup, full_refresh: bool) -> GroupResult:
         root = Path(self.project_root)
@@ -120,6 +117,10 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
     def freshbooks_warehouse(context: AssetExecutionContext, config: FanOutConfig,
                              meltano: MeltanoProject) -> None:
         wanted = [groups[key] for key in context.partition_keys]
+        if len(wanted) > 1:
+            problem = meltano.prepare()
+            if problem:
+                raise Failure(description=f"Meltano's system database could not be migrated: {problem}")
         results: list[GroupResult] = []
         with ThreadPoolExecutor(max_workers=max(1, min(meltano.max_parallel, len(wanted)))) as pool:
             futures = [pool.submit(meltano.run, group, config.full_refresh) for group in wanted]

@@ -42,6 +42,19 @@ class GroupResult:
         return asdict(self)
 
 
+def project_root() -> Path:
+    return Path(os.environ.get("FRESHBOOKS_DAGSTER_PROJECT_ROOT") or os.environ.get("MELTANO_PROJECT_ROOT")
+                or os.getcwd()).resolve()
+
+
+def environment_name() -> str:
+    return os.environ.get("FRESHBOOKS_DAGSTER_ENVIRONMENT") or os.environ.get("MELTANO_ENVIRONMENT") or "dev"
+
+
+def loader_name() -> str:
+    return os.environ.get("FRESHBOOKS_DAGSTER_LOADER") or "target-duckdb"
+
+
 def state_id(environment: str, extractor: str, loader: str) -> str:
     """Meltano's state ID for ``meltano run <extractor> <loader>`` in ``environment``."""
     return f"{environment}:{extractor}-to-{loader}"
@@ -50,6 +63,7 @@ def state_id(environment: str, extractor: str, loader: str) -> str:
 def group_env(group: AccountGroup, loader: str, duckdb_dir: Path | None) -> dict[str, str]:
     """Per-group environment. DuckDB takes one writer per file, so each group loads its own file."""
     if loader == "target-duckdb" and duckdb_dir is not None:
+        duckdb_dir.mkdir(parents=True, exist_ok=True)  # target-duckdb does not create the folder
         return {"TARGET_DUCKDB_FILEPATH": str(duckdb_dir / f"{group.name}.duckdb")}
     return {}
 
@@ -66,6 +80,17 @@ def failure_line(output: str, extractor: str) -> str:
             return line
     tail = [line.strip() for line in output.splitlines() if line.strip()]
     return (meltano_lines or tail or [f"{extractor}: meltano run failed with no output"])[0]
+
+
+def prepare_system_db(*, project_root: Path, meltano: str, environment: str,
+                      env: dict[str, str] | None = None, timeout: float = 300) -> str | None:
+    """Migrate Meltano's system database once, before the parallel runs: measured here, three
+    ``meltano run`` starting together on a new system database race on its migration (two fail with
+    ``table job already exists``). Returns None, or the error line when it failed."""
+    proc = subprocess.run([meltano, "--environment", environment, "upgrade", "database"], cwd=project_root,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    return None if proc.returncode == 0 else failure_line(proc.stdout + proc.stderr, "meltano")
 
 
 def run_group(group: AccountGroup, *, project_root: Path, meltano: str, environment: str, loader: str,
