@@ -10,7 +10,6 @@ A stream subclass is a page of declarations (path, keys, envelope, timestamp fie
 
 from __future__ import annotations
 
-import decimal
 import enum
 import time
 import typing as t
@@ -27,9 +26,9 @@ from tap_freshbooks.errors import REAUTH_COMMAND, FreshBooksError, Reauthorizati
 from tap_freshbooks.ledger import ChangeLedger, fingerprint
 from tap_freshbooks.record_guard import RecordGuard
 from tap_freshbooks.schema_objects import DECIMAL_PRECISION, DECIMAL_SCALE
-from tap_freshbooks.sdk_compat import OwnedStateMixin
+from tap_freshbooks.sdk_compat import FastRecordMessagesMixin, OwnedStateMixin
 from tap_freshbooks.state import PartitionState
-from tap_freshbooks.timezones import eastern_to_utc, format_utc, naive_utc_to_utc, utc_now
+from tap_freshbooks.timezones import eastern_to_utc, format_utc, naive_utc_to_utc, utc_now, utc_now_text
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -55,7 +54,7 @@ class BadResponse(FreshBooksError):
     """FreshBooks answered with something we cannot use."""
 
 
-class FreshBooksStream(OwnedStateMixin, RESTStream):
+class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, RESTStream):
     """Base stream for every FreshBooks endpoint."""
 
     # -- declarations overridden by streams -------------------------------------------------------
@@ -410,31 +409,14 @@ class FreshBooksStream(OwnedStateMixin, RESTStream):
             return None
         return self.envelope.single(body, self.single_key)
 
-    @cached_property
-    def _decimal_paths(self) -> tuple[list[str], list[str]]:
-        """Top-level decimal fields, and top-level money objects (whose ``amount`` is decimal)."""
-        props = self.schema.get("properties", {})
-        plain = [name for name, prop in props.items() if _is_decimal(prop)]
-        money = [
-            name
-            for name, prop in props.items()
-            if _is_decimal((prop.get("properties") or {}).get("amount", {}))
-        ]
-        return plain, money
-
-    def _decimals_as_strings(self, record: dict) -> None:
-        plain, money = self._decimal_paths
-        for name in plain:
-            if name in record:
-                record[name] = _as_decimal_string(record[name])
-        for name in money:
-            value = record.get(name)
-            if isinstance(value, dict) and "amount" in value:
-                value["amount"] = _as_decimal_string(value["amount"])
-
     def transform(self, raw: dict, context: dict, *, trigger: str) -> dict:
-        """API record -> Singer record: ids, UTC timestamps, account ids, audit columns."""
-        record = {k: v for k, v in raw.items() if k not in self.drop_fields}
+        """API record -> Singer record: ids, UTC timestamps, account ids, audit columns.
+
+        The guard then checks every declared value; it also writes numbers sent in decimal fields
+        (``qty`` is a string on read, an int on write) as their exact text.
+        """
+        drop = self.drop_fields
+        record = {k: v for k, v in raw.items() if k not in drop} if drop else dict(raw)
         if "id" not in record or record.get("id") is None:
             record["id"] = record.get(self.id_field)
         record["id"] = str(record["id"]) if record["id"] is not None else None
@@ -445,11 +427,10 @@ class FreshBooksStream(OwnedStateMixin, RESTStream):
                         record[field] = convert(record[field])
                     except (ValueError, TypeError, AttributeError):
                         RecordGuard.set_aside(record, field, raw.get(field))
-        self._decimals_as_strings(record)
         record["account_id"] = context.get("account_id")
         if self.business_scoped:
             record["business_id"] = context.get("business_id")
-        record["_fb_extracted_at"] = format_utc(utc_now())
+        record["_fb_extracted_at"] = utc_now_text()
         record["_fb_trigger"] = trigger
         record["_fb_event_received_at"] = None
         return self.guard.check(record)
@@ -470,15 +451,6 @@ def restore_decimal_sizes(node: t.Any) -> None:
     elif isinstance(node, list):
         for value in node:
             restore_decimal_sizes(value)
-
-
-def _as_decimal_string(value: t.Any) -> t.Any:
-    """FreshBooks types drift (``qty`` is a string on read, an int on write): keep exact text."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float, decimal.Decimal)):
-        return str(value)
-    return value
 
 
 def _bearer(request: requests.PreparedRequest | None) -> str:

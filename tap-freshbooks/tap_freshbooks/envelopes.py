@@ -16,6 +16,7 @@ from __future__ import annotations
 import decimal
 import typing as t
 
+import msgspec
 from singer_sdk.pagination import BaseAPIPaginator
 
 if t.TYPE_CHECKING:
@@ -24,11 +25,40 @@ if t.TYPE_CHECKING:
 PER_PAGE = 100
 
 
+#: msgspec decodes a UTF-8 JSON body several times faster than the standard library, to the same
+#: Python objects: str, int (any size), bool, None, list, dict, and every number with a fraction or
+#: exponent a ``decimal.Decimal`` of its exact text (float_hook receives the literal).
+_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
+
+
+class _FloatConstants:
+    """Set once a body carried NaN/Infinity (not JSON, but Python's decoder accepts them)."""
+
+    seen = False
+
+    @classmethod
+    def parse(cls, literal: str) -> float:
+        cls.seen = True
+        return float(literal)
+
+
+def float_constants_seen() -> bool:
+    """True once any body of this process held a NaN/Infinity literal (decoded as a float)."""
+    return _FloatConstants.seen
+
+
 def parse_json(response: requests.Response) -> t.Any:
-    """Decode JSON keeping every number exact (decoded once per response, then reused)."""
+    """Decode JSON keeping every number exact (decoded once per response, then reused).
+
+    msgspec takes strict UTF-8 JSON; anything else (another charset, NaN literals) goes through
+    requests' own decoding with the same number rules, as before.
+    """
     body = getattr(response, "_fb_body", None)
     if body is None:
-        body = response.json(parse_float=decimal.Decimal)
+        try:
+            body = _DECODER.decode(response.content)
+        except msgspec.DecodeError:
+            body = response.json(parse_float=decimal.Decimal, parse_constant=_FloatConstants.parse)
         response._fb_body = body  # noqa: SLF001  (paginator and parser share one decode)
     return body
 

@@ -56,6 +56,14 @@ def _is_decimal(value: str) -> bool:
         return False
 
 
+#: string formats whose text is parsed to check it
+_PARSED_FORMATS: dict[str, t.Callable[[str], bool]] = {
+    "date-time": _is_datetime,
+    "date": _is_date,
+    "x-singer.decimal": _is_decimal,
+}
+
+
 def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
     kinds = _types(node) - {"null"}
     fmt = node.get("format")
@@ -94,11 +102,7 @@ def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
             return False, v
         return check_number
     if kinds == {"string"}:
-        valid: t.Callable[[str], bool] | None = {
-            "date-time": _is_datetime,
-            "date": _is_date,
-            "x-singer.decimal": _is_decimal,
-        }.get(str(fmt)) if fmt else None
+        valid = _PARSED_FORMATS.get(str(fmt)) if fmt else None
 
         def check_string(v: t.Any) -> tuple[bool, t.Any]:
             if isinstance(v, (int, float, decimal.Decimal)) and not isinstance(v, bool):
@@ -112,24 +116,54 @@ def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
     return None  # several types, or free-form: anything goes
 
 
+#: (value, field path, unparsed) -> the value to keep (None and an entry in unparsed if set aside)
+Compiled = t.Callable[[t.Any, str, dict], t.Any]
+
+
+class _FieldCheck(t.NamedTuple):
+    """A compiled check, and the value types it passes through unchanged (no call needed)."""
+
+    check: Compiled
+    passes: frozenset[type]
+
+
+def _passes_unchanged(node: dict, kinds: set[str]) -> frozenset[type]:
+    """Types a scalar check returns as they are, untouched (so the check need not run)."""
+    scalars = kinds - {"null"}
+    if not scalars:
+        return frozenset({str, int, float, bool, dict, list, decimal.Decimal})  # anything goes
+    if len(scalars) > 1:
+        return frozenset({str, int, float, bool, dict, list, decimal.Decimal})  # several types
+    if scalars == {"integer"}:
+        return frozenset({int})
+    if scalars == {"boolean"}:
+        return frozenset({bool})
+    if scalars == {"number"}:
+        return frozenset({int, float, decimal.Decimal})
+    if scalars == {"string"} and node.get("format") not in _PARSED_FORMATS:
+        return frozenset({str})
+    return frozenset()  # formatted strings are parsed; other types go through the check
+
+
 class RecordGuard:
     """Checks records of one stream against its schema; collects what it set aside."""
 
     def __init__(self, stream_name: str, schema: dict) -> None:
         self.stream_name = stream_name
         self._schema = schema
-        self._checks: dict[str, t.Callable[[t.Any, str, dict], t.Any]] = {
-            name: self._compile(prop)
+        self._checks: tuple[tuple[str, _FieldCheck], ...] = tuple(
+            (name, self._compile(prop))
             for name, prop in (schema.get("properties") or {}).items()
             if name != UNPARSED
-        }
+        )
         #: record id -> field paths set aside, in this run
         self.findings: dict[str, list[str]] = {}
 
     # -- compile the schema once --------------------------------------------------------------
-    def _compile(self, node: dict) -> t.Callable[[t.Any, str, dict], t.Any]:  # noqa: C901
+    def _compile(self, node: dict) -> _FieldCheck:  # noqa: C901
         kinds = _types(node)
         nullable = "null" in kinds or not kinds
+        none = frozenset({type(None)}) if nullable else frozenset()
         if "object" in kinds and isinstance(node.get("properties"), dict):
             props = {k: self._compile(v) for k, v in node["properties"].items()}
             closed = node.get("additionalProperties") is False
@@ -141,19 +175,22 @@ class RecordGuard:
                     unparsed[path] = value
                     return None
                 for key in list(value):
-                    if key in props:
-                        value[key] = props[key](value[key], f"{path}.{key}", unparsed)
+                    entry = props.get(key)
+                    if entry is not None:
+                        item = value[key]
+                        if type(item) not in entry.passes:
+                            value[key] = entry.check(item, f"{path}.{key}", unparsed)
                     elif closed:
                         unparsed[f"{path}.{key}"] = value.pop(key)
                 return value
-            return check_object
+            return _FieldCheck(check_object, none)
         if "object" in kinds:
             def check_any_object(value: t.Any, path: str, unparsed: dict) -> t.Any:
                 if value is None or isinstance(value, dict):
                     return value
                 unparsed[path] = value
                 return None
-            return check_any_object
+            return _FieldCheck(check_any_object, none | {dict})
         if "array" in kinds:
             items = node.get("items")
             item_check = self._compile(items) if isinstance(items, dict) and items else None
@@ -165,10 +202,12 @@ class RecordGuard:
                     unparsed[path] = value
                     return None
                 if item_check is not None:
+                    check, passes = item_check
                     for i, item in enumerate(value):
-                        value[i] = item_check(item, f"{path}[{i}]", unparsed)
+                        if type(item) not in passes:
+                            value[i] = check(item, f"{path}[{i}]", unparsed)
                 return value
-            return check_array
+            return _FieldCheck(check_array, none if item_check is not None else none | {list})
         scalar = _scalar_check(node)
 
         def check_scalar(value: t.Any, path: str, unparsed: dict) -> t.Any:
@@ -184,15 +223,18 @@ class RecordGuard:
                 return fixed
             unparsed[path] = value
             return None
-        return check_scalar
+        return _FieldCheck(check_scalar, none | _passes_unchanged(node, kinds))
 
     # -- per record ---------------------------------------------------------------------------
     def check(self, record: dict) -> dict:
         """Fix or set aside every value that violates its declared type (in place)."""
-        unparsed: dict[str, t.Any] = dict(record.get(UNPARSED) or {})
-        for name, check in self._checks.items():
+        prior = record.get(UNPARSED)
+        unparsed: dict[str, t.Any] = dict(prior) if prior else {}
+        for name, (check, passes) in self._checks:  # schema order
             if name in record:
-                record[name] = check(record[name], name, unparsed)
+                value = record[name]
+                if type(value) not in passes:
+                    record[name] = check(value, name, unparsed)
         if unparsed:
             record[UNPARSED] = unparsed
             paths = self.findings.setdefault(str(record.get("id")), [])

@@ -16,13 +16,33 @@ silently breaking exactly-once delivery.
    stream's maps and messages (``Stream._write_record_message`` / ``_write_batch_message`` /
    ``_write_schema_message``) in the same run and before the invoices' STATE message, so a crash
    can never record an invoice as delivered while its lines were not.
+3. **Per-record cost.** ``Stream._generate_record_messages`` prunes deselected properties and
+   conforms every value to the schema on every record, which cost more than everything else the
+   tap does per record. ``RecordGuard`` (record_guard.py) has already checked each declared value
+   against the same schema, so ``FastRecordMessagesMixin`` skips both walks when they can change
+   nothing: every property selected, every key of the record declared, and a schema whose
+   conformance rules the guard covers (see ``guard_covers_conformance``). Any other record takes
+   the SDK's own path (``helpers._catalog.pop_deselected_record_properties``,
+   ``helpers._typing.conform_record_data_types``).
+
+The message writer (``BufferedMsgSpecWriter``) uses only public API: the SDK's own msgspec
+writer, with one write per 64 KiB of RECORD messages instead of one write and flush per message.
 """
 
 from __future__ import annotations
 
+import sys
 import typing as t
 
+import singer_sdk.singerlib as singer
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.singerlib.encoding.base import SingerMessageType
 from singer_sdk.streams._state import StreamStateManager
+
+from tap_freshbooks.envelopes import float_constants_seen
 
 if t.TYPE_CHECKING:
     from singer_sdk.batch import BaseBatchFileEncoding
@@ -39,6 +59,11 @@ PRIVATE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("singer_sdk.streams.core.Stream", "_write_record_message"),
     ("singer_sdk.streams.core.Stream", "_write_batch_message"),
     ("singer_sdk.streams.core.Stream", "_write_schema_message"),
+    ("singer_sdk.streams.core.Stream", "_generate_record_messages"),
+    ("singer_sdk.streams.core.Stream", "_stream_version"),
+    ("singer_sdk.helpers._catalog", "pop_deselected_record_properties"),
+    ("singer_sdk.helpers._typing", "conform_record_data_types"),
+    ("singer_sdk.helpers._util", "utc_now"),
 )
 
 
@@ -98,3 +123,134 @@ def write_record(stream: Stream, record: dict) -> None:
 def write_batch(stream: Stream, encoding: BaseBatchFileEncoding, manifest: list[str]) -> None:
     """BATCH message(s) of a rider stream."""
     stream._write_batch_message(encoding=encoding, manifest=manifest)  # noqa: SLF001
+
+
+def _types(node: dict) -> set[str]:
+    kind = node.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def guard_covers_conformance(schema: dict) -> bool:
+    """True if, after ``RecordGuard.check``, the SDK's conformance can only drop top-level keys.
+
+    What ``conform_record_data_types`` does, and why the guard already did it here:
+
+    * drops keys a nested object does not declare unless ``additionalProperties`` is truthy: the
+      guard keeps them only where it is ``true``, and moves them to ``_fb_unparsed`` where it is
+      ``false``; so every nested object must say which (a missing value is falsy for the SDK);
+    * turns a NaN/infinite number into null: no ``number`` property, and no NaN literal decoded
+      (``envelopes.float_constants_seen``, checked per record);
+    * ``value != 0`` for an exclusive boolean: the guard emits only real booleans there;
+    * datetimes, dates, bytes to text: never in a record decoded from JSON;
+    * ``anyOf`` schemas: the guard does not read them, so none may appear.
+    """
+
+    def covered(node: t.Any, *, top: bool) -> bool:
+        if not isinstance(node, dict):
+            return True
+        if "anyOf" in node or "number" in _types(node):
+            return False
+        if isinstance(node.get("properties"), dict):
+            if not top and not isinstance(node.get("additionalProperties"), bool):
+                return False
+            if not all(covered(child, top=False) for child in node["properties"].values()):
+                return False
+        return covered(node.get("items"), top=False)
+
+    return covered(schema, top=True)
+
+
+class _RecordPlan(t.NamedTuple):
+    all_selected: bool
+    guard_conforms: bool
+    declared: frozenset[str]
+
+
+class FastRecordMessagesMixin:
+    """``_generate_record_messages`` without the walks that cannot change a guarded record."""
+
+    _fb_record_plan: _RecordPlan | None = None
+
+    def _record_plan(self) -> _RecordPlan:
+        if self._fb_record_plan is None:
+            stream = t.cast("Stream", self)
+            effective = stream.effective_schema
+            # the guard checks against stream.schema: the catalog's may not differ where it matters
+            same_rules = _conformance_view(effective) == _conformance_view(stream.schema)
+            self._fb_record_plan = _RecordPlan(
+                all_selected=all(stream.mask.values()),
+                guard_conforms=same_rules and guard_covers_conformance(stream.schema),
+                declared=frozenset(effective.get("properties") or ()),
+            )
+        return self._fb_record_plan
+
+    def _generate_record_messages(self, record: dict) -> t.Iterator[singer.RecordMessage]:
+        """The SDK's steps (same order, same messages), each skipped only when it is a no-op."""
+        stream = t.cast("Stream", self)
+        plan = self._record_plan()
+        schema = stream.effective_schema
+        if not plan.all_selected:
+            pop_deselected_record_properties(record, stream.schema, stream.mask)
+        if not (plan.guard_conforms and record.keys() <= plan.declared) or float_constants_seen():
+            record = conform_record_data_types(
+                stream_name=stream.name,
+                record=record,
+                schema=schema,
+                level=stream.TYPE_CONFORMANCE_LEVEL,
+                logger=stream.logger,
+            )
+        for stream_map in stream.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=stream._stream_version,  # noqa: SLF001
+                    time_extracted=utc_now(),
+                )
+
+
+def _conformance_view(node: t.Any) -> t.Any:
+    """The parts of a schema the SDK's conformance reads."""
+    if isinstance(node, list):
+        return [_conformance_view(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    view = {key: _conformance_view(node[key]) for key in ("type", "items", "additionalProperties", "anyOf") if key in node}
+    if isinstance(node.get("properties"), dict):
+        view["properties"] = {name: _conformance_view(child) for name, child in node["properties"].items()}
+    return view
+
+
+class BufferedMsgSpecWriter(MsgSpecWriter):
+    """The SDK's msgspec writer, writing RECORD messages in 64 KiB chunks.
+
+    Every other message (SCHEMA, STATE, BATCH, ACTIVATE_VERSION) is written at once with all the
+    records before it, so a loader never sees a STATE before the records it vouches for, and a
+    process that dies loses at most records no STATE has vouched for yet (they are sent again).
+    ``flush()`` writes what is pending (the tap calls it when a sync ends, however it ends).
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = bytearray()
+
+    def write_message(self, message: singer.Message) -> None:
+        self._pending += self.format_message(message)
+        if message.type != SingerMessageType.RECORD or len(self._pending) >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending message to stdout (binary if it has a buffer, else as text)."""
+        data, self._pending = self._pending, bytearray()
+        out = sys.stdout
+        binary = getattr(out, "buffer", None)
+        if binary is None:  # e.g. a StringIO from contextlib.redirect_stdout
+            out.write(data.decode("utf-8"))
+        else:
+            out.flush()  # text written before us goes first
+            binary.write(data)
+            binary.flush()
+        out.flush()

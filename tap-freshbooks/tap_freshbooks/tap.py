@@ -19,6 +19,7 @@ from tap_freshbooks.auth import authenticator_from_config
 from tap_freshbooks.client import restore_decimal_sizes
 from tap_freshbooks.errors import ConfigError, FreshBooksError
 from tap_freshbooks.run_lock import hold_pipeline_lock
+from tap_freshbooks.sdk_compat import BufferedMsgSpecWriter
 from tap_freshbooks.streams import STREAM_TYPES
 
 if t.TYPE_CHECKING:
@@ -44,6 +45,8 @@ class TapFreshBooks(Tap):
     """Singer tap for FreshBooks."""
 
     name = "tap-freshbooks"
+    #: msgspec encoding, RECORD messages written in chunks (sdk_compat.py)
+    message_writer_class = BufferedMsgSpecWriter
     #: the PyPI distribution (`--about` reads its version and Python versions from it)
     package_name = "freshbooks-warehouse-tap"
 
@@ -292,8 +295,17 @@ class TapFreshBooks(Tap):
         pipeline_lock = hold_pipeline_lock(self.config, self.logger)  # before any token use
         try:
             self.preflight()
+            if not self.state:
+                # A run without input state (first run, --full-refresh) starts with an empty STATE:
+                # the SDK writes none, and a per-stream loader (target-duckdb) would otherwise take the
+                # first STATE it sees, the one after the first stream's records, as its "flushed"
+                # state and emit it while those records still sit in its buffer (chaos: a loader
+                # killed during a full refresh lost them for good).
+                self.state_writer.write_state({"bookmarks": {}})
             super().sync_all()
         finally:
+            if isinstance(self.message_writer, BufferedMsgSpecWriter):
+                self.message_writer.flush()  # records no STATE followed yet (a failed run)
             if pipeline_lock is not None:
                 pipeline_lock.done()
             for stream in self.streams.values():

@@ -14,6 +14,8 @@ Non-existent spring-forward times (02:00-02:59 in March) are read with the pre-t
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 from zoneinfo import ZoneInfo
 
 EASTERN = ZoneInfo("America/New_York")
@@ -32,8 +34,22 @@ def parse_naive(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.strip().replace(" ", "T"))
 
 
+#: distinct timestamp texts remembered per zone: a conversion is a pure function of the text,
+#: and the same text recurs (an invoice's lines carry its ``updated``)
+_CACHED = 65_536
+
+
 def eastern_to_utc(value: str | None) -> str | None:
     """Naive US/Eastern wall time -> RFC 3339 UTC string (None/empty stays None)."""
+    return _eastern_cached(value) if type(value) is str else _eastern_to_utc(value)
+
+
+def naive_utc_to_utc(value: str | None) -> str | None:
+    """Naive UTC (or RFC 3339 with offset) -> RFC 3339 UTC string."""
+    return _naive_utc_cached(value) if type(value) is str else _naive_utc_to_utc(value)
+
+
+def _eastern_to_utc(value: str | None) -> str | None:
     if not value:
         return None
     naive = parse_naive(value)
@@ -42,8 +58,7 @@ def eastern_to_utc(value: str | None) -> str | None:
     return format_utc(naive.replace(tzinfo=EASTERN, fold=0))
 
 
-def naive_utc_to_utc(value: str | None) -> str | None:
-    """Naive UTC (or RFC 3339 with offset) -> RFC 3339 UTC string."""
+def _naive_utc_to_utc(value: str | None) -> str | None:
     if not value:
         return None
     parsed = dt.datetime.fromisoformat(value.strip().replace(" ", "T").replace("Z", "+00:00"))
@@ -51,6 +66,9 @@ def naive_utc_to_utc(value: str | None) -> str | None:
         parsed = parsed.replace(tzinfo=UTC)
     return format_utc(parsed)
 
+
+_eastern_cached = functools.lru_cache(maxsize=_CACHED)(_eastern_to_utc)
+_naive_utc_cached = functools.lru_cache(maxsize=_CACHED)(_naive_utc_to_utc)
 
 CONVERTERS = {
     "US/Eastern": eastern_to_utc,
@@ -89,3 +107,23 @@ def eastern_midnight_utc(day: dt.date) -> dt.datetime:
 def utc_now() -> dt.datetime:
     """Aware now in UTC."""
     return dt.datetime.now(tz=UTC)
+
+
+class _SecondText:
+    """``format_utc(utc_now())`` for every record, without a strftime per record."""
+
+    second = -1
+    prefix = ""
+
+
+def utc_now_text() -> str:
+    """``format_utc(utc_now())``: the date and time text is rendered once per second."""
+    now = time.time()
+    second = int(now)
+    micro = round((now - second) * 1_000_000)
+    if micro >= 1_000_000:  # rounding reached the next second
+        second, micro = second + 1, 0
+    if second != _SecondText.second:
+        _SecondText.prefix = dt.datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _SecondText.second = second
+    return f"{_SecondText.prefix}.{micro:06d}Z" if micro else f"{_SecondText.prefix}Z"

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import decimal
+import hashlib
+import json
+
+import msgspec
+from freshbooks_emulator import FreshBooksEmulator
+
+from tap_freshbooks import envelopes, ledger
 from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
 from tap_freshbooks.state import STATE_KEY, PartitionState
 from tap_freshbooks.timezones import format_utc
@@ -87,3 +95,35 @@ class TestDecisions:
             ledger.observe(recency)
             ledger.record_delivered(str(i), "x", recency, deleted=False)
         assert len(ledger.seen) < 25_000
+
+
+class TestFingerprintText:
+    """``fingerprint`` hashes ``_canonical_json``'s bytes whichever encoder produced them."""
+
+    @staticmethod
+    def _canonical(raw: dict) -> str:
+        return hashlib.blake2b(ledger._canonical_json(raw), digest_size=8).hexdigest()  # noqa: SLF001
+
+    def test_every_record_of_the_demo_data(self) -> None:
+        emu = FreshBooksEmulator(seed="demo")  # not started: only its store is read
+        streams = ["clients", "invoices", "payments", "expenses", "bills", "bill_vendors", "items", "taxes",
+                   "credit_notes", "other_incomes", "staff", "projects", "services", "time_entries"]
+        wire = msgspec.json.Encoder(decimal_format="number")
+        checked = non_ascii = 0
+        for stream in streams:
+            for record in emu.truth(stream):
+                raw = envelopes._DECODER.decode(wire.encode(record))  # noqa: SLF001  (as decoded off the wire)
+                assert fingerprint(raw) == self._canonical(raw), stream
+                checked += 1
+                non_ascii += not json.dumps(raw, default=str).isascii() or "\\u" in json.dumps(raw, default=str)
+        assert checked > 1000 and non_ascii > 0
+
+    def test_text_the_fast_encoder_writes_differently(self) -> None:
+        for raw in (
+            {"name": "Zoë Müller", "n": 1},
+            {"name": "del\x7f"},
+            {"name": "tab\tquote\"back\\slash\x01", "b": [True, None, {"z": 1, "a": 2}]},
+            {"amount": decimal.Decimal("7.60133524082021936099189318"), "big": 10**30, "e": decimal.Decimal("1E+400")},
+            {"emoji": "\U0001f600"},
+        ):
+            assert fingerprint(raw) == self._canonical(raw), raw

@@ -26,8 +26,8 @@ def _owner(dotted: str) -> type:
 @pytest.mark.parametrize(("owner", "member"), sdk_compat.PRIVATE_MEMBERS)
 def test_private_member_exists(owner: str, member: str) -> None:
     cls = _owner(owner)
-    if member == "_state_manager":  # an instance attribute set in Stream.__init__
-        assert "self._state_manager" in inspect.getsource(cls.__init__)
+    if member in {"_state_manager", "_stream_version"}:  # instance attributes set in Stream.__init__
+        assert f"self.{member}" in inspect.getsource(cls.__init__)
         return
     assert callable(getattr(cls, member, None)), f"{owner}.{member} is gone"
 
@@ -36,6 +36,7 @@ def test_signatures_are_the_ones_relied_on() -> None:
     assert list(inspect.signature(Stream._write_record_message).parameters) == ["self", "record"]
     assert list(inspect.signature(Stream._write_batch_message).parameters) == ["self", "encoding", "manifest"]
     assert list(inspect.signature(Stream._write_schema_message).parameters) == ["self"]
+    assert list(inspect.signature(Stream._generate_record_messages).parameters) == ["self", "record"]
     params = inspect.signature(Stream._increment_stream_state).parameters
     assert list(params) == ["self", "latest_record", "context"]
     init = inspect.signature(StreamStateManager.__init__).parameters
