@@ -35,7 +35,7 @@ from chaos.harness import Harness  # noqa: E402
 
 #: one round of trial kinds (repeated until --trials is reached)
 MIX = ("kill_tap", "storm", "kill_target", "kill_tap", "token_expiry", "webhooks_dropped", "kill_tap",
-       "kill_meltano", "storm", "token_race", "kill_target", "webhooks_during_poll")
+       "kill_meltano", "storm", "token_race", "kill_target", "webhooks_during_poll", "kill_target_full_refresh")
 WEBHOOK_KINDS = {"webhooks_dropped", "webhooks_during_poll"}
 LEGEND = """
 faults injected: kills (kill_*), fault answers of the emulator (storm: 429, 503, resets, timeouts,

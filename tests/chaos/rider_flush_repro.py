@@ -4,9 +4,9 @@
     .venv/bin/python tests/chaos/rider_flush_repro.py --tap      # ~2 min, the tap half (10,500 invoices)
     .venv/bin/python tests/chaos/rider_flush_repro.py --pipeline # ~2 min, end to end through meltano run
 
-``--pipeline`` today stops at an earlier loss of the same family (trials.KNOWN_BUGS): a first run
-writes its first STATE after the first stream's records, so the loader kill loses the bill payments
-(missing after the normal run) before the invoice lines' turn comes.
+``--pipeline`` once stopped at an earlier loss of the same family, fixed since: a first run wrote its
+first STATE after the first stream's records, so the loader kill lost the bill payments before the
+invoice lines' turn came (the tap now opens a run without input state with an empty STATE).
 
 The tap half: singer-sdk writes a STATE message every 10,000 records of a stream
 (``Stream.STATE_MSG_FREQUENCY``), in the middle of the invoices stream. It carries the partitions the

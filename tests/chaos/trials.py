@@ -194,11 +194,10 @@ def kill_target_full_refresh(h: Harness, rng: random.Random, res: TrialResult) -
     after every bill payment (the first stream) changed; then one normal run. The loader's batch
     holds one row more than there are bill payments, so none of them is flushed by batch size.
 
-    KNOWN BUG (KNOWN_BUGS): without an input state the tap's first STATE comes after the first
-    stream's records; target-duckdb starts its "flushed" state from that first STATE and emits it
-    with its next per-stream flush, while the first stream's last records are still in its buffer.
-    Meltano stores it; the loader dies; the next run skips those records (the ledger says
-    delivered), so their new version never loads.
+    This trial found a bug, now fixed: without an input state the tap's first STATE came after the
+    first stream's records; target-duckdb started its "flushed" state from that first STATE and
+    emitted it with its next per-stream flush, while the first stream's last records were still in
+    its buffer, so a loader crash lost them for good. The tap now opens such a run with an empty STATE.
     """
     for account in h.emu.accounts:
         for pk in h.emu.store.ids("bill_payments", account["account_id"]):
@@ -470,14 +469,8 @@ KINDS: dict[str, t.Callable[[Harness, random.Random, TrialResult], None]] = {
     "webhooks_during_poll": webhooks_during_poll,
     "webhooks_dropped": webhooks_dropped,
 }
-#: kinds that fail today because of a bug reported, not fixed, here: kind -> the bug in one line
-KNOWN_BUGS = {
-    "kill_target_full_refresh": (
-        "a run without input state (first run, --full-refresh) writes its first STATE after the first "
-        "stream's records; target-duckdb emits that state with its next per-stream flush while those "
-        "records are unflushed, so a loader crash then loses them for good"
-    ),
-}
+#: trial kinds that reproduce a bug not fixed yet (none now; kill_target_full_refresh was one)
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def run_trial(h: Harness, kind: str, number: int, seed: int) -> TrialResult:
