@@ -4,6 +4,11 @@ loaded in the warehouse) against what the LookML expects.
     freshbooks-looker drift --duckdb output/warehouse.duckdb            # report
     freshbooks-looker drift --postgres "$DSN" --update                   # accept: rewrite the lock
     freshbooks-looker drift --duckdb ... --strict                        # exit 1 on any change
+    freshbooks-looker drift --looker                                     # through the Looker API
+
+With ``--looker`` the dimensions are read through Looker's API (inline queries on the model's
+explores) instead of a warehouse connection. A Looker query returns at most 5,000 rows here: each
+query asks for that many and the report fails, saying which explore, when one comes back full.
 
 The LookML reads names, tiers and hierarchies from the dimension tables at query time, so renamed
 or added categories, accounts, sub-types and currencies need no LookML edit. What the model does
@@ -30,6 +35,9 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
+
+from .looker_api import LookerAPIError, LookerClient, Settings
 from .lookml import Project
 from .warehouse import Warehouse, connect
 
@@ -101,39 +109,81 @@ def expectations(project: Project) -> Expectations:
                         depth("general_ledger", "chart_of_accounts"))
 
 
-def snapshot(wh: Warehouse, schema: str) -> Snapshot:
+LEDGER_COLUMNS = ("account_id", "number", "name", "type", "sub_type", "uuid", "parent_account")
+CATEGORY_COLUMNS = ("account_id", "categoryid", "category", "parentid", "vis_state")
+
+
+def build_snapshot(ledger_rows: t.Iterable[t.Sequence], category_rows: t.Iterable[t.Sequence],
+                   currencies: set[str]) -> Snapshot:
+    """Rows in LEDGER_COLUMNS / CATEGORY_COLUMNS order, from the warehouse or from Looker."""
     snap = Snapshot()
-    tables = wh.columns(schema)
-    if "chart_of_accounts" in tables:
-        for acct, number, name, typ, sub, uuid, parent in wh.query(
-            f"SELECT account_id, number, name, type, sub_type, uuid, parent_account "
-            f"FROM {schema}.chart_of_accounts"
-        ):
-            snap.account_types.setdefault(typ or "", [])
-            if sub and sub not in snap.account_types[typ or ""]:
-                snap.account_types[typ or ""].append(sub)
-            snap.ledger_accounts[f"{acct}|{uuid}"] = {
-                "number": number, "name": name, "type": typ, "sub_type": sub, "parent": parent,
-            }
+    for acct, number, name, typ, sub, uuid, parent in ledger_rows:
+        snap.account_types.setdefault(typ or "", [])
+        if sub and sub not in snap.account_types[typ or ""]:
+            snap.account_types[typ or ""].append(sub)
+        snap.ledger_accounts[f"{acct}|{uuid}"] = {
+            "number": number, "name": name, "type": typ, "sub_type": sub, "parent": parent,
+        }
     for subs in snap.account_types.values():
         subs.sort()
+    for acct, cid, name, parent, vis_state in category_rows:
+        if vis_state == 1:
+            continue
+        snap.expense_categories[f"{acct}|{cid}"] = {
+            "name": name, "parent": None if parent in (None, 0) else int(parent),
+        }
+    snap.currencies = sorted(currencies)
+    return snap
+
+
+def snapshot(wh: Warehouse, schema: str) -> Snapshot:
+    tables = wh.columns(schema)
+    ledger: list = []
+    categories: list = []
+    if "chart_of_accounts" in tables:
+        ledger = wh.query(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {schema}.chart_of_accounts")
     if "expense_categories" in tables:
         vis = "vis_state" if "vis_state" in tables["expense_categories"] else "0"
-        for acct, cid, name, parent, vis_state in wh.query(
-            f"SELECT account_id, categoryid, category, parentid, {vis} FROM {schema}.expense_categories"
-        ):
-            if vis_state == 1:
-                continue
-            snap.expense_categories[f"{acct}|{cid}"] = {
-                "name": name, "parent": None if parent in (None, 0) else int(parent),
-            }
+        categories = wh.query(f"SELECT account_id, categoryid, category, parentid, {vis} "
+                              f"FROM {schema}.expense_categories")
     currencies: set[str] = set()
     for table, column in CURRENCY_COLUMNS:
         if column in tables.get(table, {}):
             currencies |= {r[0] for r in wh.query(
                 f"SELECT DISTINCT {column} FROM {schema}.{table} WHERE {column} IS NOT NULL")}
-    snap.currencies = sorted(currencies)
-    return snap
+    return build_snapshot(ledger, categories, currencies)
+
+
+def _column_field(project: Project, view: str, column: str) -> str:
+    """The LookML dimension of ``view`` that reads ``column`` as is (``sql: ${TABLE}.column``)."""
+    for name, fld in project.views[view].fields.items():
+        if fld.category == "dimension" and (fld.sql or "").strip() == f"${{TABLE}}.{column}":
+            return f"{view}.{name}"
+    raise LookerAPIError(f"drift --looker: view {view} has no dimension reading column {column}")
+
+
+def looker_snapshot(client: LookerClient, model: str, project: Project) -> tuple[Snapshot, list[str]]:
+    """The same snapshot, read through the Looker API (inline queries on the model's explores),
+    for installs where only Looker reaches the warehouse. Every query asks for at most
+    ``ROW_LIMIT`` rows and fails when it gets that many (the answer may be cut off). Returns the
+    snapshot and the currency columns no explore reaches (read from the warehouse only)."""
+
+    def rows(explore: str, view: str, columns: t.Sequence[str], filters: dict | None = None) -> list[list]:
+        fields = [_column_field(project, view, c) for c in columns]
+        return [[r.get(f) for f in fields] for r in client.run_query(model, explore, fields, filters)]
+
+    ledger = rows("chart_of_accounts", "chart_of_accounts", LEDGER_COLUMNS)
+    categories = rows("expense_categories", "expense_categories", CATEGORY_COLUMNS)
+    currencies: set[str] = set()
+    unreached: list[str] = []
+    for table, column in CURRENCY_COLUMNS:
+        explore = next((e.name for e in project.explores.values() if e.base_view == table), None)
+        if explore is None:
+            unreached.append(f"{table}.{column}")
+            continue
+        show_deleted = {f"{table}.include_deleted": "yes"} if "include_deleted" in project.views[table].parameters else None
+        currencies |= {r[0] for r in rows(explore, table, [column], show_deleted) if r[0] is not None}
+    return build_snapshot(ledger, categories, currencies), unreached
 
 
 def _depth(nodes: dict[str, t.Any], parent_of: t.Callable[[str], str | None]) -> dict[str, int]:
@@ -215,6 +265,9 @@ def _diff_named(findings: list[Finding], area: str, now: dict, before: dict, att
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duckdb", help="DuckDB file the pipeline loaded")
     parser.add_argument("--postgres", help="PostgreSQL DSN")
+    parser.add_argument("--looker", action="store_true",
+                        help="read the dimensions through the Looker API (FRESHBOOKS_LOOKER_BASE_URL, "
+                             "_CLIENT_ID, _CLIENT_SECRET, _MODEL) instead of the warehouse")
     parser.add_argument("--schema", default="freshbooks")
     parser.add_argument("--project", default=str(PROJECT_DIR))
     parser.add_argument("--lock", default=str(DEFAULT_LOCK), help="reviewed snapshot (JSON)")
@@ -223,12 +276,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not (args.duckdb or args.postgres):
-        print("drift: give --duckdb FILE or --postgres DSN")
+    if not (args.duckdb or args.postgres or args.looker):
+        print("drift: give --duckdb FILE, --postgres DSN or --looker")
         return 2
     project = Project(args.project)
-    with connect(args.duckdb, args.postgres) as wh:
-        current = snapshot(wh, args.schema)
+    if args.looker:
+        settings = Settings.from_env()
+        if not settings.configured:
+            print("drift: --looker needs FRESHBOOKS_LOOKER_BASE_URL (or LOOKERSDK_BASE_URL)")
+            return 2
+        try:
+            with settings.client() as client:
+                current, unreached = looker_snapshot(client, settings.model, project)
+        except (LookerAPIError, requests.RequestException) as exc:
+            print(f"drift: {exc}")
+            return 2
+        if unreached:
+            print(f"drift: currencies of {', '.join(unreached)} not read (no explore has them as its base)")
+    else:
+        with connect(args.duckdb, args.postgres) as wh:
+            current = snapshot(wh, args.schema)
     lock = Path(args.lock)
     findings = compare(current, Snapshot.load(lock), expectations(project))
     for f in findings:

@@ -52,6 +52,8 @@ DEFAULT_DATAGROUP = "freshbooks_load"
 EXPIRY_MARGIN = 60
 #: stale_before / triggered_at are "now" minus this (Looker refuses future timestamps)
 CLOCK_SKEW = 5
+#: rows a Looker query returns at most (the limit this package asks for and respects)
+ROW_LIMIT = 5000
 
 
 #: Looker answers after which the same request can be sent again: rate limited, or the request
@@ -223,6 +225,19 @@ class LookerClient:
         stamp = int(self.clock()) - CLOCK_SKEW
         return self.request("PATCH", f"/datagroups/{dg['id']}",
                             json={"stale_before": stamp, "triggered_at": stamp})
+
+    # -- queries -----------------------------------------------------------------------------
+    def run_query(self, model: str, explore: str, fields: list[str], filters: dict | None = None,
+                  limit: int = ROW_LIMIT) -> list[dict]:
+        """``POST /queries/run/json`` (run_inline_query) with an explicit limit. A result with
+        ``limit`` rows may be cut off: that is an error, never a silently short answer."""
+        rows = self.request("POST", "/queries/run/json", json={
+            "model": model, "view": explore, "fields": fields, "filters": filters or {}, "limit": str(limit)})
+        if len(rows) >= limit:
+            raise LookerAPIError(f"{model}::{explore} returned {len(rows):,} rows, Looker's {limit:,}-row query "
+                                 "limit, so the answer may be cut off; read the warehouse directly instead "
+                                 "(--duckdb FILE / --postgres DSN)")
+        return rows
 
     # -- scheduled plans -------------------------------------------------------------------------
     def scheduled_plans(self) -> list[dict]:

@@ -18,8 +18,11 @@ from freshbooks_emulator.issued_secrets import record as record_secret
 
 
 class FakeLooker:
+    #: the most rows this fake answers a query with, whatever limit is asked (Looker's 5,000)
+    ROW_CAP = 5000
+
     def __init__(self, client_id: str = "looker-id", client_secret: str = "looker-secret",
-                 token_ttl: int = 3600, clock_offset: float = 0.0):
+                 token_ttl: int = 3600, clock_offset: float = 0.0, warehouse=None, project_dir=None):
         self.client_id, self.client_secret = client_id, record_secret("looker_client_secret", client_secret)
         self.token_ttl = token_ttl
         self.clock_offset = clock_offset  # server clock = real clock + offset
@@ -42,6 +45,11 @@ class FakeLooker:
         ]
         self.runs: list[int] = []  # plan ids run once, in order
         self.faults: list[dict] = []
+        #: ``POST /queries/run/json`` runs the explore's SQL (the offline checker's emulation of
+        #: Looker's SQL) on this warehouse (freshbooks_looker.warehouse.Warehouse)
+        self.warehouse, self.project_dir = warehouse, project_dir
+        self._query_lock = threading.Lock()
+        self._project = None
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
 
@@ -50,6 +58,33 @@ class FakeLooker:
 
     def revoke_all(self) -> None:
         self.tokens.clear()
+
+    def run_query(self, body: dict) -> tuple[int, object]:
+        """An inline query (model, view = explore, fields, filters incl. parameters, limit)."""
+        from freshbooks_looker.lookml import Project
+        from freshbooks_looker.sqlgen import Dialect, ExploreSQL, LookMLError
+
+        if self._project is None:
+            self._project = Project(self.project_dir)
+        project = self._project
+        explore = project.explores.get(body.get("view", ""))
+        if explore is None:
+            return 404, {"message": f"explore {body.get('view')} not found"}
+        limit = int(body.get("limit") or 500)
+        limit = self.ROW_CAP if limit < 0 else min(limit, self.ROW_CAP)
+        params, filters = {}, {}
+        for key, value in (body.get("filters") or {}).items():
+            alias, _, name = key.partition(".")
+            view = project.views.get(explore.aliases().get(alias, ""))
+            (params if view is not None and name in view.parameters else filters)[key] = value
+        try:
+            compiled = ExploreSQL(project, explore, Dialect("duckdb"), params).compile(
+                body.get("fields") or [], filters, None, limit)
+        except LookMLError as exc:
+            return 422, {"message": str(exc)}
+        with self._query_lock:
+            rows = self.warehouse.query(compiled.sql)
+        return 200, [dict(zip(compiled.columns, row, strict=True)) for row in rows]
 
     def fail(self, method: str, path: str, status: int, *, retry_after: str | None = None,
              times: int = 1) -> None:
@@ -65,7 +100,7 @@ class FakeLooker:
                 pass
 
             def _reply(self, status: int, body=None, headers: dict | None = None) -> None:
-                data = b"" if body is None else json.dumps(body).encode()
+                data = b"" if body is None else json.dumps(body, default=str).encode()
                 self.send_response(status)
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -132,6 +167,8 @@ class FakeLooker:
                 if path.startswith("/scheduled_plans/lookml_dashboard/") and self.command == "GET":
                     wanted = unquote(path.rsplit("/", 1)[1])
                     return self._reply(200, [p for p in visible if p["lookml_dashboard_id"] == wanted])
+                if path == "/queries/run/json" and self.command == "POST" and fake.warehouse is not None:
+                    return self._reply(*fake.run_query(json.loads(raw or "{}")))
                 if path.startswith("/scheduled_plans/") and path.endswith("/run_once") and self.command == "POST":
                     plan = next((p for p in fake.scheduled_plans if str(p["id"]) == path.split("/")[2]), None)
                     if plan is None:

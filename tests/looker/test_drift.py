@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
 import shutil
 
 import duckdb
@@ -17,12 +18,16 @@ LOOKER_DIR = ROOT / "looker"
 
 
 def run(path, lock, *extra) -> tuple[int, list[str]]:
+    return run_args(["--duckdb", str(path), "--lock", str(lock), *extra])
+
+
+def run_args(argv: list[str]) -> tuple[int, list[str]]:
     import contextlib
     import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = drift.main(["--duckdb", str(path), "--lock", str(lock), *extra])
+        code = drift.main(argv)
     return code, out.getvalue().splitlines()
 
 
@@ -67,3 +72,67 @@ def test_no_drift_after_review_then_every_kind_of_change(duckdb_load, tmp_path):
     assert "added zK3pQ7|5999: Cloud Hosting" in text
     assert "new currency EUR" in text
     assert "new sub-type asset / Prepaid Expenses" in text
+
+
+def test_drift_through_the_looker_api_reads_what_the_warehouse_holds(duckdb_load, tmp_path, monkeypatch):
+    """`drift --looker`: the same snapshot through Looker's inline queries (the fake Looker runs
+    the explores' SQL on the warehouse), deleted records and every currency explore included."""
+    from fake_looker import FakeLooker
+    from freshbooks_looker.looker_api import LookerClient
+    from freshbooks_looker.warehouse import DuckDBWarehouse
+
+    changed = tmp_path / "changed.duckdb"
+    shutil.copy(duckdb_load.path, changed)
+    con = duckdb.connect(str(changed))
+    con.execute("UPDATE freshbooks.expense_categories SET category = 'Software & SaaS' WHERE categoryid = 5001")
+    con.execute("UPDATE freshbooks.expenses SET amount__code = 'EUR', vis_state = 1 "
+                "WHERE id = (SELECT MIN(id) FROM freshbooks.expenses)")  # a deleted expense's currency counts
+    con.close()
+    with DuckDBWarehouse(changed) as wh:
+        direct = drift.snapshot(wh, "freshbooks")
+        fake = FakeLooker(warehouse=wh, project_dir=LOOKER_DIR).start()
+        try:
+            with LookerClient(fake.url, fake.client_id, fake.client_secret) as client:
+                via_looker, unreached = drift.looker_snapshot(client, "freshbooks", Project(LOOKER_DIR))
+            assert via_looker == direct
+            assert "EUR" in via_looker.currencies and via_looker.expense_categories["zK3pQ7|5001"]["name"] == "Software & SaaS"
+            assert unreached == ["bill_payments.amount__code", "clients.currency_code"]
+            queries = [json.loads(c["body"]) for c in fake.calls if c["path"] == "/api/4.0/queries/run/json"]
+            assert len(queries) == 9 and all(q["limit"] == "5000" for q in queries)
+
+            # the CLI: settings from the environment, the report against a reviewed snapshot
+            for key, value in {"BASE_URL": fake.url, "CLIENT_ID": fake.client_id,
+                               "CLIENT_SECRET": fake.client_secret}.items():
+                monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
+            lock = tmp_path / "lock.json"
+            lock.write_text(direct.to_json())
+            code, lines = run_args(["--looker", "--lock", str(lock), "--strict"])
+            assert code == 0 and lines[-1] == "drift: 0 error(s), 0 change(s) since the reviewed snapshot"
+        finally:
+            fake.stop()
+
+
+def test_drift_through_looker_fails_clearly_at_the_5000_row_limit(duckdb_load, tmp_path, monkeypatch):
+    from fake_looker import FakeLooker
+    from freshbooks_looker.warehouse import DuckDBWarehouse
+
+    big = tmp_path / "big.duckdb"
+    shutil.copy(duckdb_load.path, big)
+    con = duckdb.connect(str(big))
+    con.execute("INSERT INTO freshbooks.chart_of_accounts (account_id, id, uuid, number, name, type) "
+                "SELECT 'zK3pQ7', 'x' || i, 'uuid-' || i, CAST(90000 + i AS VARCHAR), 'Account ' || i, 'asset' "
+                "FROM range(5000) t(i)")
+    con.close()
+    with DuckDBWarehouse(big) as wh:
+        fake = FakeLooker(warehouse=wh, project_dir=LOOKER_DIR).start()
+        try:
+            for key, value in {"BASE_URL": fake.url, "CLIENT_ID": fake.client_id,
+                               "CLIENT_SECRET": fake.client_secret}.items():
+                monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
+            code, lines = run_args(["--looker", "--lock", str(tmp_path / "lock.json")])
+        finally:
+            fake.stop()
+    assert code == 2
+    assert lines == ["drift: freshbooks::chart_of_accounts returned 5,000 rows, Looker's 5,000-row query limit, "
+                     "so the answer may be cut off; read the warehouse directly instead (--duckdb FILE / "
+                     "--postgres DSN)"]
