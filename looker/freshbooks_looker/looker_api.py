@@ -1,8 +1,9 @@
-"""Tell Looker that fresh data has landed: reset the model's datagroup through the Looker API 4.0.
+"""Tell Looker that fresh data has landed (reset the model's datagroup, run scheduled plans once)
+through the Looker API 4.0.
 
     freshbooks-looker refresh            # after every successful pipeline run (Meltano utility)
 
-Plain ``requests``, five endpoints:
+Plain ``requests``:
 
 * ``POST /api/4.0/login`` with ``client_id`` / ``client_secret`` in a form body (Looker is
   deprecating credentials in the query string). The access token lives ``expires_in`` seconds
@@ -18,6 +19,8 @@ Plain ``requests``, five endpoints:
   ``POST /api/4.0/scheduled_plans/{id}/run_once`` per plan: Looker copies the plan and delivers it
   now (email, Slack, S3, webhook: whatever its destinations say). Needs ``see_schedules`` and
   ``create_scheduled_plans``, or an admin key to reach other users' plans.
+* ``POST /api/4.0/queries/run/json`` (``drift --looker``): an inline query with ``limit`` 5000;
+  a result of 5,000 rows may be cut off and is an error (``run_query``).
 * ``DELETE /api/4.0/logout``.
 
 Looker's answers 429 (rate limited) and 502/503/504 raise ``LookerAPIError`` with
