@@ -12,13 +12,21 @@ the bridge receiving the event to the run that loaded it having succeeded (the l
 from the bridge's queue: done_ts - received_ts).
 
 Modes:
-  --mode fake  (default)  `meltano` is replaced by a stand-in that sleeps --fake-run-seconds per run,
+  --mode e2e   (default)  the real pipeline: FreshBooks emulator -> bridge -> tap-freshbooks -> target-duckdb
+                          into a real DuckDB file, in a throw-away Meltano project (needs scripts/setup), with
+                          the bridge's DEFAULT settings (coalescing window included). Each of --run-modes
+                          (default: meltano,direct) gets its own bridge, project and emulator, one after the
+                          other in this one run, and a side-by-side table closes the output:
+                          `meltano` starts `meltano run` per run (the old way), `direct` is the default mode
+                          (Meltano resolved once, tap | target started from their venvs, state through
+                          Meltano's state backend). It also times where a `meltano run` spends its time
+                          (Meltano's start-up, a state read, a config dump) and prints the direct runs' phases.
+  --mode fake             `meltano` is replaced by a stand-in that sleeps --fake-run-seconds per run,
                           so runs happen during the load without needing the tap.
-  --mode e2e              the real pipeline: FreshBooks emulator -> bridge -> meltano -> tap-freshbooks
-                          -> target-duckdb, in a throw-away Meltano project (needs scripts/setup).
 
 Usage:
-  .venv/bin/python benchmarks/bridge_load.py [--mode fake|e2e] [--levels 1,8,32,64] [--events 2000]
+  .venv/bin/python benchmarks/bridge_load.py [--mode e2e|fake] [--run-modes meltano,direct]
+      [--levels 1,16,32] [--events 1000] [--latency-samples 20]
 """
 
 from __future__ import annotations
@@ -122,7 +130,7 @@ def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, lis
     return bridge, ACCOUNT, VERIFIER, list(range(1, 5001)), None
 
 
-def setup_e2e(workdir: Path) -> tuple[Bridge, str, str, list[int], object]:
+def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int], object]:
     from freshbooks_emulator import FreshBooksEmulator
     from tap_freshbooks.token_store import TokenSet, TokenStore
 
@@ -151,7 +159,7 @@ def setup_e2e(workdir: Path) -> tuple[Bridge, str, str, list[int], object]:
         "WEBHOOK_BRIDGE_CLIENT_ID": emu.client_id, "WEBHOOK_BRIDGE_CLIENT_SECRET": emu.client_secret,
         "WEBHOOK_BRIDGE_API_URL": emu.url, "WEBHOOK_BRIDGE_PROJECT_ROOT": str(project),
         "WEBHOOK_BRIDGE_DATA_DIR": str(workdir / "data"), "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(meltano),
-        "WEBHOOK_BRIDGE_COALESCE_WINDOW_SECONDS": "0.5", "WEBHOOK_BRIDGE_POLL_INTERVAL": "3600",
+        "WEBHOOK_BRIDGE_POLL_INTERVAL": "3600", "WEBHOOK_BRIDGE_RUN_MODE": run_mode,
     }
     bridge = Bridge(workdir, env)
     bridge.start()
@@ -275,59 +283,148 @@ def event_to_warehouse(bridge: Bridge, db: Path, account: str, verifier: str, id
         store.close()
 
 
+def cpu_timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall s, CPU s of the child) of one command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, timeout=600, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def profile_meltano(bridge: Bridge) -> list[tuple[str, float, float]]:
+    """What a `meltano run` pays before and after the tap and the loader run, measured here."""
+    meltano = bridge.env["WEBHOOK_BRIDGE_MELTANO_EXECUTABLE"]
+    project = Path(bridge.env["WEBHOOK_BRIDGE_PROJECT_ROOT"])
+    env = {k: v for k, v in bridge.env.items() if not k.startswith("WEBHOOK_BRIDGE_")}
+    tap = project / ".meltano" / "extractors" / "tap-freshbooks" / "venv" / "bin" / "tap-freshbooks"
+    target_py = project / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "python"
+    rows = []
+    for label, cmd in (
+        ("meltano start-up (meltano --version)", [meltano, "--version"]),
+        ("meltano state get (start-up + state read)", [meltano, "state", "get", "dev:tap-freshbooks-to-target-duckdb"]),
+        ("meltano invoke --dump=config tap-freshbooks", [meltano, "invoke", "--dump=config", "tap-freshbooks"]),
+        ("tap start-up (tap-freshbooks --about)", [str(tap), "--about"]),
+        ("loader start-up (import target_duckdb)", [str(target_py), "-c", "import target_duckdb"]),
+    ):
+        wall, cpu = cpu_timed(cmd, env, project)
+        rows.append((label, wall, cpu))
+    return rows
+
+
+def direct_phases(bridge: Bridge) -> dict[str, float]:
+    """Median seconds per phase of the direct webhook runs (from the bridge's log)."""
+    phases: dict[str, list[float]] = {}
+    for line in (bridge.workdir / "bridge.log").read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("msg") == "run succeeded" and entry.get("phases_s"):
+            for name, value in entry["phases_s"].items():
+                phases.setdefault(name, []).append(value)
+            phases.setdefault("total", []).append(entry["duration_s"])
+    return {name: pct(values, 50) for name, values in phases.items()}
+
+
+def bench(label: str, bridge: Bridge, account: str, verifier: str, ids: list[int], emu: object,
+          db: Path, args: argparse.Namespace) -> dict:
+    levels = [int(x) for x in args.levels.split(",")]
+    result: dict[str, object] = {"label": label, "levels": []}
+    print(f"\n== {label}\n{'concurrency':>11} {'events':>7} {'errors':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} "
+          f"{'max ms':>8} {'events/s':>9} {'runs meanwhile':>14}")
+    n = 0
+    for level in levels:
+        payloads = []
+        for _ in range(args.events):
+            n += 1
+            payloads.append(delivery(account, random.choice(ids), verifier, n))
+        store = Store(db, KEY)
+        runs_before = len(store.runs(limit=100_000))
+        r = asyncio.run(load_level(bridge.url, payloads, level))
+        r["runs_during"] = len(store.runs(limit=100_000)) - runs_before
+        store.close()
+        result["levels"].append(r)  # type: ignore[union-attr]
+        print(f"{r['concurrency']:>11} {r['events']:>7} {r['errors']:>6} {r['p50_ms']:>10.2f} "
+              f"{r['p99_ms']:>10.2f} {r['max_ms']:>8.1f} {r['events_per_s']:>9.0f} {r['runs_during']:>14}", flush=True)
+    store = Store(db, KEY)
+    runs = [r for r in store.runs(limit=100_000) if r.kind == "webhook"]
+    store.close()
+    print(f"webhook runs so far: {len(runs)} (coalescing {sum(r.event_count for r in runs)} events into "
+          f"{sum(r.record_count for r in runs)} record fetches)")
+    spacing = args.latency_spacing if args.latency_spacing is not None else (3.0 if args.mode == "fake" else 6.0)
+    lat = event_to_warehouse(bridge, db, account, verifier, ids, emu, args.latency_samples, spacing)
+    result["event_to_warehouse"] = {"samples": len(lat), "p50_s": pct(lat, 50), "p95_s": pct(lat, 95),
+                                    "max_s": max(lat) if lat else float("nan")}
+    what = "event-to-warehouse" if args.mode == "e2e" else "event-to-run-done (fake meltano)"
+    print(f"{what} latency over {len(lat)} single changes {spacing:g} s apart: p50 {pct(lat, 50):.2f} s, "
+          f"p95 {pct(lat, 95):.2f} s, max {result['event_to_warehouse']['max_s']:.2f} s", flush=True)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["fake", "e2e"], default="fake")
-    parser.add_argument("--levels", default="1,8,32,64")
-    parser.add_argument("--events", type=int, default=2000, help="events per concurrency level")
+    parser.add_argument("--mode", choices=["fake", "e2e"], default="e2e")
+    parser.add_argument("--run-modes", default="meltano,direct", help="e2e: the bridge's run_mode values to compare")
+    parser.add_argument("--levels", default="1,16,32")
+    parser.add_argument("--events", type=int, default=1000, help="events per concurrency level")
     parser.add_argument("--fake-run-seconds", type=float, default=1.0)
     parser.add_argument("--latency-samples", type=int, default=20)
     parser.add_argument("--latency-spacing", type=float, default=None,
                         help="seconds between the single changes (default: 3 fake, 6 e2e)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
-    workdir = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
-    print(f"webhook-bridge load benchmark ({args.mode} mode); work dir {workdir}", flush=True)
-    print(f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}", flush=True)
-    emu = None
-    if args.mode == "fake":
-        bridge, account, verifier, ids, emu = setup_fake(workdir, args.fake_run_seconds)
-    else:
-        bridge, account, verifier, ids, emu = setup_e2e(workdir)
-    db = workdir / "data" / "bridge.sqlite3"
-    results: dict[str, object] = {"mode": args.mode, "levels": []}
-    try:
-        print(f"\n{'concurrency':>11} {'events':>7} {'errors':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} "
-              f"{'max ms':>8} {'events/s':>9}")
-        n = 0
-        for level in levels:
-            payloads = []
-            for _ in range(args.events):
-                n += 1
-                payloads.append(delivery(account, random.choice(ids), verifier, n))
-            r = asyncio.run(load_level(bridge.url, payloads, level))
-            results["levels"].append(r)  # type: ignore[union-attr]
-            print(f"{r['concurrency']:>11} {r['events']:>7} {r['errors']:>6} {r['p50_ms']:>10.2f} "
-                  f"{r['p99_ms']:>10.2f} {r['max_ms']:>8.1f} {r['events_per_s']:>9.0f}", flush=True)
-        store = Store(db, KEY)
-        runs = [r for r in store.runs(limit=10_000) if r.kind == "webhook"]
-        store.close()
-        print(f"runs started by the bridge during the load: {len(runs)} "
-              f"(coalescing {sum(r.event_count for r in runs)} events into "
-              f"{sum(r.record_count for r in runs)} record fetches)")
-        spacing = args.latency_spacing if args.latency_spacing is not None else (3.0 if args.mode == "fake" else 6.0)
-        lat = event_to_warehouse(bridge, db, account, verifier, ids, emu, args.latency_samples, spacing)
-        label = "event-to-warehouse" if args.mode == "e2e" else "event-to-run-done (fake meltano)"
-        results["event_to_warehouse"] = {"samples": len(lat), "p50_s": pct(lat, 50), "p95_s": pct(lat, 95)}
-        print(f"\n{label} latency over {len(lat)} single changes: p50 {pct(lat, 50):.2f} s, "
-              f"p95 {pct(lat, 95):.2f} s, max {max(lat) if lat else float('nan'):.2f} s")
-        if args.json:
-            print(json.dumps(results, indent=2))
-    finally:
-        bridge.stop()
-        if emu is not None:
-            emu.stop()
+    print(f"webhook-bridge benchmark ({args.mode} mode)", flush=True)
+    print(f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    results: list[dict] = []
+    profile: list[tuple[str, float, float]] = []
+    phases: dict[str, float] = {}
+    modes = [m.strip() for m in args.run_modes.split(",") if m.strip()] if args.mode == "e2e" else ["fake"]
+    for run_mode in modes:
+        workdir = Path(tempfile.mkdtemp(prefix=f"bridge-bench-{run_mode}-"))
+        if args.mode == "fake":
+            bridge, account, verifier, ids, emu = setup_fake(workdir, args.fake_run_seconds)
+        else:
+            print(f"\n[{run_mode}] work dir {workdir}; initial poll ...", flush=True)
+            bridge, account, verifier, ids, emu = setup_e2e(workdir, run_mode)
+        try:
+            label = f"run_mode={run_mode}" if args.mode == "e2e" else "fake meltano"
+            results.append(bench(label, bridge, account, verifier, ids, emu, workdir / "data" / "bridge.sqlite3", args))
+            if args.mode == "e2e" and run_mode == "meltano":
+                profile = profile_meltano(bridge)
+            if args.mode == "e2e" and run_mode == "direct":
+                phases = direct_phases(bridge)
+        finally:
+            bridge.stop()
+            if emu is not None:
+                emu.stop()
+    if profile:
+        print("\nwhere a `meltano run` spends its fixed cost (one command each, wall and CPU of the child):")
+        for label, wall, cpu in profile:
+            print(f"  {label:<46} {wall:6.2f} s wall {cpu:6.2f} s CPU")
+    if phases:
+        print("direct webhook runs, median seconds per phase: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()))
+    if len(results) > 1:
+        print("\nside by side (same machine, same run):")
+        head = f"{'':<34}" + "".join(f"{r['label']:>22}" for r in results)
+        print(head)
+        for i, level in enumerate(results[0]["levels"]):
+            c = level["concurrency"]
+            print(f"{f'ack p50 / p99 ms at {c}':<34}" + "".join(
+                f"{r['levels'][i]['p50_ms']:>12.1f} / {r['levels'][i]['p99_ms']:<7.1f}" for r in results))
+        for key in ("p50_s", "p95_s"):
+            print(f"{'event -> warehouse ' + key[:3] + ' s':<34}" + "".join(
+                f"{r['event_to_warehouse'][key]:>22.2f}" for r in results))
+        base, new = results[0]["event_to_warehouse"], results[-1]["event_to_warehouse"]
+        print(f"ratio {results[-1]['label']} / {results[0]['label']}: p50 {new['p50_s'] / base['p50_s']:.2f}x, "
+              f"p95 {new['p95_s'] / base['p95_s']:.2f}x")
+    if args.json:
+        print(json.dumps({"results": results, "meltano_profile": profile, "direct_phases": phases}, indent=2))
     return 0
 
 

@@ -1,9 +1,12 @@
-"""End to end: FreshBooks emulator -> signed webhooks -> webhook-bridge -> meltano -> tap -> DuckDB.
+"""End to end: FreshBooks emulator -> signed webhooks -> webhook-bridge -> tap -> DuckDB -> Looker.
 
-One emulator, one isolated Meltano project (its own system DB, state and run dir; the plugin venvs
-of the repository's `.meltano` are reused through symlinks) and one real bridge process on
-127.0.0.1 for the whole module. The tests run in order and each ends by comparing the warehouse
-with the emulator's truth: every invoice with its current `notes` and `vis_state`, once.
+One emulator, one fake Looker, one isolated Meltano project (its own system DB, state and run dir;
+the plugin venvs of the repository's `.meltano` are reused through symlinks) and one real bridge
+process on 127.0.0.1 for the whole module, in the bridge's default run mode (direct: Meltano
+resolved once, the tap and the loader from their venvs, state through Meltano's state backend).
+After every successful run the bridge runs `freshbooks-looker:post_load`, whose datagroup reset
+reaches the fake Looker. The tests run in order and each ends by comparing the warehouse with the
+emulator's truth: every invoice with its current `notes` and `vis_state`, once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from bridge.helpers import BRIDGE_SRC, REPO, BridgeServer, free_port, wait_for
+from looker.fake_looker import FakeLooker
 from security.outputs import save_output
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -51,8 +55,9 @@ class World:
         shutil.copy(REPO / "meltano.yml", self.project / "meltano.yml")
         (self.project / "tap-freshbooks").symlink_to(REPO / "tap-freshbooks")
         (self.project / ".meltano").mkdir()
-        for kind in ("extractors", "loaders"):
+        for kind in ("extractors", "loaders", "utilities"):
             (self.project / ".meltano" / kind).symlink_to(PLUGINS / kind)
+        self.looker = FakeLooker().start()
         (self.project / "output").mkdir()
         self.duckdb_path = self.project / "output" / "warehouse.duckdb"
         token_path = root / "tokens.fernet"
@@ -83,6 +88,12 @@ class World:
             "WEBHOOK_BRIDGE_BUSY_RETRY_SECONDS": "2",
             "WEBHOOK_BRIDGE_POLL_INTERVAL": "3600",  # first poll at start = the initial load
             "WEBHOOK_BRIDGE_LOG_LEVEL": "DEBUG",
+            "WEBHOOK_BRIDGE_POST_LOAD_RETRY_SECONDS": "1",
+            # the post-load steps' Looker: the datagroup reset goes to the fake
+            "FRESHBOOKS_LOOKER_BASE_URL": self.looker.url,
+            "FRESHBOOKS_LOOKER_CLIENT_ID": self.looker.client_id,
+            "FRESHBOOKS_LOOKER_CLIENT_SECRET": self.looker.client_secret,
+            "FRESHBOOKS_LOOKER_POST_LOAD_RETRIES": "0",  # a failed step is the bridge's to retry
         }
         self.server: BridgeServer | None = None
         self.starts = 0
@@ -161,10 +172,15 @@ class World:
         assert self.warehouse_invoices() == self.truth_invoices()
         assert self.duplicates() == []
 
+    def datagroup_resets(self) -> int:
+        return sum(1 for c in self.looker.calls if c["method"] == "PATCH" and c["path"].startswith("/api/4.0/datagroups/")
+                   and c.get("status") is None)
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
         self.emu.stop()
+        self.looker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +205,11 @@ def invoice_ids(w: World) -> list[int]:
 
 def test_initial_poll_loaded_the_truth(world):
     world.assert_exact()
+    # the poll ran in direct mode and was followed by the post-load steps: Looker's datagroup reset
+    wait_for(lambda: world.datagroup_resets() >= 1, timeout=60, interval=0.3, message="datagroup reset after the poll")
+    polls = [ln for ln in world.server.log_lines() if ln.get("msg") == "poll succeeded"]
+    assert polls and polls[0]["mode"] == "direct", polls
+    assert any(ln.get("msg") == "post-load succeeded" for ln in world.server.log_lines())
 
 
 def test_change_reaches_the_warehouse_within_seconds_once(world):
@@ -196,10 +217,15 @@ def test_change_reaches_the_warehouse_within_seconds_once(world):
     world.emu.update("invoices", world.account, target, notes="changed by webhook 1")
     sent = time.monotonic()
     assert world.emu.deliver_event(world.account, "invoice.update", target) == [200] * 1
+    resets = world.datagroup_resets()
     wait_for(lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "changed by webhook 1",
              timeout=60, interval=0.3, message="the change in DuckDB")
     latency = time.monotonic() - sent
     assert latency < 30, latency
+    runs = [ln for ln in world.server.log_lines() if ln.get("msg") == "run succeeded" and ln.get("kind") == "webhook"]
+    assert runs and runs[-1]["mode"] == "direct" and set(runs[-1]["phases_s"]) >= {"state_get", "tap_and_target"}
+    wait_for(lambda: world.datagroup_resets() > resets, timeout=60, interval=0.3,
+             message="datagroup reset after the webhook run")
     [(trigger, received)] = world.query(
         f"select _fb_trigger, _fb_event_received_at from freshbooks.invoices "
         f"where account_id = '{world.account}' and id = '{target}'")
@@ -247,6 +273,35 @@ def test_dropped_webhooks_are_caught_by_the_next_poll(world):
         f"where account_id = '{world.account}' and id in ({', '.join(repr(str(i)) for i in ids)})"))
     # the poll sent only what the webhooks missed; what a webhook run loaded unchanged was not re-sent
     assert {i for i in ids if triggers[str(i)] == "poll"} == set(missing)
+
+
+def test_failing_post_load_step_is_retried_and_the_load_stays(world):
+    """Looker answers 500 twice: the post-load command fails, the bridge retries it, the load stands."""
+    target = invoice_ids(world)[5]
+    resets = world.datagroup_resets()
+    failed_before = sum(1 for ln in world.server.log_lines() if ln.get("msg", "").startswith("post-load failed"))
+    world.looker.fail("PATCH", "/datagroups/7", 500, times=2)
+    world.emu.update("invoices", world.account, target, notes="loaded while Looker is down")
+    assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
+    wait_for(lambda: world.datagroup_resets() > resets, timeout=120, interval=0.3,
+             message="datagroup reset after two failed attempts")
+    lines = world.server.log_lines()
+    failed = [ln for ln in lines if ln.get("msg", "").startswith("post-load failed")][failed_before:]
+    assert len(failed) == 2, failed
+    assert world.warehouse_invoices()[str(target)][0] == "loaded while Looker is down"
+    store = world.store()
+    try:
+        assert store.stats()["pending"] == 0 and not store.events("parked")
+        webhook_runs = [r for r in store.runs(limit=5) if r.kind == "webhook"]
+        assert webhook_runs[0].status == "succeeded"  # the load was never marked failed
+    finally:
+        store.close()
+    world.assert_exact()
+    # `webhook-bridge poll` runs the post-load steps after its poll too
+    resets = world.datagroup_resets()
+    polled = world.cli("poll")
+    assert polled.returncode == 0, polled.stderr[-3000:]
+    assert world.datagroup_resets() == resets + 1
 
 
 def test_kill9_during_a_tap_run_still_ends_exact(world):

@@ -262,9 +262,16 @@ def tap_config(
     return config
 
 
-def plugin_env(base: Mapping[str, str], resolved_env: Mapping[str, str]) -> dict[str, str]:
-    """Meltano's environment for a plugin, without the bridge's own variables."""
+def plugin_env(base: Mapping[str, str], resolved_env: Mapping[str, str],
+               files: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Meltano's environment for a plugin, without the bridge's own variables; ``files`` points
+    the logging-config variables at this run's copies (absent ones are dropped: default logging)."""
     env = {k: v for k, v in resolved_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+    for var in ("SINGER_SDK_LOG_CONFIG", "LOGGING_CONF_FILE"):
+        if files is not None and var in files:
+            env[var] = files[var]
+        elif var in env and not os.path.isfile(env[var]):
+            env.pop(var)
     for key, value in base.items():
         if key.startswith("PYTHON") and key not in env:
             env[key] = value
@@ -273,11 +280,15 @@ def plugin_env(base: Mapping[str, str], resolved_env: Mapping[str, str]) -> dict
     return env
 
 
-def _write_private(path: Path, value: object) -> str:
+def _write_text(path: Path, text: str) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(value, fh)
+        fh.write(text)
     return str(path)
+
+
+def _write_private(path: Path, value: object) -> str:
+    return _write_text(path, json.dumps(value))
 
 
 def write_run_files(
@@ -306,11 +317,15 @@ def write_run_files(
     if singer_state:
         tap_argv += ["--state", _write_private(run_dir / "tap.state.json", singer_state)]
     target_argv = [target["executable"], "--config", _write_private(run_dir / "target.config.json", target["config"])]
+    def logging_files(kind: str, plugin: Mapping[str, t.Any]) -> dict[str, str]:
+        return {var: _write_text(run_dir / f"{kind}.{var.lower()}.conf", text)
+                for var, text in (plugin.get("files") or {}).items()}
+
     spec = {
         "cwd": resolved.data["project_root"],
         "pass_fd": pass_fd,
-        "tap": {"argv": tap_argv, "env": plugin_env(base_env, tap["env"])},
-        "target": {"argv": target_argv, "env": plugin_env(base_env, target["env"])},
+        "tap": {"argv": tap_argv, "env": plugin_env(base_env, tap["env"], logging_files("tap", tap))},
+        "target": {"argv": target_argv, "env": plugin_env(base_env, target["env"], logging_files("target", target))},
     }
     return Path(_write_private(run_dir / "spec.json", spec))
 

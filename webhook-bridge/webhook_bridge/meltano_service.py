@@ -7,7 +7,7 @@ one JSON line on stdout (Meltano's own logs go to stderr):
 
 ``{"op": "resolve", "extractor": "tap-freshbooks", "loader": "target-duckdb"}``
     What ``meltano run <extractor> <loader>`` would give each plugin: the executable, the config
-    (``meltano invoke --dump=config``), the environment (``PluginInvoker.env()``), the tap's catalog
+    (``invoker.plugin_config_processed``, what ``--dump=config`` shows), the environment (``PluginInvoker.env()``), the tap's catalog
     with the project's ``select`` rules applied (``--dump=catalog``, Meltano's catalog cache and
     discovery included), the state ID ``<environment>:<extractor>-to-<loader>``, and the files whose
     change makes all of this stale (``meltano.yml``, its ``include_paths``, ``.env``).
@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import sys
+import traceback
 import typing as t
 
 # run as a script from webhook_bridge/: its directory (app.py, settings.py, ...) must not shadow
@@ -51,7 +52,11 @@ class Service:
         if name:
             self.project.activate_environment(name)
         self.environment = name
-        _, self.sessionmaker = project_engine(self.project)
+        # as the CLI does before any command: register the system database, migrate it if needed
+        engine, self.sessionmaker = project_engine(self.project, default=True)
+        from meltano.core.migration_service import MigrationService  # noqa: PLC0415
+
+        MigrationService(engine).upgrade(silent=True)
 
     # -- plugins ------------------------------------------------------------------------------
     def _invoker(self, name: str):  # noqa: ANN202
@@ -68,14 +73,35 @@ class Service:
                 out = {
                     "name": plugin.name,
                     "executable": str(invoker.exec_path()),
-                    "config": json.loads(await invoker.dump("config")),
+                    # what Meltano writes into the plugin's config file (``--dump=config``)
+                    "config": json.loads(json.dumps(invoker.plugin_config_processed, default=str)),
                     "env": {k: str(v) for k, v in invoker.env().items() if v is not None},
                 }
                 if catalog:
                     out["catalog"] = json.loads(await invoker.dump("catalog"))
+                out["files"] = await self._logging_files(invoker, out["env"])
                 return out
         finally:
             session.close()
+
+    @staticmethod
+    async def _logging_files(invoker: t.Any, env: dict[str, str]) -> dict[str, str]:
+        """The logging configs Meltano writes before it invokes a Singer plugin (its
+        ``setup_logging_hook``), by the variable that points at them (``SINGER_SDK_LOG_CONFIG``,
+        ``LOGGING_CONF_FILE``): the bridge writes them into each run's own directory."""
+        hook = getattr(invoker.plugin, "setup_logging_hook", None)
+        if hook is not None:
+            try:
+                await hook(invoker)
+            except Exception:  # noqa: BLE001  (no logging config: the plugin's default logging)
+                traceback.print_exc()
+        files = {}
+        for var in ("SINGER_SDK_LOG_CONFIG", "LOGGING_CONF_FILE"):
+            path = env.get(var)
+            if path and os.path.isfile(path):
+                with open(path, encoding="utf-8") as fh:
+                    files[var] = fh.read()
+        return files
 
     def _watch(self) -> list[str]:
         paths = [str(self.project.meltanofile), str(self.project.dotenv)]
@@ -192,6 +218,7 @@ def main(argv: list[str]) -> int:
             request = json.loads(line)
             answer = loop.run_until_complete(service.handle(request))
         except Exception as exc:  # noqa: BLE001  (one bad request must not end the service)
+            traceback.print_exc()  # to the helper's log
             answer = {"error": _one_line(exc)}
         _reply(answer)
     loop.close()

@@ -60,6 +60,7 @@ TERMINATE_GRACE_SECONDS = 20.0
 PRUNE_AFTER_SECONDS = 7 * 86400
 ORPHAN_CHECK_SECONDS = 10.0
 PRUNE_EVERY_SECONDS = 3600.0
+DIRECT_RETRY_SECONDS = 300.0  # direct mode could not be used: runs go through meltano run this long
 
 
 # ================================================================================================
@@ -490,6 +491,7 @@ class Runner:
             if settings.run_mode == "direct" else None
         )
         self._direct_fallback_reason: str | None = None
+        self._direct_retry_at = 0.0  # after a failed direct attempt: meltano run until then
         self.post_load = PostLoad(settings, self.environ, self.direct)
         self._orphans_checked_at = 0.0
         self._pruned_at = time.monotonic()
@@ -722,7 +724,7 @@ class Runner:
             self.store.update_run(run_id, pid=pid, log_path=str(log_path))
 
         try:
-            if self.direct is not None and not force:
+            if self.direct is not None and not force and time.monotonic() >= self._direct_retry_at:
                 try:
                     return await execute_direct(
                         self.direct,
@@ -740,6 +742,7 @@ class Runner:
                         }),
                     )
                 except direct.DirectUnavailable as exc:
+                    self._direct_retry_at = time.monotonic() + DIRECT_RETRY_SECONDS
                     if str(exc) != self._direct_fallback_reason:
                         self._direct_fallback_reason = str(exc)
                         log(LOGGER, logging.WARNING, "direct run not possible; using meltano run",
