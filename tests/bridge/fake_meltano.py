@@ -5,6 +5,7 @@ Environment (all optional):
   FAKE_MELTANO_SLEEP    seconds to sleep before exiting
   FAKE_MELTANO_POISON   comma list of record ids: exit 1 if the run's TAP_FRESHBOOKS_RECORD_IDS has one
   FAKE_MELTANO_FAIL_FILE  while this file exists, exit 1
+  FAKE_MELTANO_FAIL_INVOKE_FILE  while this file exists, `meltano invoke ...` (post-load steps) exits 1
   FAKE_MELTANO_BUSY_FILE  while this file exists, print Meltano's "already running" error and exit 1
                           (if it contains "unless-force", --force gets through)
 """
@@ -50,6 +51,9 @@ def main() -> int:
         _record(entry)
         print(f"tap failed on record {sorted(poison & ids)}", file=sys.stderr, flush=True)
         return 1
+    fail_invoke = os.environ.get("FAKE_MELTANO_FAIL_INVOKE_FILE")
+    if sys.argv[1:2] == ["invoke"] and fail_invoke and os.path.exists(fail_invoke):
+        fail_file = fail_invoke
     if fail_file and os.path.exists(fail_file):
         entry.update(outcome="failed", ended=time.time())
         _record(entry)
