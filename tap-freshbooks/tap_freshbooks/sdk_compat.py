@@ -236,11 +236,16 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
+        #: RECORD messages written by this process
+        self.records = 0
 
     def write_message(self, message: singer.Message) -> None:
         self._pending += self.format_message(message)
-        if message.type != SingerMessageType.RECORD or len(self._pending) >= self.CHUNK:
-            self.flush()
+        if message.type == SingerMessageType.RECORD:
+            self.records += 1
+            if len(self._pending) < self.CHUNK:
+                return
+        self.flush()
 
     def flush(self) -> None:
         """Write every pending message to stdout (binary if it has a buffer, else as text)."""

@@ -312,7 +312,12 @@ class TapFreshBooks(Tap):
                 guard = stream.__dict__.get("guard")  # created on the stream's first record
                 if guard is not None and (warning := guard.warning()):
                     self.logger.warning(warning)
-        self.logger.info("tap-freshbooks finished in %.1f s", time.monotonic() - started)
+        records = getattr(self.message_writer, "records", None)
+        self.logger.info(
+            "tap-freshbooks finished in %.1f s%s",
+            time.monotonic() - started,
+            "" if records is None else f", {records} records",
+        )
 
 
 def _fail(message: str, code: int) -> t.NoReturn:

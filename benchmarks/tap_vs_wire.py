@@ -1,0 +1,247 @@
+"""Benchmark: the tap alone against the wire, at two volumes, in one run (issue 14, goal 1).
+
+    .venv/bin/python benchmarks/tap_vs_wire.py [--sizes 10000 100000] [--rounds 2]
+
+For each size it starts a fresh emulator process (seed ``demo``: both accounts, every stream; plus
+N bulk invoices with 2-3 lines each in account zK3pQ7, data clock frozen), reads everything once
+to warm it (bulk rows are generated on first read), then, alternating, ``--rounds`` times each:
+
+* **raw fetch**: ``requests`` GETs of exactly the pages the tap requests (same paths, same query
+  strings, same page size, one at a time on one keep-alive session), each body decoded with
+  ``response.json()``; nothing else. The wire limit of this machine and this emulator.
+* **tap alone**: ``tap-freshbooks`` (full extraction, every stream, both accounts, no state) with
+  its Singer output to /dev/null; peak RSS sampled every 20 ms.
+
+Records are list records, with invoice lines counted as records (the tap emits them as
+``invoice_lines``); the tap's own count comes from its last log line and must equal the raw
+count. The emulator's request log must show the same requests for both. It prints the best
+round of each (the other contestant ran in between, so the load is shared), records/s, the
+tap/raw ratio (goal: >= 0.5) and the tap's peak RSS with its ratio across the volumes (goal: flat).
+
+``raw_fetch`` and ``run_tap_alone`` are importable; both return a dict of numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+import urllib.parse
+from pathlib import Path
+
+import requests
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from extract_to_duckdb import PeakRSS  # noqa: E402
+
+BULK_ACCOUNT = "zK3pQ7"
+NOW = "2026-06-01T12:00:00Z"
+IDENTITY_PATH = "/auth/api/v1/users/me"
+_FINISHED = re.compile(r"tap-freshbooks finished in [\d.]+ s, (\d+) records")
+
+
+def start_emulator(size: int, workdir: Path, seed: str = "demo") -> tuple[subprocess.Popen, dict]:
+    """An emulator process with the seed plus ``size`` bulk invoices; returns it and its state file."""
+    state_file = workdir / "emulator.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", seed, "--port", "0", "--now", NOW,
+         "--bulk", f"invoices:{size}:{BULK_ACCOUNT}", "--state-file", str(state_file)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not state_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit("emulator did not start")
+        time.sleep(0.05)
+    return proc, json.loads(state_file.read_text())
+
+
+def fresh_grant(emulator_url: str) -> dict:
+    """A new grant from the emulator (as if the user authorized the app again)."""
+    return requests.post(f"{emulator_url}/_emulator/grant", timeout=30).json()
+
+
+def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], str, str]]:
+    """(path, query params without paging, envelope, list key) of every list pass of a full run.
+
+    Read from the tap's own stream declarations, so the raw fetch asks for what the tap asks for.
+    """
+    from tap_freshbooks import envelopes  # noqa: PLC0415
+    from tap_freshbooks.tap import RIDES_ALONG, TapFreshBooks  # noqa: PLC0415
+
+    offline = {"client_id": "x", "client_secret": "x", "token_encryption_key": Fernet.generate_key().decode(),
+               "token_store_path": os.devnull}
+    tap = TapFreshBooks(config=offline, parse_env_config=False, validate_config=False)
+    plan = []
+    for stream in tap.streams.values():
+        if stream.name in RIDES_ALONG:
+            continue
+        passes = [stream.changes.window(None, None).params]
+        if stream.has_vis_state:
+            passes.append({"search[vis_state]": 1})
+        for account in accounts:
+            for params in passes:
+                plan.append((stream.path.format(**account), {**stream.extra_params, **params},
+                             stream.envelope.name, stream.list_key))
+    assert envelopes.PER_PAGE == 100  # noqa: S101  (the page size raw_fetch sends too)
+    return plan
+
+
+def _query(params: dict[str, t.Any]) -> str:
+    return urllib.parse.urlencode(params, doseq=True, safe="[]")
+
+
+def _page_items(body: t.Any, envelope: str, key: str) -> tuple[list, int | None]:
+    """(items, pages) of one list response; pages None when the envelope has no paging."""
+    if envelope == "accounting":
+        result = body["response"]["result"]
+        return result.get(key) or [], int(result.get("pages") or 0)
+    if envelope == "project":
+        meta = body.get("meta") or {}
+        return body.get(key) or [], (int(meta.get("pages") or 0) if "pages" in meta else None)
+    return body.get("data") or [], None
+
+
+def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, float]:
+    """GET every page a full tap run requests, decode it, count the records; nothing else.
+
+    The tap's first request (``users/me``, which names the accounts) is made too. Returns seconds,
+    requests, records and records_per_s.
+    """
+    token = access_token or fresh_grant(emulator_url)["access_token"]
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    started = time.monotonic()
+    me = session.get(f"{emulator_url}{IDENTITY_PATH}", timeout=60)
+    me.raise_for_status()
+    accounts = [
+        {"account_id": str(b["account_id"]), "business_id": b.get("id"), "business_uuid": b.get("business_uuid")}
+        for m in me.json()["response"]["business_memberships"]
+        if (b := m.get("business") or {}).get("account_id")
+    ]
+    count, records = 1, 0
+    for path, params, envelope, key in list_requests(accounts):
+        page = 1
+        while True:
+            paging = {} if envelope == "ledger" else {"page": page, "per_page": 100}
+            response = session.get(f"{emulator_url}{path}?{_query({**paging, **params})}", timeout=60)
+            response.raise_for_status()
+            count += 1
+            items, pages = _page_items(response.json(), envelope, key)
+            records += len(items)
+            if key == "invoices":
+                records += sum(len(item.get("lines") or []) for item in items)
+            if not items or pages is None or page >= pages:
+                break
+            page += 1
+    seconds = time.monotonic() - started
+    return {"seconds": seconds, "requests": count, "records": records, "records_per_s": records / seconds}
+
+
+def run_tap_alone(emulator_url: str, state: dict, workdir: Path) -> dict[str, float]:
+    """``tap-freshbooks`` full extraction of every stream of both accounts, Singer output to /dev/null.
+
+    A fresh grant and token store each time (no state). Returns seconds, records, records_per_s
+    and peak_rss_mb (the tap process, sampled every 20 ms).
+    """
+    store = workdir / f"tokens-{time.monotonic_ns()}.fernet"
+    config = {
+        "client_id": state["client_id"], "client_secret": state["client_secret"],
+        "redirect_uri": state["redirect_uri"], "refresh_token": fresh_grant(emulator_url)["refresh_token"],
+        "api_url": emulator_url, "auth_url": emulator_url, "token_store_path": str(store),
+        "token_encryption_key": Fernet.generate_key().decode(),
+    }
+    config_path = workdir / "tap.json"
+    config_path.write_text(json.dumps(config))
+    log_path = workdir / "tap.log"
+    started = time.monotonic()
+    with open(os.devnull, "wb") as devnull, open(log_path, "wb") as log:
+        tap = subprocess.Popen([sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
+                               stdout=devnull, stderr=log, cwd=workdir)
+        rss = PeakRSS(tap.pid)
+        rss.start()
+        code = tap.wait()
+    seconds = time.monotonic() - started
+    rss.done.set()
+    if code:
+        sys.exit(f"tap failed ({code}); see {log_path}")
+    finished = _FINISHED.findall(log_path.read_text(errors="replace"))
+    if not finished:
+        sys.exit(f"tap printed no record count; see {log_path}")
+    records = int(finished[-1])
+    return {"seconds": seconds, "records": records, "records_per_s": records / seconds,
+            "peak_rss_mb": rss.peak / 2**20}
+
+
+def _api_log(emulator_url: str) -> list[str]:
+    entries = requests.get(f"{emulator_url}/_emulator/log", timeout=60).json()["requests"]
+    requests.post(f"{emulator_url}/_emulator/clear_log", timeout=30)
+    return sorted(f"{method} {path}" for method, path, _status in entries
+                  if not path.startswith(("/_emulator", "/auth/oauth")))
+
+
+def compare_at(size: int, rounds: int) -> dict[str, t.Any]:
+    with tempfile.TemporaryDirectory(prefix="fb-tap-vs-wire-") as tmp:
+        workdir = Path(tmp)
+        emulator, state = start_emulator(size, workdir)
+        url = state["url"]
+        try:
+            raw_fetch(url)  # warm-up: bulk rows are generated on first read
+            _api_log(url)
+            raws, taps = [], []
+            for _ in range(rounds):
+                raws.append(raw_fetch(url))
+                raw_requests = _api_log(url)
+                taps.append(run_tap_alone(url, state, workdir))
+                tap_requests = _api_log(url)
+                if raw_requests != tap_requests:
+                    sys.exit(f"{size}: the raw fetch made {len(raw_requests)} requests, the tap "
+                             f"{len(tap_requests)}; they differ: "
+                             f"{sorted(set(raw_requests) ^ set(tap_requests))[:5]}")
+            raw = min(raws, key=lambda r: r["seconds"])
+            tap = min(taps, key=lambda r: r["seconds"])
+            if tap["records"] != raw["records"]:
+                sys.exit(f"{size}: the tap emitted {tap['records']} records, the raw fetch read {raw['records']}")
+            return {"invoices": size, "raw": raw, "tap": tap, "ratio": tap["records_per_s"] / raw["records_per_s"],
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in taps),
+                    "all_seconds": {"raw": [r["seconds"] for r in raws], "tap": [r["seconds"] for r in taps]}}
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    results = [compare_at(size, args.rounds) for size in args.sizes]
+    print(f"{'invoices':>9} {'records':>8} {'requests':>8} {'raw s':>7} {'raw rec/s':>9} {'tap s':>7} "
+          f"{'tap rec/s':>9} {'tap/raw':>7} {'tap RSS MB':>10}")
+    for r in results:
+        raw, tap = r["raw"], r["tap"]
+        print(f"{r['invoices']:>9} {raw['records']:>8} {raw['requests']:>8} {raw['seconds']:>7.1f} "
+              f"{raw['records_per_s']:>9.0f} {tap['seconds']:>7.1f} {tap['records_per_s']:>9.0f} "
+              f"{r['ratio']:>7.2f} {r['peak_rss_mb']:>10.1f}")
+    for r in results:
+        rounds = {name: ", ".join(f"{s:.1f}" for s in seconds) for name, seconds in r["all_seconds"].items()}
+        print(f"  {r['invoices']} invoices, every round in seconds: raw {rounds['raw']}; tap {rounds['tap']}")
+    print("goal 1: tap/raw records/s >= 0.5 at every size: "
+          + ", ".join(f"{r['invoices']}: {r['ratio']:.2f}" for r in results))
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        print(f"tap peak RSS {b['invoices']}/{a['invoices']}: x{b['peak_rss_mb'] / a['peak_rss_mb']:.2f} "
+              f"while records grow x{b['raw']['records'] / a['raw']['records']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
