@@ -152,9 +152,10 @@ def test_the_mapping_table_passes_the_checks_every_view_and_join_gets(mapped_cop
             total, distinct, nonnull = wh.query(
                 f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) FROM {xs.table_sql('cost_centers')} AS cost_centers")[0]
             assert total == distinct == nonnull > 0, source
-            ck._check_relationships(ck.project.explores["invoices"])
-            assert ck.report.errors == [], ck.report.text()
-            assert ck.report.stats["relationships checked"] >= 6
+        # service: the key is a name, the source most likely to match a line twice
+        ck._check_relationships(ck.project.explores["invoices"])
+        assert ck.report.errors == [], ck.report.text()
+        assert ck.report.stats["relationships checked"] >= 6
 
 
 def test_a_bad_mapping_is_refused_whole_with_line_numbers(tmp_path, mapped_copy):
