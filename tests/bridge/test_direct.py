@@ -64,31 +64,44 @@ def test_select_filter_like_meltano():
 def test_run_files_are_private_and_carry_the_run(tmp_path):
     r = resolved(tmp_path)
     run_dir = tmp_path / "data" / "direct" / "run-00000007"
-    spec_path = direct.write_run_files(
-        run_dir, r, {"PYTHONPATH": "/x", "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": "secret"},
-        state={"singer_state": {"bookmarks": {"invoices": {}}}},
+    args = direct.write_run_files(
+        run_dir, r, state={"singer_state": {"bookmarks": {"invoices": {}}}},
         record_ids={"invoices": [5]}, event_received_at={"invoices": {"5": "t"}},
-        select=["invoices", "invoice_lines"], account_ids=["ABC123"], pass_fd=9)
+        select=["invoices", "invoice_lines"], account_ids=["ABC123"])
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in run_dir.iterdir()} == {0o600}
-    spec = json.loads(spec_path.read_text())
-    argv = spec["tap"]["argv"]
-    config = json.loads(Path(argv[argv.index("--config") + 1]).read_text())
+    tap = args["tap"]
+    config = json.loads(Path(tap[tap.index("--config") + 1]).read_text())
     assert config["record_ids"] == {"invoices": [5]} and config["account_ids"] == ["ABC123"]
     assert config["event_received_at"] == {"invoices": {"5": "t"}} and config["client_id"] == "c"
-    assert json.loads(Path(argv[argv.index("--state") + 1]).read_text()) == {"bookmarks": {"invoices": {}}}
-    assert selected(json.loads(Path(argv[argv.index("--catalog") + 1]).read_text()))["clients"] is False
+    assert json.loads(Path(tap[tap.index("--state") + 1]).read_text()) == {"bookmarks": {"invoices": {}}}
+    assert selected(json.loads(Path(tap[tap.index("--catalog") + 1]).read_text()))["clients"] is False
+    assert json.loads(Path(args["target"][1]).read_text()) == {"filepath": "w.duckdb"}
+    # a poll: none of a webhook run's settings, even if Meltano's config had them; no state yet
+    poll = direct.write_run_files(tmp_path / "poll", r, state={})
+    assert "--state" not in poll["tap"]
+    poll_config = json.loads(Path(poll["tap"][1]).read_text())
+    assert "record_ids" not in poll_config and "account_ids" not in poll_config
+
+
+def test_supervisor_spec_per_resolution(tmp_path):
+    r = resolved(tmp_path)
+    for kind in ("extractor", "loader"):  # real console scripts of this interpreter
+        script = tmp_path / f"{kind}-script"
+        script.write_text(f"#!{sys.executable}\nimport sys\n")
+        r.data[kind]["executable"] = str(script)
+    spec_path = direct.write_warm_spec(tmp_path / "resolved-1", r,
+                                       {"PYTHONPATH": "/x", "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": "secret"}, pass_fd=9)
+    assert stat.S_IMODE(spec_path.parent.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in spec_path.parent.iterdir()} == {0o600}
+    spec = json.loads(spec_path.read_text())
+    assert spec["pass_fd"] == 9 and spec["cwd"] == str(tmp_path)
+    assert spec["tap"]["python"] == sys.executable and spec["tap"]["bootstrap"].endswith("warm_start.py")
     tap_env = spec["tap"]["env"]
     assert "WEBHOOK_BRIDGE_X" not in tap_env and "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY" not in tap_env
     assert tap_env["MELTANO_JOB_TRIGGER"] == "webhook-bridge" and tap_env["PYTHONPATH"] == "/x"
     assert Path(tap_env["LOGGING_CONF_FILE"]).read_text() == "[loggers]\n"
     assert "SINGER_SDK_LOG_CONFIG" not in tap_env  # Meltano's copy is gone: the plugin's default logging
-    assert spec["pass_fd"] == 9 and spec["cwd"] == str(tmp_path)
-    # a poll: none of a webhook run's settings, even if Meltano's config had them; no state yet
-    poll = json.loads(direct.write_run_files(tmp_path / "poll", r, {}, state={}).read_text())
-    assert "--state" not in poll["tap"]["argv"]
-    poll_config = json.loads(Path(poll["tap"]["argv"][2]).read_text())
-    assert "record_ids" not in poll_config and "account_ids" not in poll_config
 
 
 def test_resolution_goes_stale_when_the_project_changes(tmp_path):
@@ -143,36 +156,50 @@ def test_settings(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # the run supervisor, with two small Singer programs
 
+# shaped like console scripts: imports at the top, the work under __main__
 TAP = """\
-import json, sys, os
-print(json.dumps({"type": "SCHEMA", "stream": "s", "schema": {}, "key_properties": ["id"]}))
-print(json.dumps({"type": "RECORD", "stream": "s", "record": {"id": 1}}))
-print(json.dumps({"type": "STATE", "value": {"n": 1}}))
-sys.exit(int(os.environ.get("TAP_EXIT", "0")))
+import json, os, sys
+def main():
+    marker = os.environ.get("MARKER")
+    if marker:
+        open(marker, "w").close()
+    print(json.dumps({"type": "SCHEMA", "stream": "s", "schema": {}, "key_properties": ["id"]}))
+    print(json.dumps({"type": "RECORD", "stream": "s", "record": {"id": 1}}))
+    print(json.dumps({"type": "STATE", "value": {"n": 1, "argv": sys.argv[1:]}}))
+    return int(os.environ.get("TAP_EXIT", "0"))
+if __name__ == "__main__":
+    sys.exit(main())
 """
 TARGET = """\
 import json, sys
-for line in sys.stdin:
-    msg = json.loads(line)
-    if msg["type"] == "STATE":
-        print(json.dumps(msg["value"]), flush=True)
-print("", flush=True)
-print("{}", flush=True)  # an empty state is not a state (Meltano ignores it too)
+def main():
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg["type"] == "STATE":
+            print(json.dumps(msg["value"]), flush=True)
+    print("", flush=True)
+    print("{}", flush=True)  # an empty state is not a state (Meltano ignores it too)
+if __name__ == "__main__":
+    sys.exit(main())
 """
 
 
 def supervise(tmp_path: Path, answer: str, tap_exit: int = 0) -> tuple[dict, int]:
-    (tmp_path / "tap.py").write_text(TAP)
-    (tmp_path / "target.py").write_text(TARGET)
+    (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
+    (tmp_path / "target.py").write_text(f"#!{sys.executable}\n" + TARGET)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({
         "cwd": str(tmp_path), "pass_fd": None,
-        "tap": {"argv": [sys.executable, str(tmp_path / "tap.py")], "env": {"TAP_EXIT": str(tap_exit)}},
-        "target": {"argv": [sys.executable, str(tmp_path / "target.py")], "env": {}},
+        **{kind: {"python": sys.executable, "script": str(tmp_path / f"{kind}.py"),
+                  "bootstrap": str(direct.WARM_START), "env": {"TAP_EXIT": str(tap_exit)}}
+           for kind in ("tap", "target")},
     }))
     proc = subprocess.Popen([sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(BRIDGE_SRC)})
+    time.sleep(0.3)  # parked: the plugins imported themselves and wait
+    proc.stdin.write(json.dumps({"tap": ["--x"], "target": ["--y"]}) + "\n")
+    proc.stdin.flush()
     result = json.loads(proc.stdout.readline())
     proc.stdin.write(answer + "\n")
     proc.stdin.close()
@@ -181,13 +208,29 @@ def supervise(tmp_path: Path, answer: str, tap_exit: int = 0) -> tuple[dict, int
 
 def test_supervisor_reports_the_last_state_and_waits_for_the_save(tmp_path):
     result, code = supervise(tmp_path, "saved")
-    assert result == {"tap": 0, "target": 0, "state": {"n": 1}} and code == 0
+    assert result == {"tap": 0, "target": 0, "state": {"n": 1, "argv": ["--x"]}} and code == 0
 
 
 def test_supervisor_fails_when_the_state_was_not_saved_or_the_tap_failed(tmp_path):
     assert supervise(tmp_path, "failed")[1] == 1
     result, code = supervise(tmp_path, "saved", tap_exit=3)
-    assert result["tap"] == 3 and result["state"] == {"n": 1} and code == 1  # the state still reported
+    assert result["tap"] == 3 and result["state"]["n"] == 1 and code == 1  # the state still reported
+
+
+def test_parked_supervisor_not_needed_ends_without_running_the_plugins(tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"cwd": str(tmp_path), "pass_fd": None, **{
+        kind: {"python": sys.executable, "script": str(tmp_path / "tap.py"), "bootstrap": str(direct.WARM_START),
+               "env": {"MARKER": str(marker)}} for kind in ("tap", "target")}}))
+    proc = subprocess.Popen([sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(BRIDGE_SRC)})
+    time.sleep(0.3)
+    proc.stdin.close()  # the bridge stopped: no run
+    assert proc.wait(30) == 0 and proc.stdout.read() == b""
+    assert not marker.exists()  # imported (as a module), never run as __main__
 
 
 # ------------------------------------------------------------------------------------------------

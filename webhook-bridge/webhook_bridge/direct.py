@@ -52,6 +52,7 @@ if t.TYPE_CHECKING:
 
 LOGGER = logging.getLogger("webhook_bridge.direct")
 SERVICE_SCRIPT = Path(__file__).with_name("meltano_service.py")
+WARM_START = Path(__file__).with_name("warm_start.py")
 SERVICE_START_TIMEOUT = 120.0
 RESOLVE_TIMEOUT = 600.0  # a first catalog discovery on a busy machine
 STATE_TIMEOUT = 120.0
@@ -64,20 +65,22 @@ class DirectUnavailable(RuntimeError):
 
 def meltano_python(meltano: str) -> str:
     """The interpreter that runs the ``meltano`` executable (from its ``#!`` line)."""
-    path = Path(meltano).resolve()
+    return script_python(meltano)
+
+
+def script_python(executable: str) -> str:
+    """The Python interpreter of a console script (from its ``#!`` line)."""
     try:
-        with path.open("rb") as fh:
+        with Path(executable).resolve().open("rb") as fh:
             first = fh.readline(512)
     except OSError as exc:
-        raise DirectUnavailable(f"cannot read the meltano executable {meltano}: {exc.strerror or exc}") from None
-    if not first.startswith(b"#!"):
-        raise DirectUnavailable(f"{meltano} is not a Python script (no #! line); cannot find Meltano's interpreter")
-    parts = first[2:].decode(errors="replace").split()
+        raise DirectUnavailable(f"cannot read {executable}: {exc.strerror or exc}") from None
+    parts = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
     if not parts:
-        raise DirectUnavailable(f"{meltano} has an empty #! line")
+        raise DirectUnavailable(f"{executable} is not a Python script (no #! line); cannot find its interpreter")
     interpreter = parts[-1] if Path(parts[0]).name == "env" and len(parts) > 1 else parts[0]
     if "python" not in Path(interpreter).name:
-        raise DirectUnavailable(f"{meltano} is not run by Python ({interpreter}); cannot use Meltano's interpreter")
+        raise DirectUnavailable(f"{executable} is not run by Python ({interpreter}); cannot find its interpreter")
     return interpreter
 
 
@@ -291,43 +294,48 @@ def _write_private(path: Path, value: object) -> str:
     return _write_text(path, json.dumps(value))
 
 
+def write_warm_spec(directory: Path, resolved: Resolved, base_env: Mapping[str, str], *, pass_fd: int | None) -> Path:
+    """The run supervisor's spec for this resolution: each plugin's Python, console script and
+    environment (the same for every run), the logging configs, the run lock's descriptor."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    spec: dict[str, t.Any] = {"cwd": resolved.data["project_root"], "pass_fd": pass_fd}
+    for kind, plugin in (("tap", resolved.data["extractor"]), ("target", resolved.data["loader"])):
+        files = {var: _write_text(directory / f"{kind}.{var.lower()}.conf", text)
+                 for var, text in (plugin.get("files") or {}).items()}
+        spec[kind] = {
+            "python": script_python(plugin["executable"]),
+            "script": plugin["executable"],
+            "bootstrap": str(WARM_START),
+            "env": plugin_env(base_env, plugin["env"], files),
+        }
+    return Path(_write_private(directory / "spec.json", spec))
+
+
 def write_run_files(
     run_dir: Path,
     resolved: Resolved,
-    base_env: Mapping[str, str],
     *,
     state: dict[str, t.Any] | None,
     record_ids: Mapping[str, Sequence[int]] | None = None,
     event_received_at: Mapping[str, Mapping[str, str]] | None = None,
     select: Sequence[str] | None = None,
     account_ids: Sequence[str] | None = None,
-    pass_fd: int | None = None,
-) -> Path:
-    """Config, catalog, state and the supervisor's spec, private to this run; returns the spec."""
+) -> dict[str, list[str]]:
+    """This run's config, catalog and state files (private); returns each plugin's arguments."""
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(run_dir, 0o700)
     tap, target = resolved.data["extractor"], resolved.data["loader"]
-    tap_argv = [
-        tap["executable"],
+    tap_args = [
         "--config", _write_private(run_dir / "tap.config.json", tap_config(
             resolved, record_ids=record_ids, event_received_at=event_received_at, account_ids=account_ids)),
         "--catalog", _write_private(run_dir / "tap.catalog.json", select_streams(tap["catalog"], select)),
     ]
     singer_state = (state or {}).get("singer_state")
     if singer_state:
-        tap_argv += ["--state", _write_private(run_dir / "tap.state.json", singer_state)]
-    target_argv = [target["executable"], "--config", _write_private(run_dir / "target.config.json", target["config"])]
-    def logging_files(kind: str, plugin: Mapping[str, t.Any]) -> dict[str, str]:
-        return {var: _write_text(run_dir / f"{kind}.{var.lower()}.conf", text)
-                for var, text in (plugin.get("files") or {}).items()}
-
-    spec = {
-        "cwd": resolved.data["project_root"],
-        "pass_fd": pass_fd,
-        "tap": {"argv": tap_argv, "env": plugin_env(base_env, tap["env"], logging_files("tap", tap))},
-        "target": {"argv": target_argv, "env": plugin_env(base_env, target["env"], logging_files("target", target))},
-    }
-    return Path(_write_private(run_dir / "spec.json", spec))
+        tap_args += ["--state", _write_private(run_dir / "tap.state.json", singer_state)]
+    target_args = ["--config", _write_private(run_dir / "target.config.json", target["config"])]
+    return {"tap": tap_args, "target": target_args}
 
 
 def supervisor_command(spec: Path) -> list[str]:

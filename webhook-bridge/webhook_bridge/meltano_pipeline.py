@@ -1,16 +1,20 @@
 """One run of ``<tap> | <target>`` in the place of ``meltano run``: ``python -m webhook_bridge.meltano_pipeline SPEC``.
 
-The bridge's direct mode (``runner.DirectRuns``) starts this small process (standard library only,
-~50 ms) for each run instead of ``meltano run``. ``SPEC`` is a private JSON file (mode 0600, it
-holds the plugins' environments) with the argv and environment of the tap and of the target that
-Meltano resolved, and the run lock's descriptor to hand down.
+The bridge's direct mode starts this small process (standard library only, ~50 ms) instead of
+``meltano run``, usually before the run is due ("parked"). ``SPEC`` is a private JSON file (mode
+0600, it holds the plugins' environments) with, for the tap and the target, the plugin's Python,
+console script and the environment Meltano resolved, plus the run lock's descriptor to hand down.
 
 1. Start the target, then the tap with its stdout piped into the target's stdin (both inherit this
-   process's stderr: the run's log file). Both get the run lock's descriptor, so an orphaned run
-   keeps the lock until it ends, as an orphaned ``meltano run`` does.
-2. Read the target's stdout: every line is a Singer STATE the target emits after it committed the
+   process's stderr: the run's log file), each under ``warm_start.py``: they import themselves and
+   wait. Both hold the run lock's descriptor, so an orphaned run keeps the lock until it ends, as an
+   orphaned ``meltano run`` does (the bridge takes the lock on that same open file).
+2. Wait for the run on stdin: one JSON line ``{"tap": [args], "target": [args]}`` (the run's config,
+   catalog and state files), passed on to the two plugins. If stdin closes first, the plugins are
+   told to end and so does this process.
+3. Read the target's stdout: every line is a Singer STATE the target emits after it committed the
    records before it. Keep the last non-empty one.
-3. When both exited, print ONE JSON line to stdout: ``{"tap": rc, "target": rc, "state": {...}|null}``,
+4. When both exited, print ONE JSON line to stdout: ``{"tap": rc, "target": rc, "state": {...}|null}``,
    then wait for the bridge's answer on stdin (it writes the state to Meltano's state backend
    meanwhile) and exit 0 if both plugins exited 0 and the bridge answered ``saved``, else 1.
 
@@ -48,26 +52,45 @@ def _last_state(stream: t.IO[bytes], out: list[dict[str, t.Any]]) -> None:
             out[:] = [value]
 
 
+def _start(plugin: dict[str, t.Any], cwd: str | None, lock_fds: tuple[int, ...], **streams: t.Any
+           ) -> tuple[subprocess.Popen[bytes], int]:
+    """Start one plugin under ``warm_start.py``; returns it and the write end of its control pipe."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(  # noqa: S603
+            [plugin["python"], plugin["bootstrap"], plugin["script"], str(read_end)],
+            env=plugin["env"], cwd=cwd, pass_fds=(*lock_fds, read_end), **streams,
+        )
+    finally:
+        os.close(read_end)
+    return proc, write_end
+
+
+def _go(write_end: int, args: list[str] | None) -> None:
+    """Send a plugin its run (or, with ``None``, just close: it ends without running)."""
+    try:
+        if args is not None:
+            os.write(write_end, (json.dumps({"argv": args}) + "\n").encode())
+    except BrokenPipeError:
+        pass  # the plugin died while importing: its exit code says so
+    finally:
+        os.close(write_end)
+
+
 def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as fh:
         spec = json.load(fh)
-    pass_fds = tuple(fd for fd in (spec.get("pass_fd"),) if isinstance(fd, int))
+    lock_fds = tuple(fd for fd in (spec.get("pass_fd"),) if isinstance(fd, int))
     cwd = spec.get("cwd")
-    target = subprocess.Popen(  # noqa: S603
-        spec["target"]["argv"], env=spec["target"]["env"], cwd=cwd,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=pass_fds,
-    )
+    target, target_go = _start(spec["target"], cwd, lock_fds, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert target.stdin is not None and target.stdout is not None  # noqa: S101
     try:
-        tap = subprocess.Popen(  # noqa: S603
-            spec["tap"]["argv"], env=spec["tap"]["env"], cwd=cwd,
-            stdin=subprocess.DEVNULL, stdout=target.stdin, pass_fds=pass_fds,
-        )
+        tap, tap_go = _start(spec["tap"], cwd, lock_fds, stdin=subprocess.DEVNULL, stdout=target.stdin)
     except OSError as exc:
         sys.stderr.write(f"cannot start the tap: {exc}\n")
         target.kill()
         target.wait()
         return 1
-    assert target.stdin is not None and target.stdout is not None  # noqa: S101
     target.stdin.close()  # the tap holds the only write end now: EOF when it exits
 
     def forward(signum: int, _frame: object) -> None:
@@ -80,6 +103,16 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    # parked until the bridge sends the run: {"tap": [args], "target": [args]}; EOF: not needed
+    line = sys.stdin.readline()
+    run = json.loads(line) if line.strip() else None
+    _go(target_go, None if run is None else run["target"])
+    _go(tap_go, None if run is None else run["tap"])
+    if run is None:
+        tap.wait()
+        target.wait()
+        return 0
 
     states: list[dict[str, t.Any]] = []
     reader = threading.Thread(target=_last_state, args=(target.stdout, states), daemon=True)

@@ -71,11 +71,26 @@ class RunLock:
     """Exclusive inter-process lock (``flock``) on one file; not re-entrant.
 
     Two ``RunLock`` objects on the same path exclude each other even inside one process.
+
+    With ``keep_open`` the lock file is opened once and every acquisition locks that same open file
+    (:meth:`descriptor`): a process started *before* the lock is taken, and given the descriptor,
+    holds the lock with us once we take it (direct mode's parked run supervisors).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, keep_open: bool = False) -> None:
         self.path = Path(path)
         self._fd: int | None = None
+        self.keep_open = keep_open
+        self._open_fd: int | None = None
+
+    def descriptor(self) -> int:
+        """The lock file's descriptor that acquisitions lock (``keep_open`` only)."""
+        if not self.keep_open:
+            raise RuntimeError("RunLock.descriptor() needs keep_open=True")
+        if self._open_fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._open_fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._open_fd
 
     @property
     def fd(self) -> int | None:
@@ -90,12 +105,16 @@ class RunLock:
         """Take the lock if it is free; never blocks."""
         if self._fd is not None:
             raise RuntimeError("RunLock is not re-entrant")
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self.keep_open:
+            fd = self.descriptor()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            os.close(fd)
+            if not self.keep_open:
+                os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 return False
             raise
@@ -132,7 +151,15 @@ class RunLock:
         fd, self._fd = self._fd, None
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        if not self.keep_open:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Release, and close the kept-open descriptor."""
+        self.release()
+        fd, self._open_fd = self._open_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def holder(self) -> int | None:
         """The pid written by the last holder (informational)."""
@@ -359,14 +386,108 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+class ParkedRuns:
+    """Direct mode's run supervisors, each started before its run is due (``meltano_pipeline.py``).
+
+    At most one waits at a time, for the current resolution, with the tap and the target already
+    imported; a run takes it (or starts one right away) and, once it ended, the next one is parked.
+    Its output goes to a log file of its own, renamed to the run's when a run takes it. The parked
+    processes hold the run lock's kept-open descriptor, so they share the lock the bridge takes.
+    """
+
+    def __init__(self, settings: Settings, base_env: Mapping[str, str], lock: RunLock) -> None:
+        self.settings = settings
+        self.base_env = dict(base_env)
+        self.lock = lock
+        self._parked: tuple[direct.Resolved, asyncio.subprocess.Process, Path] | None = None
+        self._specs: dict[int, Path] = {}
+        self._count = 0
+        self.taken_warm = 0
+
+    def _spec(self, resolved: direct.Resolved) -> Path:
+        key = id(resolved)
+        if key not in self._specs:
+            for old in self._specs.values():
+                shutil.rmtree(old.parent, ignore_errors=True)
+            self._specs = {key: direct.write_warm_spec(
+                self.settings.data_dir / "direct" / f"resolved-{int(resolved.resolved_at * 1000)}",
+                resolved, self.base_env, pass_fd=self.lock.descriptor())}
+        return self._specs[key]
+
+    async def _start(self, resolved: direct.Resolved) -> tuple[asyncio.subprocess.Process, Path]:
+        spec = await asyncio.to_thread(self._spec, resolved)
+        self._count += 1
+        log_path = self.settings.runs_log_dir / f"run-parked-{os.getpid()}-{self._count}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env = {k: v for k, v in self.base_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+        with log_path.open("ab") as out:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *nice_prefix(self.settings), *direct.supervisor_command(spec),
+                    cwd=str(self.settings.project_root), env=env,
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out,
+                    start_new_session=True, pass_fds=(self.lock.descriptor(),), limit=256 * 1024 * 1024,
+                )
+            except OSError as exc:
+                raise direct.DirectUnavailable(f"cannot start the run supervisor: {exc.strerror or exc}") from None
+        return proc, log_path
+
+    async def take(self, resolved: direct.Resolved, log_path: Path) -> asyncio.subprocess.Process:
+        """A supervisor for this run (the parked one if it suits), its output going to ``log_path``."""
+        parked, self._parked = self._parked, None
+        if parked is not None and parked[0] is resolved and parked[1].returncode is None:
+            self.taken_warm += 1
+            proc, parked_log = parked[1], parked[2]
+        else:
+            if parked is not None:
+                await self._discard(parked)
+            proc, parked_log = await self._start(resolved)
+        with contextlib.suppress(OSError):
+            os.replace(parked_log, log_path)
+        return proc
+
+    async def park(self, resolved: direct.Resolved) -> None:
+        """Start the next run's supervisor now (it imports the plugins while nothing is due)."""
+        if self._parked is not None:
+            if self._parked[0] is resolved and self._parked[1].returncode is None:
+                return
+            await self._discard(self._parked)
+            self._parked = None
+        proc, log_path = await self._start(resolved)
+        self._parked = (resolved, proc, log_path)
+
+    @staticmethod
+    async def _discard(parked: tuple[direct.Resolved, asyncio.subprocess.Process, Path]) -> None:
+        _, proc, log_path = parked
+        if proc.returncode is None:
+            with contextlib.suppress(OSError, ConnectionError):
+                assert proc.stdin is not None
+                proc.stdin.close()  # EOF: the supervisor tells its plugins to end, and ends
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        with contextlib.suppress(OSError):
+            log_path.unlink()
+
+    async def close(self) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            await asyncio.shield(self._discard(parked))
+        for spec in self._specs.values():
+            shutil.rmtree(spec.parent, ignore_errors=True)
+        self._specs = {}
+
+
 async def execute_direct(
     service: direct.MeltanoService,
+    parked: ParkedRuns,
     settings: Settings,
-    base_env: Mapping[str, str],
     *,
     run_dir: Path,
     log_path: Path,
-    pass_fd: int | None,
     on_start: t.Callable[[int], None] | None = None,
     **run: t.Any,
 ) -> RunOutcome:
@@ -388,22 +509,10 @@ async def execute_direct(
     mark = lap("resolve", started)
     state = await service.state_get(resolved.state_id)
     mark = lap("state_get", mark)
-    spec = await asyncio.to_thread(
-        direct.write_run_files, run_dir, resolved, base_env, state=state, pass_fd=pass_fd, **run
-    )
-    env = {k: v for k, v in base_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
-    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with log_path.open("ab") as out:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *nice_prefix(settings), *direct.supervisor_command(spec),
-                cwd=str(settings.project_root), env=env,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out,
-                start_new_session=True, pass_fds=(pass_fd,) if pass_fd is not None else (),
-                limit=256 * 1024 * 1024,
-            )
-        except OSError as exc:
-            raise direct.DirectUnavailable(f"cannot start the run supervisor: {exc.strerror or exc}") from None
+    args = await asyncio.to_thread(direct.write_run_files, run_dir, resolved, state=state, **run)
+    warm_before = parked.taken_warm
+    proc = await parked.take(resolved, log_path)
+    phases["warm"] = float(parked.taken_warm > warm_before)
     if on_start is not None:
         on_start(proc.pid)
     timed_out = cancelled = False
@@ -412,6 +521,9 @@ async def execute_direct(
     async def finish() -> None:
         nonlocal note
         assert proc.stdout is not None and proc.stdin is not None
+        with contextlib.suppress(OSError, ConnectionError):
+            proc.stdin.write(json.dumps(args).encode() + b"\n")  # go
+            await proc.stdin.drain()
         line = await proc.stdout.readline()
         after = lap("tap_and_target", mark)
         answer = b"failed\n"
@@ -480,7 +592,7 @@ class Runner:
         self.settings = settings
         self.store = store
         self.environ = dict(os.environ if environ is None else environ)
-        self.lock = lock or RunLock(settings.lock_path)
+        self.lock = lock or RunLock(settings.lock_path, keep_open=settings.run_mode == "direct")
         self.mutex = asyncio.Lock()  # in-process: runner and poller take turns
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -492,6 +604,7 @@ class Runner:
         )
         self._direct_fallback_reason: str | None = None
         self._direct_retry_at = 0.0  # after a failed direct attempt: meltano run until then
+        self.parked = ParkedRuns(settings, self.environ, self.lock) if self.direct is not None else None
         self.post_load = PostLoad(settings, self.environ, self.direct)
         self._orphans_checked_at = 0.0
         self._pruned_at = time.monotonic()
@@ -511,9 +624,20 @@ class Runner:
 
     # -- the loop -----------------------------------------------------------------------------
     async def close(self) -> None:
-        """Stop the Meltano helper of direct mode (if it runs)."""
+        """Stop direct mode's parked run and Meltano helper (if any)."""
+        if self.parked is not None:
+            await asyncio.shield(self.parked.close())
         if self.direct is not None:
             await asyncio.shield(self.direct.close())
+
+    async def _park_next(self) -> None:
+        """Direct mode: start the next run's supervisor while nothing is due (never fails a run)."""
+        if self.parked is None or self.direct is None or self.direct.resolved is None or self.stopping:
+            return
+        try:
+            await self.parked.park(self.direct.resolved)
+        except Exception as exc:  # noqa: BLE001  (the next run starts its own)
+            log(LOGGER, logging.WARNING, "could not start the next run ahead of time", error=str(exc))
 
     async def run_forever(self) -> None:
         """Work until :meth:`stop`; never dies from a failed run."""
@@ -725,14 +849,14 @@ class Runner:
 
         try:
             if self.direct is not None and not force and time.monotonic() >= self._direct_retry_at:
+                assert self.parked is not None
                 try:
                     return await execute_direct(
                         self.direct,
+                        self.parked,
                         self.settings,
-                        self.environ,
                         run_dir=self.settings.data_dir / "direct" / f"run-{run_id:08d}",
                         log_path=log_path,
-                        pass_fd=self.lock.fd,
                         on_start=on_start,
                         **({} if batch is None else {
                             "record_ids": batch.record_ids,
@@ -762,6 +886,7 @@ class Runner:
         finally:
             self.current_run = None
             await asyncio.to_thread(_prune_logs, self.settings.runs_log_dir)
+            await self._park_next()
 
     def _record_cancel(self, run_id: int, outcome: RunOutcome) -> None:
         """Shutdown during a run: its events go back unchanged (no attempt counted)."""
