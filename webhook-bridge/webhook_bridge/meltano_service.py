@@ -47,7 +47,14 @@ class Service:
         from meltano.core.db import project_engine  # noqa: PLC0415
         from meltano.core.project import Project  # noqa: PLC0415
 
+        # Meltano's own logging set-up (the project's cli.log_level, `info` by default), before
+        # anything logs: unconfigured, structlog would print debug lines such as the system
+        # database URI, which may hold a password
+        from meltano.core.logging import setup_logging  # noqa: PLC0415
+
+        setup_logging(None, log_level="info")
         self.project = Project.find(root)
+        setup_logging(self.project)
         name = environment or self.project.settings.get("default_environment")
         if name:
             self.project.activate_environment(name)

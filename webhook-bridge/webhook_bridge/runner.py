@@ -605,6 +605,7 @@ class Runner:
         self._direct_fallback_reason: str | None = None
         self._direct_retry_at = 0.0  # after a failed direct attempt: meltano run until then
         self.parked = ParkedRuns(settings, self.environ, self.lock) if self.direct is not None else None
+        self.park_ahead = False  # serve: yes (run_forever); a one-off `webhook-bridge poll`: no
         self.post_load = PostLoad(settings, self.environ, self.direct)
         self._orphans_checked_at = 0.0
         self._pruned_at = time.monotonic()
@@ -632,7 +633,8 @@ class Runner:
 
     async def _park_next(self) -> None:
         """Direct mode: start the next run's supervisor while nothing is due (never fails a run)."""
-        if self.parked is None or self.direct is None or self.direct.resolved is None or self.stopping:
+        if (not self.park_ahead or self.parked is None or self.direct is None or self.direct.resolved is None
+                or self.stopping):
             return
         try:
             await self.parked.park(self.direct.resolved)
@@ -642,6 +644,7 @@ class Runner:
     async def run_forever(self) -> None:
         """Work until :meth:`stop`; never dies from a failed run."""
         post_load = asyncio.create_task(self.post_load.run_forever(), name="post-load")
+        self.park_ahead = True
         try:
             await self._run_forever()
         finally:
