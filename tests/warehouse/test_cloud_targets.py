@@ -6,8 +6,8 @@ deduplication is on (MERGE on the tap's key properties), every column type the t
 produces maps to an exact or string type (never float), timestamps are zone-aware, and the LookML's
 SQL renders and parses in both dialects.
 
-Not verified (no account here): an actual load, MERGE behaviour, identifier casing on Snowflake,
-Looker's own SQL on either warehouse.
+Snowflake is loaded for real (against fakesnow) in test_snowflake_fakesnow.py; BigQuery's installed
+loader is checked in test_bigquery_loader.py. Not verified here: Looker's own SQL on either warehouse.
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def sanitize(schema):
     return schema
 
 
-def validate_config(target: str, config: dict, required_dummies: dict) -> None:
-    schema = sanitize(FIXTURE[target]["settings"])
+def validate_config(target: str, config: dict, required_dummies: dict, settings: dict | None = None) -> None:
+    """``settings``: the loader's settings schema (default: the captured fixture)."""
+    schema = sanitize(settings or FIXTURE[target]["settings"])
     jsonschema.Draft7Validator.check_schema(schema)
     jsonschema.Draft7Validator(schema).validate({**required_dummies, **config})
     unknown = set(config) - set(schema["properties"])
