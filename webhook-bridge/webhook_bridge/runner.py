@@ -344,15 +344,7 @@ async def execute(
             )
     if on_start is not None:
         on_start(proc.pid)
-    timed_out = cancelled = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        timed_out = True
-        await _terminate(proc)
-    except asyncio.CancelledError:
-        cancelled = True
-        await asyncio.shield(_terminate(proc))
+    timed_out, cancelled = await _wait_or_terminate(proc, proc.wait(), timeout)
     outcome = RunOutcome(
         exit_code=proc.returncode,
         duration=time.monotonic() - started,
@@ -370,6 +362,21 @@ class _Cancelled(asyncio.CancelledError):
     def __init__(self, outcome: RunOutcome) -> None:
         super().__init__()
         self.outcome = outcome
+
+
+async def _wait_or_terminate(
+    proc: asyncio.subprocess.Process, waiting: t.Awaitable[object], timeout: float
+) -> tuple[bool, bool]:
+    """Await ``waiting``; on timeout or cancel terminate ``proc``. Returns (timed_out, cancelled)."""
+    try:
+        await asyncio.wait_for(waiting, timeout)
+    except TimeoutError:
+        await _terminate(proc)
+        return True, False
+    except asyncio.CancelledError:
+        await asyncio.shield(_terminate(proc))
+        return False, True
+    return False, False
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
@@ -515,7 +522,6 @@ async def execute_direct(
     phases["warm"] = float(parked.taken_warm > warm_before)
     if on_start is not None:
         on_start(proc.pid)
-    timed_out = cancelled = False
     note = ""
 
     async def finish() -> None:
@@ -546,13 +552,7 @@ async def execute_direct(
         await proc.wait()
 
     try:
-        await asyncio.wait_for(finish(), settings.run_timeout_seconds)
-    except TimeoutError:
-        timed_out = True
-        await _terminate(proc)
-    except asyncio.CancelledError:
-        cancelled = True
-        await asyncio.shield(_terminate(proc))
+        timed_out, cancelled = await _wait_or_terminate(proc, finish(), settings.run_timeout_seconds)
     finally:
         await asyncio.to_thread(_remove_run_dir, run_dir)
     tail = _tail(log_path)
