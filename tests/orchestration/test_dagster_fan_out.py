@@ -11,12 +11,15 @@ Dagster's in-process execution (``dagster.materialize``), from the utility's own
 2. FreshBooks changes a few records in every account, and cedar's grant is revoked;
 3. second run: maple and northwind load exactly the changed records (incremental, from their own
    state) and are materialized; cedar fails with the tap's one-line "re-authorize" message and
-   blocks nobody; the run reports it and exits 1.
+   blocks nobody; the run reports it and exits 1;
+4. a run of one group whose pipeline lock another run holds reports it "busy": not loaded, not
+   failed, exit 0 (the next run picks up everything).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -31,6 +34,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from freshbooks_emulator import FreshBooksEmulator
+from tap_freshbooks.run_lock import hold_pipeline_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests" / "runner"), str(ROOT / "orchestration" / "dagster")]
@@ -177,6 +181,19 @@ def test_three_account_groups_in_parallel_then_incremental_with_one_group_failin
                     assert {i for _, i in loaded} == {str(r["id"]) for r in emu.truth(table, account)}
         with warehouse(tmp_path, "cedar") as con:  # untouched by the failed run
             assert {table: sorted(rows(con, table)) for table in TABLES} == cedar_before
+
+        # -- run 3: one group whose pipeline lock another run holds (the bridge, cron) is busy ------
+        held = hold_pipeline_lock({}, logging.getLogger("another-run"), environ={
+            **env, "MELTANO_PROJECT_ROOT": str(project), "MELTANO_ENVIRONMENT": "dev",
+            "MELTANO_PROJECT_ID": yaml.safe_load((project / "meltano.yml").read_text())["project_id"],
+            "MELTANO_EXTRACTOR_NAME": "tap-freshbooks--maple"})
+        try:
+            code, summary, log = fan_out(project, env, "--group", "maple")
+        finally:
+            held.done(wait=True)
+        assert code == 0 and summary["success"], (summary, log[-4000:])
+        assert summary["loaded"] == [] and summary["failed"] == {} and list(summary["busy"]) == ["maple"]
+        assert "another run of this pipeline is already running" in summary["busy"]["maple"]
         print(f"fan-out: run 1 (3 groups, full) {seconds_1:.1f} s; run 2 (incremental, cedar revoked) "
               f"{seconds_2:.1f} s; changed invoices loaded: {changed}")
     finally:

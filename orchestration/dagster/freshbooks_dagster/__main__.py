@@ -23,14 +23,14 @@ from .runner import environment_name, loader_name, project_root, state_id
 
 def _summary(instance, run_id: str, success: bool) -> dict:  # noqa: ANN001  (a DagsterInstance)
     """Per group, from the run's event log (a failed step's result omits the events it logged)."""
-    loaded, busy, failed = set(), {}, {}
+    loaded, busy, failed = [], {}, {}  # a list: a group materialized twice would show twice
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None:
             continue
         data = event.event_specific_data
         if event.event_type_value == "ASSET_MATERIALIZATION":
-            loaded.add(data.materialization.partition)
+            loaded.append(data.materialization.partition)
         elif event.event_type_value == "ASSET_OBSERVATION":
             busy[data.asset_observation.partition] = data.asset_observation.metadata["reason"].value
         elif event.event_type_value == "STEP_FAILURE":

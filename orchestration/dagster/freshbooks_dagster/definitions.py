@@ -23,6 +23,7 @@ single-writer), ``FRESHBOOKS_DAGSTER_MAX_PARALLEL`` (4), ``FRESHBOOKS_DAGSTER_GR
 
 import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -115,7 +116,9 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
            output_required=False, group_name="freshbooks",
            description="The FreshBooks data of each account group, loaded by its own Meltano pipeline.")
     def freshbooks_warehouse(context: AssetExecutionContext, config: FanOutConfig,
-                             meltano: MeltanoProject) -> None:
+                             meltano: MeltanoProject) -> Iterator[AssetMaterialization | AssetObservation]:
+        # A generator that yields no Output: Dagster then materializes exactly the partitions yielded
+        # here (a plain function returning None would materialize every partition of the run).
         wanted = [groups[key] for key in context.partition_keys]
         if len(wanted) > 1:
             problem = meltano.prepare()
@@ -128,16 +131,15 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
                 result = future.result()
                 results.append(result)
                 if result.status == "ok":
-                    context.log_event(AssetMaterialization(
+                    yield AssetMaterialization(
                         asset_key=context.asset_key, partition=result.group,
                         metadata={"state_id": result.state_id, "accounts": ", ".join(result.accounts),
                                   "seconds": result.seconds, "full_refresh": config.full_refresh,
-                                  "log": MetadataValue.path(result.log or "")}))
+                                  "log": MetadataValue.path(result.log or "")})
                     context.log.info(f"{result.group}: loaded in {result.seconds} s ({result.state_id})")
                 elif result.status == "busy":
-                    context.log_event(AssetObservation(
-                        asset_key=context.asset_key, partition=result.group,
-                        metadata={"status": "busy", "reason": result.error or ""}))
+                    yield AssetObservation(asset_key=context.asset_key, partition=result.group,
+                                           metadata={"status": "busy", "reason": result.error or ""})
                     context.log.warning(f"{result.group}: skipped, {result.error}")
                 else:
                     context.log.error(f"{result.group}: failed: {result.error} (log {result.log})")
