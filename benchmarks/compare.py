@@ -50,6 +50,16 @@ BENCH = ROOT / "benchmarks"
 DLT_VENV = BENCH / ".venv-dlt"
 MELTANO = ROOT / ".venv" / "bin" / "meltano"
 ACCOUNTS = ("zK3pQ7", "Rt8vW2")
+#: --tree DIR: the emulator and the tap's code come from DIR (e.g. `git archive HEAD`), not the work tree
+TREE = ROOT
+
+
+def tap_env(base: dict | None = None) -> dict:
+    """Environment for a process that runs the tap's code (from TREE when --tree is given)."""
+    env = dict(os.environ if base is None else base)
+    if TREE != ROOT:
+        env["PYTHONPATH"] = str(TREE / "tap-freshbooks")
+    return env
 for _path in (ROOT / "tests", ROOT / "tests" / "warehouse", BENCH):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
@@ -129,7 +139,7 @@ class Emulator:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", "demo", "--port", "0",
              "--state-file", str(state_file), *bulk],
-            env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(TREE / "tests")}, cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 300
@@ -233,7 +243,7 @@ def run_raw(emu: Emulator, paths: list[str] | None, load_into: Path | None) -> d
                                "load_into": str(load_into) if load_into else None}))
     try:
         emu.clear_log()
-        seconds, rss, done = run_measured([sys.executable, __file__, "--raw-worker", str(job)])
+        seconds, rss, done = run_measured([sys.executable, __file__, "--raw-worker", str(job)], env=tap_env())
     finally:
         job.unlink()
     # seconds: from the first request to the end, as the worker timed it (not its interpreter start)
@@ -322,6 +332,7 @@ class MeltanoProject:
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_CLI_LOG_LEVEL": "warning",
             **loader_env,
         })
+        self.env = tap_env(self.env)
 
     def run(self) -> dict:
         self.emu.clear_log()
@@ -356,7 +367,7 @@ def run_tap_from_state(emu: Emulator, config: Path, state: dict | None, workdir:
         cmd += ["--state", str(workdir / "tap-state.json")]
     shell = " ".join(f"'{c}'" for c in cmd) + " | grep -c '\"type\": *\"RECORD\"'"
     emu.clear_log()
-    seconds, rss, done = run_measured(["bash", "-o", "pipefail", "-c", shell])
+    seconds, rss, done = run_measured(["bash", "-o", "pipefail", "-c", shell], env=tap_env())
     return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
             "records": int(done.stdout.strip())}
 
@@ -422,7 +433,8 @@ def bench_size(size: int, only: set[str]) -> dict[str, dict]:
         try:
             # The tap's full run first: its request log is what the raw contestants replay.
             emu.clear_log()
-            tap = tap_vs_wire.run_tap_alone(emu.url, emu.state, workdir)
+            tap = tap_vs_wire.run_tap_alone(emu.url, emu.state, workdir,
+                                            pythonpath=tap_env().get("PYTHONPATH") if TREE != ROOT else None)
             full_paths = emu.api_requests()
             results["tap full"] = {"seconds": tap["seconds"], "records": tap["records"],
                                    "rss_mb": tap["peak_rss_mb"], "requests": len(full_paths)}
@@ -549,7 +561,13 @@ def main() -> None:
                         help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
                              "meltano-duckdb, meltano-postgres); the tap always runs")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--tree", type=Path, help="take the tap's and the emulator's code from this copy of "
+                        "the repository (e.g. `git archive HEAD | tar -x -C DIR`) instead of the work tree")
     args = parser.parse_args()
+    if args.tree:
+        global TREE  # noqa: PLW0603
+        TREE = args.tree.resolve()
+        sys.path.insert(0, str(TREE / "tests"))
     if not MELTANO.exists() or not (ROOT / ".meltano" / "loaders" / "target-duckdb").exists():
         sys.exit("run scripts/setup first (the project venv and the Meltano plugins)")
     started = datetime.now(timezone.utc)
