@@ -407,19 +407,23 @@ class ParkedRuns:
         self.base_env = dict(base_env)
         self.lock = lock
         self._parked: tuple[direct.Resolved, asyncio.subprocess.Process, Path] | None = None
-        self._specs: dict[int, Path] = {}
+        self._spec_for: tuple[direct.Resolved, Path] | None = None  # the resolution's supervisor spec
         self._count = 0
         self.taken_warm = 0
 
     def _spec(self, resolved: direct.Resolved) -> Path:
-        key = id(resolved)
-        if key not in self._specs:
-            for old in self._specs.values():
-                shutil.rmtree(old.parent, ignore_errors=True)
-            self._specs = {key: direct.write_warm_spec(
-                self.settings.data_dir / "direct" / f"resolved-{int(resolved.resolved_at * 1000)}",
-                resolved, self.base_env, pass_fd=self.lock.descriptor())}
-        return self._specs[key]
+        if self._spec_for is None or self._spec_for[0] is not resolved:
+            self._remove_spec()
+            self._spec_for = (resolved, direct.write_warm_spec(
+                self.settings.data_dir / "direct" / f"resolved-{os.getpid()}-{int(resolved.resolved_at * 1000)}",
+                resolved, self.base_env, pass_fd=self.lock.descriptor()))
+        return self._spec_for[1]
+
+    def _remove_spec(self) -> None:
+        """The spec holds the plugins' environments: gone as soon as it is not needed."""
+        if self._spec_for is not None:
+            shutil.rmtree(self._spec_for[1].parent, ignore_errors=True)
+            self._spec_for = None
 
     async def _start(self, resolved: direct.Resolved) -> tuple[asyncio.subprocess.Process, Path]:
         spec = await asyncio.to_thread(self._spec, resolved)
@@ -483,9 +487,7 @@ class ParkedRuns:
         parked, self._parked = self._parked, None
         if parked is not None:
             await asyncio.shield(self._discard(parked))
-        for spec in self._specs.values():
-            shutil.rmtree(spec.parent, ignore_errors=True)
-        self._specs = {}
+        self._remove_spec()
 
 
 async def execute_direct(
