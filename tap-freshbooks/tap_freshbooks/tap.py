@@ -28,7 +28,7 @@ if t.TYPE_CHECKING:
 
 IDENTITY_PATH = "/auth/api/v1/users/me"
 #: streams whose records arrive inside another stream's responses (rider -> carrier)
-RIDES_ALONG = {"invoice_lines": "invoices"}
+RIDES_ALONG = {cls.name: cls.parent_stream for cls in STREAM_TYPES if getattr(cls, "parent_stream", "")}
 
 
 def _setting(name: str, kind: th.JSONTypeHelper, description: str, **kwargs: t.Any) -> th.Property:

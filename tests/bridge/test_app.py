@@ -72,7 +72,7 @@ class TestEvents:
         assert row.deliveries == 3
 
     def test_unmapped_event_is_acknowledged_and_ignored(self, client, app_settings):
-        body, headers = signed(event_fields(5, "estimate.create"))
+        body, headers = signed(event_fields(5, "notification.create"))
         response = client.post(URL, content=body, headers=headers)
         assert response.status_code == 200 and response.json()["message"] == "ignored"
         assert rows(app_settings, "pending") == []

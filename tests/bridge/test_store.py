@@ -66,7 +66,7 @@ class TestEnqueue:
         assert again.status == "queued" and again.event_id != batch.events[0].id
 
     def test_unmapped_event_is_ignored_not_queued(self, store):
-        result = store.enqueue(ev(5, "estimate.create"))
+        result = store.enqueue(ev(5, "notification.create"))
         assert result.status == "ignored"
         assert store.events("pending") == [] and store.claim(now=1e12) is None
 

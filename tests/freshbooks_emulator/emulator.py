@@ -253,11 +253,11 @@ class FreshBooksEmulator:
 
     def truth(self, stream: str, account_id: str | None = None, include=("lines",)) -> list[dict]:
         """API-shaped records (list rendering) including deleted ones, all pages, id order.
-        Invoices/credit notes include their lines (as with include[]=lines).
+        Invoices, credit notes, estimates and invoice profiles include their lines (include[]=lines).
         account_id=None: every account, one after the other.  "invoice_lines" gives the lines
         of every invoice (each line carries its invoiceid)."""
-        if stream == "invoice_lines":
-            return [line for inv in self.truth("invoices", account_id) for line in inv.get("lines") or []]
+        if stream in S.LINE_RIDERS:  # "invoice_lines", "estimate_lines", ...
+            return [line for doc in self.truth(S.LINE_RIDERS[stream], account_id) for line in doc.get("lines") or []]
         accts = [account_id] if account_id else [a["account_id"] for a in self._accounts]
         out = []
         for acct in accts:

@@ -104,7 +104,7 @@ def render(spec: S.StreamSpec, rec: dict, include: frozenset | set = frozenset()
     for k, v in rec.items():
         if k.startswith("_"):
             continue
-        if k == "lines" and spec.name in ("invoices", "credit_notes") and "lines" not in include:
+        if k == "lines" and spec.name in S.LINE_PARENTS and "lines" not in include:
             continue
         out[k] = v if type(v) in _PLAIN else _conv(v, k, spec, overrides, local_tz)
     return out

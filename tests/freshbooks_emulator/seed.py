@@ -518,6 +518,77 @@ def gen_time_entries(rng, ctx: Ctx, pk, created, updated):
     }
 
 
+def _billing_document(rng, ctx: Ctx, pk, parent_key, created, updated):
+    """The invoice-like core of estimates and recurring profiles (client, currency, lines, total)."""
+    cid = ctx.pick(rng, "clients", 0)
+    client = ctx.get("clients", cid) if cid else None
+    code = (client or {}).get("currency_code") or ctx.currency
+    lines = make_lines(rng, parent_key, pk, code, updated)
+    total = c2(sum((dec(l["amount"]) for l in lines), Decimal(0)))
+    return {
+        "id": pk, parent_key: pk, "accounting_systemid": ctx.account_id, "accountid": ctx.account_id,
+        "customerid": cid or 0, "ownerid": 1, "organization": (client or {}).get("organization", ""),
+        "fname": (client or {}).get("fname", ""), "lname": (client or {}).get("lname", ""),
+        "currency_code": code, "language": "en", "po_number": None, "terms": None, "notes": None,
+        "description": "", "address": "", "street": "", "street2": "", "city": "", "province": "",
+        "code": "", "country": "", "vat_name": None, "vat_number": None, "template": "clean-grouped",
+        "create_date": (created.astimezone(UTC) - timedelta(days=rng.randint(0, 3))).date(),
+        "discount_value": "0", "amount": m(total, code), "discount_total": m(Decimal(0), code),
+        "uuid": det_uuid(rng), "created_at": created, "updated": updated, "vis_state": 0, "lines": lines,
+    }
+
+
+ESTIMATE_STATUS = [  # status int, ui_status, display_status, accepted, invoiced
+    (1, "draft", "draft", False, False), (2, "sent", "sent", False, False),
+    (3, "viewed", "viewed", False, False), (4, "accepted", "accepted", True, False),
+    (5, "declined", "declined", False, False), (6, "invoiced", "invoiced", True, True),
+]
+
+
+def gen_estimates(rng, ctx: Ctx, pk, created, updated):
+    est = _billing_document(rng, ctx, pk, "estimateid", created, updated)
+    st, ui, disp, accepted, invoiced = rng.choice(ESTIMATE_STATUS)
+    est.update({"estimate_number": f"E-{pk % 1000000:06d}", "status": st, "ui_status": ui,
+                "display_status": disp, "reply_status": None, "accepted": accepted, "invoiced": invoiced,
+                "invoiceid": ctx.pick(rng, "invoices", None) if invoiced else None})
+    return est
+
+
+def gen_invoice_profiles(rng, ctx: Ctx, pk, created, updated):
+    prof = _billing_document(rng, ctx, pk, "profileid", created, updated)
+    occurrences = rng.choice([0, 6, 12, 24])
+    prof.update({"frequency": rng.choice(["1w", "2w", "1m", "3m", "1y"]), "occurrences": occurrences,
+                 "occurrences_to_date": rng.randint(0, occurrences or 30), "status": 1,
+                 "display_status": "active", "due_offset_days": rng.choice([0, 15, 30]),
+                 "next_issue_date": (created.astimezone(UTC) + timedelta(days=rng.randint(1, 60))).date(),
+                 "auto_bill": rng.random() < 0.3, "send_email": True, "disable": rng.random() < 0.1})
+    return prof
+
+
+def gen_tasks(rng, ctx: Ctx, pk, created, updated):
+    name, desc = rng.choice(LINE_NAMES)
+    return {"id": pk, "taskid": pk, "name": name, "tname": name, "description": desc, "tdesc": desc,
+            "billable": rng.random() < 0.8, "rate": m(rand_amount(rng, 40, 250), ctx.currency),
+            "tax1": ctx.pick(rng, "taxes", 0) or 0, "tax2": 0, "updated": updated, "vis_state": 0}
+
+
+TEAM_ROLES = ["business_partner", "business_manager", "business_employee", "business_accountant"]
+
+
+def gen_team_members(rng, ctx: Ctx, pk, created, updated):
+    fname, lname = _person(rng)
+    city, prov, country = rng.choice(CITIES)
+    login = rng.random() < 0.7
+    return {"uuid": pk, "first_name": fname, "middle_name": None, "last_name": lname,
+            "email": f"{fname.lower()}.{pk[:6]}@team.example", "job_title": rng.choice(["Designer", "Developer", "Bookkeeper", "PM"]),
+            "street_1": f"{rng.randint(1, 999)} Queen St", "street_2": None, "city": city, "province": prov,
+            "country": country, "postal_code": f"{rng.randint(10000, 99999)}", "phone_number": None,
+            "business_id": ctx.business_id, "business_role_name": rng.choice(TEAM_ROLES), "active": True,
+            "identity_id": rng.randint(5600000, 5699999) if login else None,
+            "invitation_date_accepted": created + timedelta(hours=rng.randint(1, 72)) if login else None,
+            "created_at": created, "updated_at": updated}
+
+
 def gen_journal_entry_details(rng, ctx: Ctx, pk, created, updated):
     acct = JE_ACCOUNTS[rng.choice(list(JE_ACCOUNTS))]
     amt = rand_amount(rng, 5, 500)
@@ -560,7 +631,8 @@ ID_BASE = {"clients": 100001, "invoices": 200001, "payments": 300001, "expenses"
            "expense_categories": 5001, "bills": 600001, "bill_payments": 650001,
            "bill_vendors": 700001, "items": 800001, "taxes": 8001, "credit_notes": 850001,
            "other_incomes": 900001, "staff": 11, "journal_entry_details": 1000001,
-           "projects": 1100001, "services": 1200001, "time_entries": 1300001}
+           "projects": 1100001, "services": 1200001, "time_entries": 1300001,
+           "estimates": 1400001, "invoice_profiles": 1500001, "tasks": 1600001}
 
 
 def spread(rng: random.Random, now: datetime, days: int = 400):
@@ -578,10 +650,12 @@ def spread(rng: random.Random, now: datetime, days: int = 400):
 SIZES = {
     "small": {"expense_categories": 4, "taxes": 2, "staff": 2, "clients": 5, "services": 2,
               "projects": 2, "items": 3, "invoices": 6, "expenses": 5, "bill_vendors": 2,
-              "bills": 3, "credit_notes": 2, "other_incomes": 2, "time_entries": 4, "ledger": 12},
+              "bills": 3, "credit_notes": 2, "other_incomes": 2, "time_entries": 4, "ledger": 12,
+              "estimates": 4, "invoice_profiles": 3, "tasks": 3, "team_members": 3},
     "demo": {"expense_categories": 12, "taxes": 5, "staff": 6, "clients": 60, "services": 12,
              "projects": 50, "items": 50, "invoices": 200, "expenses": 150, "bill_vendors": 30,
-             "bills": 60, "credit_notes": 50, "other_incomes": 50, "time_entries": 200, "ledger": 24},
+             "bills": 60, "credit_notes": 50, "other_incomes": 50, "time_entries": 200, "ledger": 24,
+             "estimates": 40, "invoice_profiles": 15, "tasks": 20, "team_members": 8},
 }
 ORDER = ["expense_categories", "taxes", "staff", "clients", "services", "projects", "items",
          "invoices", "expenses", "bill_vendors", "bills", "credit_notes", "other_incomes",
@@ -619,6 +693,7 @@ def seed_data(emu, seed_name: str) -> dict:
                     store.update(stream, acct, pk, {"identity_id": OTHER_MEMBER_IDENTITY},
                                  bump=False, notify=False)
         _seed_ledger(emu, account, sizes["ledger"], now)
+        _seed_sales_and_team(emu, account, sizes, now, note)
         if seed_name == "small":
             _small_specials(emu, account, acct_index, note, info)
         else:
@@ -633,6 +708,32 @@ def seed_data(emu, seed_name: str) -> dict:
                     note("archived", stream, acct, pk)
         _seed_journal_entries(emu, account)
     return info
+
+
+#: seeded after the original streams, from their own random stream, so adding them left every
+#: other record of every seed unchanged
+LATER_ORDER = ["estimates", "invoice_profiles", "tasks", "team_members"]
+
+
+def _seed_sales_and_team(emu, account, sizes, now, note):
+    """Estimates, recurring profiles, tasks, team members; in each, one record deleted (team: one
+    member deactivated) and, for estimates, one archived."""
+    acct = account["account_id"]
+    rng = random.Random(f"{emu.seed}/spread/later/{acct}")
+    store = emu.store
+    for stream in LATER_ORDER:
+        for _ in range(sizes[stream]):
+            created, updated = spread(rng, now)
+            store.create(stream, acct, {}, created=created, updated=updated, notify=False)
+        ids = store.ids(stream, acct)
+        if stream == "team_members":
+            store.update(stream, acct, ids[-1], {"active": False}, bump=False, notify=False)
+            continue
+        emu.delete(stream, acct, ids[1])
+        note("deleted", stream, acct, ids[1])
+        if stream == "estimates":
+            emu.archive(stream, acct, ids[2])
+            note("archived", stream, acct, ids[2])
 
 
 def _seed_invoice_payments(emu, acct, inv, rng, now):

@@ -227,6 +227,7 @@ R_PROJECT = re.compile(r"^/projects/business/(\d+)/project/(\d+)/?$")
 R_SERVICES = re.compile(r"^/comments/business/(\d+)/services/?$")
 R_SERVICE = re.compile(r"^/comments/business/(\d+)/service/(\d+)/?$")
 R_TIME = re.compile(r"^/timetracking/business/(\d+)/time_entries(?:/(\d+))?/?$")
+R_TEAM = re.compile(r"^/auth/api/v1/businesses/(\d+)/team_members(?:/([^/]+))?/?$")
 
 
 def route(emu, req: Request):
@@ -258,6 +259,9 @@ def route(emu, req: Request):
 
     if p.rstrip("/") == "/auth/api/v1/users/me":
         return 200, {}, {"response": emu.users_me()}
+    m = R_TEAM.match(p)
+    if m:
+        return team_members(emu, req, int(m.group(1)), m.group(2))
     m = R_ACCOUNTING.match(p)
     if m:
         return accounting(emu, req, m.group(1), m.group(2), m.group(3))
@@ -631,6 +635,27 @@ def project_family(emu, req, stream, business_id, pk):
         meta["total_logged"] = logged
         meta["total_unbilled"] = sum(r.get("duration") or 0 for r in recs if not r.get("billed"))
     return 200, {}, {spec.list_key: items, "meta": meta}
+
+
+# ------------------------------------------------------------------------------------------
+# team members (auth family: {"response": [...], "meta": {page, per_page, total}}, no "pages")
+# ------------------------------------------------------------------------------------------
+
+def team_members(emu, req, business_id, uuid):
+    account_id = _business_or_404(emu, business_id)["account_id"]
+    if uuid is not None:
+        if emu.store.get("team_members", account_id, uuid) is None:
+            raise HTTPError(404, dict(PROJECT_404))
+        return 200, {}, {"response": emu.render_one("team_members", account_id, uuid)}
+    page, per_page = _paging(req, S.spec("team_members").default_per_page)
+    extra = None
+    active = _bool(req.q.get("active"))
+    if active is not None:
+        extra = (("active", active), lambda r: bool(r.get("active")) == active)
+    pks = emu.store.query("team_members", account_id, vis="all", extra=extra)
+    chunk, total, _pages = _page_slice(pks, page, per_page)
+    return 200, {}, {"response": emu.store.render_many("team_members", account_id, chunk),
+                     "meta": {"page": page, "per_page": per_page, "total": total}}
 
 
 # ------------------------------------------------------------------------------------------

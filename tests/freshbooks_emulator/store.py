@@ -174,7 +174,7 @@ class Store:
 
     def _fix_lines(self, spec, rec, lines, updated):
         code = rec.get("currency_code", "USD")
-        parent = "invoiceid" if spec.name == "invoices" else "creditid"
+        parent = S.LINE_PARENTS[spec.name]
         fixed = []
         for i, line in enumerate(lines):
             line = dict(line)
@@ -206,11 +206,11 @@ class Store:
         """Keep derived fields consistent after applying `fields`."""
         for a in spec.aliases:
             rec[a] = rec[spec.pk]
-        if spec.name in ("invoices", "credit_notes") and "lines" in fields and fields["lines"] is not None:
+        if spec.name in S.LINE_PARENTS and "lines" in fields and fields["lines"] is not None:
             rec["lines"] = self._fix_lines(spec, rec, fields["lines"], stamp)
             if spec.name == "invoices" and "amount" not in fields:
                 SEED.invoice_totals(rec)
-            elif spec.name == "credit_notes" and "amount" not in fields:
+            elif "amount" not in fields:  # credit notes, estimates, profiles: the sum of the lines
                 rec["amount"] = {"amount": dec_str(SEED.c2(sum(Decimal(l["amount"]["amount"]) for l in rec["lines"]))),
                                  "code": rec.get("currency_code", "USD")}
         if spec.name == "invoices":
@@ -272,7 +272,7 @@ class Store:
                 rec[spec.updated_field] = stamp
                 if "version" in rec and "version" not in fields:
                     rec["version"] = self.emu.now()
-                if rec.get("lines") and "lines" in fields and spec.name in ("invoices", "credit_notes"):
+                if rec.get("lines") and "lines" in fields and spec.name in S.LINE_PARENTS:
                     for line in rec["lines"]:
                         line["updated"] = stamp
             t.touch()

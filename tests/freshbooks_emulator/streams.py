@@ -84,6 +84,17 @@ _add(StreamSpec("journal_entry_details", _A, "journal_entries/journal_entry_deta
                 "journal_entry_details", "journal_entry_detail", aliases=("detailid",),
                 updated_field=None, vis_state=False, delete_mode="hard", read_only=True))
 
+# estimates, recurring invoice profiles and tasks (freshbooks-api.md §3.2; estimate and profile
+# field lists beyond the invoice-like core are UNCONFIRMED). Estimates: DELETE per the Python SDK,
+# kept here as a soft delete (vis_state 1) so both cases of the UNCONFIRMED semantics reach the tap
+# through the same list pass; profiles and tasks: PUT vis_state=1 (§5.4).
+_add(StreamSpec("estimates", _A, "estimates/estimates", "estimates", "estimate", aliases=("estimateid",),
+                event="estimate", money_fields=("amount", "discount_total")))
+_add(StreamSpec("invoice_profiles", _A, "invoice_profiles/invoice_profiles", "invoice_profiles",
+                "invoice_profile", aliases=("profileid",), event="recurring",
+                money_fields=("amount", "discount_total")))
+_add(StreamSpec("tasks", _A, "projects/tasks", "tasks", "task", aliases=("taskid",), money_fields=("rate",)))
+
 _add(StreamSpec("projects", _P, "/projects/business/{bid}/projects", "projects", "project",
                 single_path="/projects/business/{bid}/project/{id}", updated_field="updated_at",
                 vis_state=False, delete_mode="hard", dt_format=UTC_T, event="project",
@@ -100,6 +111,18 @@ _add(StreamSpec("time_entries", _P, "/timetracking/business/{bid}/time_entries",
 _add(StreamSpec("chart_of_accounts", _L, "/accounting/businesses/{uuid}/ledger_accounts/accounts",
                 "data", "data", pk="uuid", updated_field="updated_at", vis_state=False,
                 delete_mode="hard", dt_format=UTC_MICRO_Z))
+
+# auth family (§3.1 D): {"response": [...], "meta": {page, per_page, total}} without "pages"
+_add(StreamSpec("team_members", "auth", "/auth/api/v1/businesses/{bid}/team_members", "response", "response",
+                pk="uuid", updated_field="updated_at", vis_state=False, delete_mode="hard", dt_format=UTC_Z,
+                single_path="/auth/api/v1/businesses/{bid}/team_members/{id}", default_per_page=5))
+
+#: streams whose records carry ``lines`` (only with include[]=lines) -> the id field each line repeats
+LINE_PARENTS = {"invoices": "invoiceid", "credit_notes": "creditid", "estimates": "estimateid",
+                "invoice_profiles": "profileid"}
+#: rider name (the tap's line streams) -> the stream that carries them
+LINE_RIDERS = {"invoice_lines": "invoices", "estimate_lines": "estimates",
+               "invoice_profile_lines": "invoice_profiles"}
 
 # Webhook event prefix -> stream (for auto delivery and event validation)
 EVENT_PREFIXES = sorted({s.event for s in STREAMS.values() if s.event} |

@@ -38,6 +38,7 @@ ALL_STREAMS = {
     "bill_payments", "bill_vendors", "bills", "chart_of_accounts", "clients", "credit_notes",
     "expense_categories", "expenses", "invoices", "items", "journal_entry_details",
     "other_incomes", "payments", "projects", "services", "staff", "taxes", "time_entries",
+    "estimates", "invoice_profiles", "tasks", "team_members",
 }
 
 

@@ -25,11 +25,13 @@ from conftest import ROOT, run_tap, tap_config
 from tap_freshbooks import retries
 from tap_freshbooks.client import FreshBooksStream
 from tap_freshbooks.errors import ReauthorizationRequired
+from freshbooks_emulator.streams import LINE_RIDERS
 from tap_freshbooks.streams import STREAM_TYPES
 from tap_freshbooks.token_store import TokenStore
 
 ALL_STREAMS = [s.name for s in STREAM_TYPES]
-ID_FIELDS = {"bill_vendors": "vendorid", "other_incomes": "incomeid", "chart_of_accounts": "uuid"}
+ID_FIELDS = {"bill_vendors": "vendorid", "other_incomes": "incomeid", "chart_of_accounts": "uuid",
+             "team_members": "uuid"}
 #: waits after attempt 1, 2, 3 of one request: [0.05, 0.1], [0.1, 0.2], [0.2, 0.4] s
 TEST_POLICY = retries.RetryPolicy(base_seconds=0.1, max_seconds=5.0, max_retry_after_seconds=5.0)
 
@@ -40,10 +42,8 @@ def small_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def truth_ids(emu, stream: str, account_id: str) -> list[str]:
-    if stream == "invoice_lines":
-        return sorted(
-            str(line["lineid"]) for inv in emu.truth("invoices", account_id) for line in inv.get("lines") or []
-        )
+    if stream in LINE_RIDERS:  # invoice_lines, estimate_lines, invoice_profile_lines
+        return sorted(str(line["lineid"]) for line in emu.truth(stream, account_id))
     field = ID_FIELDS.get(stream, "id")
     return sorted(str(r.get(field, r.get("id"))) for r in emu.truth(stream, account_id))
 

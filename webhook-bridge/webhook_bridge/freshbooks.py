@@ -55,6 +55,8 @@ EVENT_TARGETS: dict[str, EventTarget] = {
     "project": EventTarget("projects", ("projects",)),
     "service": EventTarget("services", ("services",)),
     "time_entry": EventTarget("time_entries", ("time_entries",)),
+    "estimate": EventTarget("estimates", ("estimates", "estimate_lines")),
+    "recurring": EventTarget("invoice_profiles", ("invoice_profiles", "invoice_profile_lines")),
 }
 STREAM_SELECT: dict[str, tuple[str, ...]] = {v.stream: v.select for v in EVENT_TARGETS.values()}
 EVENT_ACTIONS = ("create", "update", "delete")
@@ -79,6 +81,8 @@ DEFAULT_EVENT_RESOURCES = (
     "project",
     "service",
     "time_entry",
+    "estimate",
+    "recurring",
 )
 DEFAULT_EVENTS = tuple(f"{r}.{a}" for r in DEFAULT_EVENT_RESOURCES for a in EVENT_ACTIONS)
 

@@ -19,6 +19,14 @@ from tap_freshbooks.streams.accounting import (
 )
 from tap_freshbooks.streams.ledger_accounts import ChartOfAccountsStream
 from tap_freshbooks.streams.projects import ProjectsStream, ServicesStream, TimeEntriesStream
+from tap_freshbooks.streams.sales import (
+    EstimateLinesStream,
+    EstimatesStream,
+    InvoiceProfileLinesStream,
+    InvoiceProfilesStream,
+    TasksStream,
+)
+from tap_freshbooks.streams.team import TeamMembersStream
 
 STREAM_TYPES = [
     ClientsStream,
@@ -40,6 +48,12 @@ STREAM_TYPES = [
     CreditNotesStream,
     OtherIncomesStream,
     StaffStream,
+    EstimatesStream,
+    EstimateLinesStream,
+    InvoiceProfilesStream,
+    InvoiceProfileLinesStream,
+    TasksStream,
+    TeamMembersStream,
 ]
 
 __all__ = ["STREAM_TYPES"]
