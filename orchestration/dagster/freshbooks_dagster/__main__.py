@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freshbooks-dagster: {exc}", file=sys.stderr)
         return 2
     if args.command == "groups":  # no Dagster import: quick
+        if not groups:
+            print("freshbooks-dagster: no account groups yet: add tap-freshbooks--<group> extractors "
+                  "(see orchestration/account_groups.meltano.yml.example)", file=sys.stderr)
         for g in groups:
             sid = state_id(environment_name(), g.extractor, loader_name())
             print(f"{g.name}\t{g.extractor}\t{','.join(g.account_ids)}\t{sid}")
