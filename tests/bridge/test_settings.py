@@ -22,6 +22,8 @@ def test_defaults(tmp_path):
     assert s.data_dir == tmp_path.resolve() / ".webhook-bridge"
     assert s.api_url == "https://api.freshbooks.com"
     assert s.extractor_env_prefix == "TAP_FRESHBOOKS"
+    assert s.run_mode == "direct" and s.coalesce_window_seconds == 0.25
+    assert s.post_load_command == "freshbooks-looker:post_load" and s.post_load_retry_seconds == 60
 
 
 def test_meltano_project_root_is_the_default_root(tmp_path):
