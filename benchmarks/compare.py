@@ -180,6 +180,8 @@ class Emulator:
 # ------------------------------------------------------------------------------------------
 def page_records(body: dict) -> dict[str, list[dict]]:
     """The records of one list page by stream-ish key (invoice lines counted as their own)."""
+    if isinstance(body, list):
+        return {"items": body}
     result = body.get("response", {}).get("result", body)
     out: dict[str, list[dict]] = {}
     for key, value in result.items():
@@ -525,29 +527,30 @@ def report(all_results: dict[int, dict[str, dict]]) -> None:
     def secs(r: dict) -> float:
         return r["seconds"]
 
+    def requests_of(r: dict) -> float:
+        return r["requests"]
+
     for size in sizes:
         res = all_results[size]
-        print(f"  {size:>7} invoices:"
-              f" 1. tap rec/s / raw rec/s = {ratio(size, 'tap full', 'raw full', rate)} (goal >= 0.5);"
-              f" 2. meltano-duckdb full / dlt parquet full = "
-              f"{ratio(size, 'meltano-duckdb full', 'dlt-parquet full', secs)} (goal <= 0.67);"
-              f" meltano-duckdb incremental / dlt parquet incremental = "
-              f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1);"
-              f" 4. meltano-postgres full / meltano-duckdb full = "
-              f"{ratio(size, 'meltano-postgres full', 'meltano-duckdb full', secs)},"
-              f" incremental = {ratio(size, 'meltano-postgres incremental', 'meltano-duckdb incremental', secs)}"
-              f"; requests tap / raw incremental = "
-              f"{ratio(size, 'tap incremental', 'raw incremental', lambda r: r['requests'])}")
+        print(f"  {size:,} invoices")
+        print(f"    1. tap records/s / raw records/s: {ratio(size, 'tap full', 'raw full', rate)} (goal >= 0.5)")
+        print(f"    2. meltano-duckdb full / dlt parquet full: "
+              f"{ratio(size, 'meltano-duckdb full', 'dlt-parquet full', secs)} (goal <= 0.67)")
+        print(f"       meltano-duckdb incremental / dlt parquet incremental: "
+              f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1), "
+              f"requests tap / dlt: {ratio(size, 'tap incremental', 'dlt-parquet incremental', requests_of)}")
         tree = res.get("meltano-duckdb full")
         if tree:
-            print(f"  {size:>7} invoices: meltano-duckdb full process tree peak RSS {tree['rss_mb']:.0f} MB"
-                  " (goal < 400 MB at 100k)")
+            print(f"       meltano-duckdb full, process tree peak RSS: {tree['rss_mb']:.0f} MB (goal < 400 MB at 100k)")
+        print(f"    4. meltano-postgres / meltano-duckdb: full "
+              f"{ratio(size, 'meltano-postgres full', 'meltano-duckdb full', secs)}, incremental "
+              f"{ratio(size, 'meltano-postgres incremental', 'meltano-duckdb incremental', secs)}")
     if len(sizes) >= 2:
         lo, hi = all_results[sizes[0]], all_results[sizes[-1]]
         for key in ("meltano-duckdb full", "tap full", "dlt-parquet full"):
             if key in lo and key in hi:
-                print(f"  peak RSS {sizes[-1]}/{sizes[0]} {key}: {hi[key]['rss_mb'] / lo[key]['rss_mb']:.2f}"
-                      " (flat is ~1)")
+                print(f"  peak RSS {sizes[-1]:,}/{sizes[0]:,} invoices, {key}: "
+                      f"{hi[key]['rss_mb'] / lo[key]['rss_mb']:.2f} (flat is ~1)")
 
 
 def main() -> None:
@@ -563,7 +566,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--tree", type=Path, help="take the tap's and the emulator's code from this copy of "
                         "the repository (e.g. `git archive HEAD | tar -x -C DIR`) instead of the work tree")
+    parser.add_argument("--report", type=Path, nargs="+",
+                        help="only print the table from --json files of earlier runs (merged by size)")
     args = parser.parse_args()
+    if args.report:
+        merged: dict[int, dict[str, dict]] = {}
+        for path in args.report:
+            for size, results in json.loads(path.read_text()).items():
+                merged.setdefault(int(size), {}).update(results)
+        report(merged)
+        return
     if args.tree:
         global TREE  # noqa: PLW0603
         TREE = args.tree.resolve()
