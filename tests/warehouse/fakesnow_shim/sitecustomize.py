@@ -51,18 +51,19 @@ def _install() -> None:
 
     def put_batches_to_stage(self, sync_id, files):
         table = stage_table(self)
+        rows = []
+        for file_uri in files:
+            path = urlparse(file_uri).path
+            opener = gzip.open if path.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8") as fh:
+                rows += [json.dumps(json.loads(line)) for line in fh if line.strip()]
         with self._connect() as conn, conn.begin():
             conn.execute(text(f"create table if not exists {table} (sync_id varchar, seq integer, v variant)"))
-            seq = 0
-            for file_uri in files:
-                path = urlparse(file_uri).path
-                opener = gzip.open if path.endswith(".gz") else open
-                with opener(path, "rt", encoding="utf-8") as fh:
-                    for line in fh:
-                        if line.strip():
-                            seq += 1
-                            conn.execute(text(f"insert into {table} select :s, :n, parse_json(:v)"),
-                                         {"s": sync_id, "n": seq, "v": json.dumps(json.loads(line))})
+            for start in range(0, len(rows), 200):  # one statement per 200 rows (fakesnow parses each)
+                chunk = rows[start:start + 200]
+                values = ", ".join(f"(:s, {start + i + 1}, :v{i})" for i in range(len(chunk)))
+                conn.execute(text(f"insert into {table} select column1, column2, parse_json(column3) from values {values}"),
+                             {"s": sync_id, **{f"v{i}": row for i, row in enumerate(chunk)}})
 
     def _get_merge_from_stage_statement(self, full_table_name, schema, sync_id, file_format, key_properties):
         statement, kwargs = original_merge(self, full_table_name, schema, sync_id, file_format, key_properties)
