@@ -35,6 +35,12 @@ datagroup: freshbooks_load {
       FROM @{SCHEMA_NAME}.credit_notes
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.estimate_lines
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.estimates
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
       FROM @{SCHEMA_NAME}.expense_categories
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
@@ -42,6 +48,12 @@ datagroup: freshbooks_load {
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
       FROM @{SCHEMA_NAME}.invoice_lines
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.invoice_profile_lines
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.invoice_profiles
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
       FROM @{SCHEMA_NAME}.invoices
@@ -68,7 +80,13 @@ datagroup: freshbooks_load {
       FROM @{SCHEMA_NAME}.staff
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.tasks
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
       FROM @{SCHEMA_NAME}.taxes
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.team_members
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
       FROM @{SCHEMA_NAME}.time_entries

@@ -34,6 +34,12 @@ view: stream_freshness {
       SELECT 'credit_notes' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.credit_notes
       UNION ALL
+      SELECT 'estimate_lines' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.estimate_lines
+      UNION ALL
+      SELECT 'estimates' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.estimates
+      UNION ALL
       SELECT 'expense_categories' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.expense_categories
       UNION ALL
@@ -42,6 +48,12 @@ view: stream_freshness {
       UNION ALL
       SELECT 'invoice_lines' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.invoice_lines
+      UNION ALL
+      SELECT 'invoice_profile_lines' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.invoice_profile_lines
+      UNION ALL
+      SELECT 'invoice_profiles' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.invoice_profiles
       UNION ALL
       SELECT 'invoices' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.invoices
@@ -67,8 +79,14 @@ view: stream_freshness {
       SELECT 'staff' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.staff
       UNION ALL
+      SELECT 'tasks' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.tasks
+      UNION ALL
       SELECT 'taxes' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.taxes
+      UNION ALL
+      SELECT 'team_members' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.team_members
       UNION ALL
       SELECT 'time_entries' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.time_entries ;;

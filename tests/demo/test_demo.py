@@ -28,6 +28,7 @@ from cryptography.fernet import Fernet
 from demo.project_copy import PYTHON, clean_env, copy_project, meltano
 from freshbooks_emulator import FreshBooksEmulator
 from security.outputs import save_output
+from tap_freshbooks.streams import STREAM_TYPES
 from tap_freshbooks.token_store import TokenSet, TokenStore
 
 pytestmark = pytest.mark.slow
@@ -149,7 +150,7 @@ def test_demo_with_the_bundled_emulator_leaves_user_data_alone(project: UserProj
     assert "starting the bundled FreshBooks emulator" in first.stdout
     assert project.fingerprint() == before
     counts = table_counts(project.demo_warehouse)
-    assert len(counts) == 19 and all(counts.values()), counts
+    assert len(counts) == len(STREAM_TYPES) and all(counts.values()), counts
     assert "output/demo/warehouse.duckdb" in first.stdout
     demo_state = meltano(project.root, clean_env(), "--environment", "demo", "state", "get", DEMO_STATE_ID)
     assert demo_state.returncode == 0 and "bookmarks" in demo_state.stdout, demo_state.stderr[-2000:]
@@ -266,5 +267,5 @@ def test_fresh_clone_runs_meltano_without_setup(tmp_path, emulator) -> None:
 
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = table_counts(clone / "output" / "warehouse.duckdb")
-    assert len(counts) == 19 and counts["invoices"] > 0, counts
+    assert len(counts) == len(STREAM_TYPES) and counts["invoices"] > 0, counts
     assert (clone / ".secrets" / "freshbooks_tokens.fernet").exists()  # the default token store path

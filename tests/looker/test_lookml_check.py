@@ -13,6 +13,7 @@ from freshbooks_looker import generate
 from freshbooks_looker.check import LOOKER_DIALECTS, Checker
 from freshbooks_looker.lookml import Project
 from freshbooks_looker.warehouse import DuckDBWarehouse
+from tap_freshbooks.streams import STREAM_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOKER_DIR = ROOT / "looker"
@@ -160,7 +161,7 @@ def test_datagroup_trigger_is_the_newest_load(checker, duckdb_load):
                                       "WHERE table_schema = 'freshbooks' AND table_catalog = 'fbwh'")]
     newest = max(wh.query(f"SELECT MAX(_sdc_batched_at) FROM freshbooks.{t}")[0][0] for t in tables)
     assert trigger == newest
-    assert len(tables) == 19
+    assert len(tables) == len(STREAM_TYPES)
 
 
 def test_freshness_explore_lists_every_stream(checker):
@@ -168,7 +169,7 @@ def test_freshness_explore_lists_every_stream(checker):
                                               "stream_freshness.last_loaded_time",
                                               "stream_freshness.minutes_since_last_load"])
     wh = checker.warehouse
-    assert len(rows) == 19
+    assert len(rows) == len(STREAM_TYPES)
     for row in rows:
         (count,) = wh.query(f"SELECT COUNT(*) FROM freshbooks.{row['stream_freshness.stream']}")[0]
         assert row["stream_freshness.row_count"] == count
