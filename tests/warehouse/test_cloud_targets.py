@@ -95,10 +95,14 @@ def test_bigquery_config_validates_and_deduplicates():
     assert config["method"] in FIXTURE["target-bigquery"]["settings"]["properties"]["method"]["enum"]
 
 
+LINE_PARENTS = {"invoice_lines": "invoice", "estimate_lines": "estimate", "invoice_profile_lines": "invoice_profile"}
+
+
 def test_every_stream_has_merge_keys(catalog):
     for stream in catalog["streams"]:
         keys = stream["key_properties"]
-        want = ["account_id", "invoice_id", "id"] if stream["tap_stream_id"] == "invoice_lines" else ["account_id", "id"]
+        parent = LINE_PARENTS.get(stream["tap_stream_id"])  # line streams add their parent's id
+        want = ["account_id", f"{parent}_id", "id"] if parent else ["account_id", "id"]
         assert keys == want, stream["tap_stream_id"]
 
 
