@@ -180,9 +180,12 @@ class Emulator:
 # ------------------------------------------------------------------------------------------
 def page_records(body: dict) -> dict[str, list[dict]]:
     """The records of one list page by stream-ish key (invoice lines counted as their own)."""
-    if isinstance(body, list):
-        return {"items": body}
-    result = body.get("response", {}).get("result", body)
+    result = body
+    for envelope_key in ("response", "result"):
+        if isinstance(result, dict) and envelope_key in result:
+            result = result[envelope_key]
+    if isinstance(result, list):
+        return {"items": result}
     out: dict[str, list[dict]] = {}
     for key, value in result.items():
         if isinstance(value, list) and (not value or isinstance(value[0], dict)):
@@ -212,8 +215,10 @@ def raw_fetch_worker(url: str, token: str, paths: list[str] | None, load_into: s
         for path in paths:
             response = session.get(url + path, timeout=120)
             response.raise_for_status()
-            for key, items in page_records(response.json()).items():
+            resource = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            for name, items in page_records(response.json()).items():
                 records += len(items)
+                key = name if name.startswith(resource) else f"{resource}__{name}"
                 if load_into and items:
                     if key not in spool:
                         spool[key] = (workdir / f"{key}.jsonl").open("w")
