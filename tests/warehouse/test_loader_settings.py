@@ -1,4 +1,10 @@
-"""target-duckdb with meltano.yml's batch size: several flushes per stream still load exactly once.
+"""The loader settings meltano.yml sets for speed and memory (docs/performance.md), and what they keep.
+
+target-postgres: `validate_records: false` (the SDK's per-record JSON-schema check was 2/3 of its
+CPU; the tap conforms every record). tests/warehouse/test_postgres_pipeline.py loads with it and
+finds every field equal to FreshBooks, decimals NUMERIC.
+
+target-duckdb with meltano.yml's batch size: several flushes per stream still load exactly once.
 
 meltano.yml sets `batch_size_rows: 10000` (the target's default, 100,000 rows buffered per stream,
 made the pipeline's memory grow with volume; docs/performance.md). A stream larger than the batch
@@ -25,14 +31,22 @@ pytestmark = pytest.mark.slow
 BATCH = 40
 
 
-def test_meltano_yml_sets_the_batch_size(tmp_path) -> None:
+def loader_config(loader: str, tmp_path) -> dict:
+    """The loader's config as Meltano resolves it from meltano.yml (no TARGET_* variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_", "MELTANO_"))}
     env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'meltano.db'}"
     out = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "meltano"), "config", "print", "--format=json", "target-duckdb"],
+        [str(ROOT / ".venv" / "bin" / "meltano"), "config", "print", "--format=json", loader],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=120,
     ).stdout
-    assert json.loads(out)["batch_size_rows"] == 10000
+    return json.loads(out)
+
+
+def test_meltano_yml_loader_settings(tmp_path) -> None:
+    assert loader_config("target-duckdb", tmp_path)["batch_size_rows"] == 10000
+    postgres = loader_config("target-postgres", tmp_path)
+    assert postgres["validate_records"] is False
+    assert postgres["load_method"] == "upsert"
 
 
 def loaded(path) -> duckdb.DuckDBPyConnection:
