@@ -1,20 +1,23 @@
-"""Test-only: run the real target-snowflake against a fakesnow server (tests/warehouse/test_snowflake_fakesnow.py).
+"""Test-only: run the real target-snowflake against a fakesnow server
+(tests/warehouse/test_snowflake_fakesnow.py).
 
-Put on the loader venv's path by that test only (a .pth line, inert without FAKESNOW_TEST_URL), and active only in a ``target-snowflake`` process with
-FAKESNOW_TEST_URL set. It changes two things, nothing else:
+That test puts this directory on the loader venv's path (a .pth line, inert without
+FAKESNOW_TEST_URL); it acts only in a ``target-snowflake`` process with FAKESNOW_TEST_URL set.
+It changes two things, nothing else:
 
 1. Where the connector connects: target-snowflake has no host/port/protocol settings, and
    snowflake-sqlalchemy refuses ``host:port`` in ``account``, so ``SnowflakeConnection.connect``
    gets host, port and protocol from FAKESNOW_TEST_URL, and a current schema.
 2. The user stage (``@~``), which fakesnow 0.12.1 cannot take (measured by
-   test_fakesnow_refuses_the_user_stage_path): the loader's own batch files (JSON lines,
-   gzip) are inserted into a staging table instead of ``PUT`` to ``@~``; the loader's own MERGE
-   statement runs with its source ``'@~/target-snowflake/<sync>'(file_format => ...)`` replaced by
-   that table, ``$1`` by the table's VARIANT column, ``SEQ8()`` by the file order, and the
-   dedup's ``PARTITION BY <key aliases>`` by the aliased expressions (fakesnow turns alias
-   references in QUALIFY into a LATERAL join DuckDB refuses inside MERGE); ``REMOVE`` deletes
-   the rows; ``DROP FILE FORMAT`` (cleanup at the end of a sink) is skipped. Every other statement (CREATE SCHEMA/TABLE, ALTER, FILE FORMAT, the MERGE's
-   casts, dedup, ON, UPDATE and INSERT) is the loader's, unmodified.
+   test_fakesnow_refuses_the_user_stage_path): the loader's own batch files (JSON lines, gzip)
+   are inserted into a staging table instead of ``PUT`` to ``@~``; the loader's own MERGE runs
+   with its source ``'@~/target-snowflake/<sync>'(file_format => ...)`` replaced by that table,
+   ``$1`` by the table's VARIANT column, ``SEQ8()`` by the file order, and the dedup's
+   ``PARTITION BY <key aliases>`` by the aliased expressions (fakesnow turns alias references in
+   QUALIFY into a LATERAL join DuckDB refuses inside MERGE); ``REMOVE`` deletes the rows;
+   ``DROP FILE FORMAT`` (a sink's cleanup) is skipped. Every other statement (CREATE
+   SCHEMA/TABLE, ALTER, CREATE FILE FORMAT, the MERGE's casts, dedup, ON, UPDATE and INSERT) is
+   the loader's, unmodified.
 """
 
 import os
