@@ -280,17 +280,14 @@ def dlt_endpoints(emu: Emulator) -> list[dict]:
             if spec.family == "accounting":
                 path = f"/accounting/account/{account['account_id']}/{spec.path}"
                 selector = f"response.result.{spec.list_key}"
-            elif spec.family == "project":
-                path = spec.path.format(bid=account["business_id"])
+            else:  # project / ledger / auth families: a path of their own, a top-level list
+                path = spec.path.format(bid=account["business_id"], uuid=account["business_uuid"])
                 selector = spec.list_key
-            else:
-                path = spec.path.format(uuid=account["business_uuid"])
-                selector = "data"
             params = {"include[]": "lines"} if spec.name in {"invoices", "credit_notes"} else {}
             if spec.name == "time_entries":
                 params = {"team": "true"}
             cursor = spec.updated_field if spec.updated_field and not spec.updated_field.startswith("_") else None
-            if spec.name in {"credit_notes", "journal_entry_details"} or spec.family == "ledger":
+            if spec.name in {"credit_notes", "journal_entry_details"} or spec.family not in {"accounting", "project"}:
                 cursor = None  # no server-side change filter the tap trusts: re-read, merge on the key
             out.append({"name": f"{spec.name}_{account['account_id']}", "path": path, "selector": selector,
                         "pages_path": "response.result.pages" if spec.family == "accounting" else
