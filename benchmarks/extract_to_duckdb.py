@@ -47,10 +47,12 @@ class PeakRSS(threading.Thread):
             time.sleep(0.02)
 
 
-def start_emulator(size: int, workdir: Path) -> tuple[subprocess.Popen, dict]:
+def start_emulator(size: int, workdir: Path, seed: str = "empty", now: str | None = None) -> tuple[subprocess.Popen, dict]:
+    """An emulator process: the seed plus ``size`` bulk invoices in ACCOUNT (data clock ``now``)."""
     state_file = workdir / "emulator.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", "empty", "--port", "0",
+        [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", seed, "--port", "0",
+         *(["--now", now] if now else []),
          "--bulk", f"invoices:{size}:{ACCOUNT}", "--state-file", str(state_file)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

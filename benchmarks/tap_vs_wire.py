@@ -40,29 +40,11 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from extract_to_duckdb import PeakRSS  # noqa: E402
+from extract_to_duckdb import PeakRSS, start_emulator  # noqa: E402
 
-BULK_ACCOUNT = "zK3pQ7"
 NOW = "2026-06-01T12:00:00Z"
 IDENTITY_PATH = "/auth/api/v1/users/me"
 _FINISHED = re.compile(r"tap-freshbooks finished in [\d.]+ s, (\d+) records")
-
-
-def start_emulator(size: int, workdir: Path, seed: str = "demo") -> tuple[subprocess.Popen, dict]:
-    """An emulator process with the seed plus ``size`` bulk invoices; returns it and its state file."""
-    state_file = workdir / "emulator.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", seed, "--port", "0", "--now", NOW,
-         "--bulk", f"invoices:{size}:{BULK_ACCOUNT}", "--state-file", str(state_file)],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while not state_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit("emulator did not start")
-        time.sleep(0.05)
-    return proc, json.loads(state_file.read_text())
 
 
 def fresh_grant(emulator_url: str) -> dict:
@@ -204,7 +186,7 @@ def _api_log(emulator_url: str) -> list[str]:
 def compare_at(size: int, rounds: int, before: str | None = None) -> dict[str, t.Any]:
     with tempfile.TemporaryDirectory(prefix="fb-tap-vs-wire-") as tmp:
         workdir = Path(tmp)
-        emulator, state = start_emulator(size, workdir)
+        emulator, state = start_emulator(size, workdir, seed="demo", now=NOW)
         url = state["url"]
         try:
             raw_fetch(url)  # warm-up: bulk rows are generated on first read

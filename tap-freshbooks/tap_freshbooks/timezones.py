@@ -36,7 +36,7 @@ def parse_naive(value: str) -> dt.datetime:
 
 #: distinct timestamp texts remembered per zone: a conversion is a pure function of the text,
 #: and the same text recurs (an invoice's lines carry its ``updated``)
-_CACHED = 65_536
+_CACHED = 4096
 
 
 def eastern_to_utc(value: str | None) -> str | None:
