@@ -304,6 +304,36 @@ def test_failing_post_load_step_is_retried_and_the_load_stays(world):
     assert world.datagroup_resets() == resets + 1
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_loader_killed_during_a_direct_run_is_retried_and_ends_exact(world):
+    """kill -9 of target-duckdb under the run supervisor: the run fails, nothing is marked done,
+    the retry loads the change once."""
+    target = invoice_ids(world)[-1]
+    world.emu.update("invoices", world.account, target, notes="after the loader died")
+    store = world.store()
+    before = max((r.id for r in store.runs(limit=1)), default=0)
+    assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
+    run = wait_for(lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
+                   timeout=30, interval=0.02, message="run started")
+    loaders = [c for c in _children(run.pid) if "target-duckdb" in Path(f"/proc/{c}/cmdline").read_bytes().decode()]
+    assert loaders, "the supervisor's loader process"
+    os.kill(loaders[0], signal.SIGKILL)
+    wait_for(lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "after the loader died",
+             timeout=120, interval=0.3, message="loaded by the retry")
+    wait_for(world.queue_idle, timeout=120, interval=0.3, message="queue drained")
+    runs = {r.id: r for r in store.runs(limit=10) if r.id > before}
+    store.close()
+    assert runs[run.id].status == "failed" and runs[run.id].exit_code != 0, runs[run.id]
+    assert any(r.status == "succeeded" for r in runs.values())
+    world.assert_exact()
+
+
 def test_kill9_during_a_tap_run_still_ends_exact(world):
     """Bridge and meltano die mid-run (machine crash); after the restart the events are retried."""
     target = invoice_ids(world)[4]
