@@ -16,9 +16,10 @@ records pays that on every event. Direct mode pays it once:
   the run, the last STATE the loader emitted written after it, exactly as ``meltano run`` stores it.
   Polls (``meltano run`` or direct) and webhook runs therefore share the bookmarks and the change
   ledger.
-* **One small supervisor per run** (``meltano_pipeline.py``) pipes the tap into the loader and
-  reports the exit codes and the last state; the bridge saves that state before the supervisor
-  exits, so the tap's pipeline lock covers the whole run (see that module).
+* **One small supervisor per run** (``meltano_pipeline.py``), started before the run is due with
+  the tap and the loader already importing themselves (``warm_start.py``; ``runner.ParkedRuns``),
+  pipes the tap into the loader and reports the exit codes and the last state; the bridge saves
+  that state before the supervisor exits, so the tap's pipeline lock covers the whole run.
 
 A webhook run's settings (``record_ids``, ``event_received_at``, ``account_ids``) go into the
 tap's config file, and the stream selection into its catalog, instead of ``TAP_FRESHBOOKS_*``
