@@ -52,12 +52,14 @@ def fresh_grant(emulator_url: str) -> dict:
     return requests.post(f"{emulator_url}/_emulator/grant", timeout=30).json()
 
 
-def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], str, str, bool]]:
+def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.Any, str, bool]]:
     """(path, query params without paging, envelope, list key, carries lines) of every list pass
     of a full run.
 
-    Read from the tap's own stream declarations, so the raw fetch asks for what the tap asks for.
-    A stream that carries lines (``invoices``) has them emitted as records of their own stream.
+    Read from the tap's own stream declarations, so the raw fetch asks for what the tap asks for,
+    and finds the list and the page count where the tap does (``Envelope.items``/``page_info``:
+    an index into the decoded body). A stream that carries lines (``invoices``) has them emitted
+    as records of their own stream.
     """
     from tap_freshbooks import envelopes  # noqa: PLC0415
     from tap_freshbooks.tap import RIDES_ALONG, TapFreshBooks  # noqa: PLC0415
@@ -76,24 +78,13 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], str
         for account in accounts:
             for params in passes:
                 plan.append((stream.path.format(**account), {**stream.extra_params, **params},
-                             stream.envelope.name, stream.list_key, stream.name in carriers))
+                             stream.envelope, stream.list_key, stream.name in carriers))
     assert envelopes.PER_PAGE == 100  # noqa: S101  (the page size raw_fetch sends too)
     return plan
 
 
 def _query(params: dict[str, t.Any]) -> str:
     return urllib.parse.urlencode(params, doseq=True, safe="[]")
-
-
-def _page_items(body: t.Any, envelope: str, key: str) -> tuple[list, int | None]:
-    """(items, pages) of one list response; pages None when the envelope has no paging."""
-    if envelope == "accounting":
-        result = body["response"]["result"]
-        return result.get(key) or [], int(result.get("pages") or 0)
-    if envelope == "project":
-        meta = body.get("meta") or {}
-        return body.get(key) or [], (int(meta.get("pages") or 0) if "pages" in meta else None)
-    return body.get("data") or [], None
 
 
 def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, float]:
@@ -117,15 +108,16 @@ def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, f
     for path, params, envelope, key, carries_lines in list_requests(accounts):
         page = 1
         while True:
-            paging = {} if envelope == "ledger" else {"page": page, "per_page": 100}
+            paging = {} if envelope.name == "ledger" else {"page": page, "per_page": 100}
             response = session.get(f"{emulator_url}{path}?{_query({**paging, **params})}", timeout=60)
             response.raise_for_status()
             count += 1
-            items, pages = _page_items(response.json(), envelope, key)
+            body = response.json()
+            items, paged = envelope.items(body, key), envelope.page_info(body)
             records += len(items)
             if carries_lines:
                 records += sum(len(item.get("lines") or []) for item in items)
-            if not items or pages is None or page >= pages:
+            if not items or paged is None or page >= paged[1]:
                 break
             page += 1
     seconds = time.monotonic() - started
