@@ -60,11 +60,9 @@ def tap_env(base: dict | None = None) -> dict:
     if TREE != ROOT:
         env["PYTHONPATH"] = str(TREE / "tap-freshbooks")
     return env
-for _path in (ROOT / "tests", ROOT / "tests" / "warehouse", BENCH):
+for _path in (ROOT / "tests", ROOT / "tests" / "warehouse"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-
-import tap_vs_wire  # noqa: E402  (H1's goal-1 benchmark: raw_fetch, run_tap_alone)
 
 #: Bulk records per invoice (per account, on top of the demo seed): about 5.5 records per invoice
 #: once invoice lines are counted, the mix of the issue's measurements.
@@ -196,15 +194,9 @@ def page_records(body: dict) -> dict[str, list[dict]]:
     return out
 
 
-def raw_fetch_worker(url: str, token: str, paths: list[str] | None, load_into: str | None) -> dict:
-    """Body of the raw contestants (runs in its own process so its tree RSS is measured alike).
-
-    paths None: benchmarks/tap_vs_wire.py's ``raw_fetch`` (every page a full tap run requests).
-    Otherwise these GET paths (the tap's own requests, from the emulator's log) are replayed.
-    """
-    if paths is None:
-        fetched = tap_vs_wire.raw_fetch(url, token)
-        return {"records": fetched["records"], "seconds": fetched["seconds"]}
+def raw_fetch_worker(url: str, token: str, paths: list[str], load_into: str | None) -> dict:
+    """Body of the raw contestants (runs in its own process so its tree RSS is measured alike):
+    these GET paths (the tap's own requests, from the emulator's log) replayed on one session."""
     started = time.monotonic()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
@@ -243,7 +235,7 @@ def raw_fetch_worker(url: str, token: str, paths: list[str] | None, load_into: s
     return {"records": records, "seconds": time.monotonic() - started}
 
 
-def run_raw(emu: Emulator, paths: list[str] | None, load_into: Path | None) -> dict:
+def run_raw(emu: Emulator, paths: list[str], load_into: Path | None) -> dict:
     token = emu.grant()["access_token"]
     job = Path(tempfile.mkstemp(prefix="fb-raw-job-", suffix=".json")[1])
     job.write_text(json.dumps({"url": emu.url, "token": token, "paths": paths,
@@ -363,13 +355,36 @@ def tap_config(emu: Emulator, workdir: Path) -> Path:
     return config
 
 
-def run_tap_from_state(emu: Emulator, config: Path, state: dict | None, workdir: Path) -> dict:
-    """tap-freshbooks (incremental from ``state``) to a pipe that counts RECORD lines (grep -c)."""
-    cmd = [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config)]
+def served_streams(config: Path) -> tuple[list[str], dict]:
+    """The tap's streams the emulator serves (its stream table, plus the line streams that ride
+    along with one), and the tap's catalog with exactly those selected. Every contestant extracts
+    this set, so a stream the tap has but this emulator does not yet serve leaves them all alike."""
+    from freshbooks_emulator import streams as specs  # noqa: PLC0415
+
+    catalog = json.loads(subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config), "--discover"],
+        env=tap_env(), capture_output=True, text=True, check=True, timeout=300).stdout)
+    names = [s["tap_stream_id"] for s in catalog["streams"]]
+    served = [n for n in names if n in specs.STREAMS
+              or (n.endswith("_lines") and any(n == f"{parent[:-1]}_lines" or n == f"{parent}_lines"
+                                               for parent in specs.STREAMS))]
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in served
+    return served, catalog
+
+
+def run_tap_from_state(emu: Emulator, config: Path, state: dict | None, workdir: Path,
+                       catalog: dict) -> dict:
+    """tap-freshbooks (from ``state``, or full without) to a pipe that counts RECORD lines (grep -c)."""
+    (workdir / "tap-catalog.json").write_text(json.dumps(catalog))
+    cmd = [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config),
+           "--catalog", str(workdir / "tap-catalog.json")]
     if state is not None:
         (workdir / "tap-state.json").write_text(json.dumps(state))
         cmd += ["--state", str(workdir / "tap-state.json")]
-    shell = " ".join(f"'{c}'" for c in cmd) + " | grep -c '\"type\": *\"RECORD\"'"
+    shell = " ".join(f"'{c}'" for c in cmd) + " | { grep -c '\"type\": *\"RECORD\"' || true; }"
     emu.clear_log()
     seconds, rss, done = run_measured(["bash", "-o", "pipefail", "-c", shell], env=tap_env())
     return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
@@ -428,7 +443,11 @@ def bench_size(size: int, only: set[str]) -> dict[str, dict]:
         if only and name.split(" ")[0] not in only:
             return
         print(f"  {size}: {name} ...", end=" ", flush=True)
-        results[name] = fn()
+        try:
+            results[name] = fn()
+        except (RuntimeError, subprocess.SubprocessError, OSError) as exc:  # the others still run
+            print(f"FAILED: {exc}", flush=True)
+            return
         print(f"{results[name]['seconds']:.1f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="fb-compare-") as tmp, EmbeddedPostgres() as pg:
@@ -436,24 +455,22 @@ def bench_size(size: int, only: set[str]) -> dict[str, dict]:
         emu = Emulator(size, workdir)
         try:
             # The tap's full run first: its request log is what the raw contestants replay.
-            emu.clear_log()
-            tap = tap_vs_wire.run_tap_alone(emu.url, emu.state, workdir,
-                                            pythonpath=tap_env().get("PYTHONPATH") if TREE != ROOT else None)
+            served, catalog = served_streams(tap_config(emu, workdir))
+            results["tap full"] = run_tap_from_state(emu, tap_config(emu, workdir), None, workdir, catalog)
             full_paths = emu.api_requests()
-            results["tap full"] = {"seconds": tap["seconds"], "records": tap["records"],
-                                   "rss_mb": tap["peak_rss_mb"], "requests": len(full_paths)}
-            print(f"  {size}: tap full {results['tap full']['seconds']:.1f} s", flush=True)
-            record("raw full", lambda: run_raw(emu, None, None))
+            print(f"  {size}: tap full {results['tap full']['seconds']:.1f} s ({len(served)} streams)", flush=True)
+            record("raw full", lambda: run_raw(emu, full_paths, None))
             record("raw+duckdb full", lambda: {**run_raw(emu, full_paths, workdir / "raw.duckdb")})
             record("dlt-default full", lambda: run_dlt(emu, workdir, "insert_values"))
             record("dlt-parquet full", lambda: run_dlt(emu, workdir, "parquet"))
+            select = {"TAP_FRESHBOOKS__SELECT": json.dumps([f"{name}.*" for name in served])}
             duck = MeltanoProject(emu, workdir, "target-duckdb",
-                                  {"TARGET_DUCKDB_FILEPATH": str(workdir / "meltano.duckdb")})
+                                  {"TARGET_DUCKDB_FILEPATH": str(workdir / "meltano.duckdb"), **select})
             record("meltano-duckdb full", lambda: {**duck.run(), "records": duckdb_rows(workdir / "meltano.duckdb")})
             pg_loader = MeltanoProject(emu, workdir, "target-postgres", {
                 "TARGET_POSTGRES_HOST": pg.host, "TARGET_POSTGRES_PORT": str(pg.port),
                 "TARGET_POSTGRES_USER": pg.user, "TARGET_POSTGRES_PASSWORD": "",
-                "TARGET_POSTGRES_DATABASE": pg.database})
+                "TARGET_POSTGRES_DATABASE": pg.database, **select})
             record("meltano-postgres full", lambda: {**pg_loader.run(), "records": postgres_rows(pg.dsn)})
 
             # Incremental: a small change set, then each contestant from its own state.
@@ -462,7 +479,7 @@ def bench_size(size: int, only: set[str]) -> dict[str, dict]:
             print(f"  {size}: {changes} changes applied", flush=True)
             state = duck.singer_state() if "meltano-duckdb full" in results else None
             if state is not None:
-                results["tap incremental"] = run_tap_from_state(emu, tap_config(emu, workdir), state, workdir)
+                results["tap incremental"] = run_tap_from_state(emu, tap_config(emu, workdir), state, workdir, catalog)
                 incr_paths = emu.api_requests()
                 record("raw incremental", lambda: run_raw(emu, incr_paths, None))
                 record("raw+duckdb incremental", lambda: run_raw(emu, incr_paths, workdir / "raw.duckdb"))
