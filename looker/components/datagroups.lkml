@@ -74,6 +74,15 @@ datagroup: freshbooks_load {
       FROM @{SCHEMA_NAME}.projects
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.report_accounts_aging
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.report_profit_loss
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
+      FROM @{SCHEMA_NAME}.report_tax_summary
+      UNION ALL
+      SELECT MAX(_sdc_batched_at) AS loaded_at
       FROM @{SCHEMA_NAME}.services
       UNION ALL
       SELECT MAX(_sdc_batched_at) AS loaded_at

@@ -73,6 +73,15 @@ view: stream_freshness {
       SELECT 'projects' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.projects
       UNION ALL
+      SELECT 'report_accounts_aging' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.report_accounts_aging
+      UNION ALL
+      SELECT 'report_profit_loss' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.report_profit_loss
+      UNION ALL
+      SELECT 'report_tax_summary' AS stream, COUNT(*) AS row_count, CAST(NULL AS BIGINT) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
+      FROM @{SCHEMA_NAME}.report_tax_summary
+      UNION ALL
       SELECT 'services' AS stream, COUNT(*) AS row_count, SUM(CASE WHEN vis_state = 1 THEN 1 ELSE 0 END) AS deleted_rows, MAX(_sdc_batched_at) AS last_loaded_at, MAX(_fb_extracted_at) AS last_extracted_at, MAX(_fb_event_received_at) AS last_webhook_at
       FROM @{SCHEMA_NAME}.services
       UNION ALL

@@ -5,6 +5,7 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from . import reports as REPORTS
 from . import seed as SEED
 from . import streams as S
 from .faults import Faults
@@ -256,6 +257,9 @@ class FreshBooksEmulator:
         Invoices, credit notes, estimates and invoice profiles include their lines (include[]=lines).
         account_id=None: every account, one after the other.  "invoice_lines" gives the lines
         of every invoice (each line carries its invoiceid)."""
+        if stream in REPORTS.REPORT_STREAMS:  # one computed report per account (today's)
+            accts = [account_id] if account_id else [a["account_id"] for a in self._accounts]
+            return [REPORTS.snapshot(self, acct, stream) for acct in accts]
         if stream in S.LINE_RIDERS:  # "invoice_lines", "estimate_lines", ...
             return [line for doc in self.truth(S.LINE_RIDERS[stream], account_id) for line in doc.get("lines") or []]
         accts = [account_id] if account_id else [a["account_id"] for a in self._accounts]

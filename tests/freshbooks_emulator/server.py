@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
+from . import reports as REPORTS
 from . import streams as S
 from .faults import TransportFault
 from .oauth import OAuthError
@@ -413,6 +414,16 @@ def _coerce_id(v):
 # ------------------------------------------------------------------------------------------
 
 def accounting(emu, req, account_id, path, pk):
+    if path == "reports/accounting" and pk in REPORTS.REPORT_KEYS and req.method == "GET":
+        _account_or_403(emu, account_id)
+        for name in ("start_date", "end_date"):
+            if req.q.get(name):
+                try:
+                    date.fromisoformat(req.q[name])
+                except ValueError:
+                    raise acct_error(400, 1023, f"Invalid date for {name}.", field=name, value=req.q[name])
+        body = REPORTS.report(emu, account_id, pk, req.q)
+        return 200, {}, {"response": {"result": {REPORTS.REPORT_KEYS[pk]: _json_ready(body)}}}
     spec = S.ACCOUNTING_BY_PATH.get(path)
     if spec is None:
         raise acct_error(404, 404, "Requested resource could not be found.")
@@ -456,6 +467,15 @@ def accounting(emu, req, account_id, path, pk):
             emu.update(spec.name, account_id, pkv, **_api_fields(spec, data))
         return 200, {}, {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}}
     raise acct_error(405, 405, "Method not allowed.")
+
+
+def _json_ready(value):
+    """Dates inside a computed report as ISO strings."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _api_fields(spec, data: dict) -> dict:

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import run_tap, tap_config
 from freshbooks_emulator import FreshBooksEmulator
+from freshbooks_emulator.reports import REPORT_STREAMS
 from freshbooks_emulator.streams import LINE_RIDERS
 from tap_freshbooks.streams import STREAM_TYPES
 from tap_freshbooks.timezones import eastern_to_utc
@@ -88,6 +89,7 @@ def test_incremental_runs_emit_exactly_the_changes(emulator, tmp_path) -> None:
     account_id = emulator.accounts[0]["account_id"]
     other = emulator.accounts[1]["account_id"]
 
+    reports_before = {(a["account_id"], s): emulator.truth(s, a["account_id"]) for a in emulator.accounts for s in REPORT_STREAMS}
     emulator.advance(3600)
     invoice = next(r for r in emulator.truth("invoices", account_id) if r["vis_state"] == 0)
     emulator.update("invoices", account_id, invoice["id"], notes="changed by the test")
@@ -101,6 +103,9 @@ def test_incremental_runs_emit_exactly_the_changes(emulator, tmp_path) -> None:
         (account_id, "invoices", str(invoice["id"])),
         (other, "clients", str(client["id"])),
         (account_id, "expenses", str(expense["id"])),
+        # today's report snapshots that these changes changed (e.g. P&L when the expense is this year's)
+        *((acct, stream, report["id"]) for (acct, stream), before in reports_before.items()
+          for report in emulator.truth(stream, acct) if [report] != before),
     }
     # snapshot streams (no change timestamp) may legitimately add nothing here either
     assert got == want

@@ -204,3 +204,64 @@ def test_webhook_runs_fetch_estimates_and_profiles_with_their_lines(emulator, tm
     assert str(estimate["id"]) not in poll.ids("estimates")
     assert not poll.records.get("estimate_lines")
 
+
+
+REPORTS = ["report_profit_loss", "report_tax_summary", "report_accounts_aging"]
+
+
+def report_rows(con, table: str) -> dict[str, dict]:
+    """{account_id: row} of today's snapshot; one row per account and report date."""
+    rows = warehouse_rows(con, table)
+    return {key[0]: row for key, row in rows.items()}
+
+
+@pytest.mark.slow
+def test_reports_load_as_dated_snapshots(emulator, tmp_path) -> None:
+    """One row per account and report date; a change later that day replaces that day's row (only
+    where the report changed), exact to the cent as FreshBooks computed it."""
+    env = pipeline.meltano_env(emulator, tmp_path, TAP_FRESHBOOKS__SELECT=json.dumps([f"{r}.*" for r in REPORTS]))
+    pipeline.meltano_run(env)
+    database = tmp_path / "warehouse.duckdb"
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    acct, other = (a["account_id"] for a in emulator.accounts)
+    with duckdb.connect(str(database), read_only=True) as con:
+        first = {table: report_rows(con, table) for table in REPORTS}
+    for table, rows in first.items():
+        assert set(rows) == {acct, other}, table
+        for account_id, row in rows.items():
+            [want] = emulator.truth(table, account_id)
+            assert row["id"] == today and str(row["report_date"]) == today, table
+            assert json.loads(row["report"]) == want["report"], (table, account_id)  # exact decimal strings
+            assert row["_fb_trigger"] == "poll" and row["_fb_extracted_at"] is not None
+    assert str(first["report_profit_loss"][acct]["start_date"]) == today[:4] + "-01-01"
+    assert first["report_accounts_aging"][acct]["start_date"] is None  # as of the report date
+
+    # later that day: a sent invoice with a taxed line, due long ago, in the first account only
+    client = next(r for r in emulator.truth("clients", acct) if r["vis_state"] == 0 and r["currency_code"] == "USD")
+    emulator.create("invoices", acct, customerid=client["id"], status=2, currency_code="USD", paid="0.00",
+                    create_date=today, due_date="2020-01-01",
+                    lines=[{"name": "Audit", "qty": "1", "unit_cost": "1000.005", "taxName1": "HST", "taxAmount1": "13"}])
+    pipeline.meltano_run(env)
+    with duckdb.connect(str(database), read_only=True) as con:
+        second = {table: report_rows(con, table) for table in REPORTS}
+    for table in REPORTS:
+        assert set(second[table]) == {acct, other}, table  # replaced, not added: same day
+        [want] = emulator.truth(table, acct)
+        assert json.loads(second[table][acct]["report"]) == want["report"] != json.loads(first[table][acct]["report"])
+        assert second[table][acct]["_fb_extracted_at"] > first[table][acct]["_fb_extracted_at"], table
+        assert second[table][other]["_fb_extracted_at"] == first[table][other]["_fb_extracted_at"], table
+
+
+def test_a_new_day_adds_a_snapshot(emulator, tmp_path, monkeypatch) -> None:
+    from tap_freshbooks.streams import reports  # noqa: PLC0415
+
+    config = tap_config(emulator, tmp_path)
+    first = run_tap(config)
+    same_day = run_tap(config, state=first.state)
+    assert not any(same_day.records.get(r) for r in REPORTS)  # nothing changed: nothing re-sent
+    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    monkeypatch.setattr(reports, "utc_now", lambda: tomorrow)
+    next_day = run_tap(config, state=same_day.state)
+    for table in REPORTS:
+        assert {r["id"] for r in next_day.records[table]} == {tomorrow.date().isoformat()}, table
+        assert len(next_day.records[table]) == len(emulator.accounts)

@@ -39,6 +39,7 @@ ALL_STREAMS = {
     "expense_categories", "expenses", "invoices", "items", "journal_entry_details",
     "other_incomes", "payments", "projects", "services", "staff", "taxes", "time_entries",
     "estimates", "invoice_profiles", "tasks", "team_members",
+    "report_profit_loss", "report_tax_summary", "report_accounts_aging",
 }
 
 

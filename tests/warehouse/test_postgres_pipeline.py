@@ -29,7 +29,10 @@ pytestmark = pytest.mark.slow
 STREAMS = ["bill_payments", "bill_vendors", "bills", "chart_of_accounts", "clients", "credit_notes",
            "expense_categories", "expenses", "invoice_lines", "invoices", "items", "journal_entry_details",
            "other_incomes", "payments", "projects", "services", "staff", "taxes", "time_entries",
-           "estimates", "estimate_lines", "invoice_profiles", "invoice_profile_lines", "tasks", "team_members"]
+           "estimates", "estimate_lines", "invoice_profiles", "invoice_profile_lines", "tasks", "team_members",
+           "report_profit_loss", "report_tax_summary", "report_accounts_aging"]
+#: computed by FreshBooks, not stored records: compared in tests/tap/test_new_streams.py
+REPORTS = {"report_profit_loss", "report_tax_summary", "report_accounts_aging"}
 HOUR = timedelta(hours=1)
 KEYS = {"invoice_lines": ("account_id", "invoice_id", "id"), "estimate_lines": ("account_id", "estimate_id", "id"),
         "invoice_profile_lines": ("account_id", "invoice_profile_id", "id")}
@@ -69,7 +72,7 @@ def compare_with_emulator(con, emu) -> list[str]:
     problems: list[str] = []
     types = column_types(con)
     for stream in STREAMS:
-        if stream in KEYS:  # line streams: current lines checked below (invoices) or in test_new_streams
+        if stream in KEYS or stream in REPORTS:  # lines: checked below (invoices) or in test_new_streams
             continue
         spec = emu.spec(stream)
         expected = {(acct, truth.warehouse_id(emu, stream, rec)): rec for acct, rec in truth.records(emu, stream)}

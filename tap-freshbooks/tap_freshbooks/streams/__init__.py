@@ -18,6 +18,7 @@ from tap_freshbooks.streams.accounting import (
     TaxesStream,
 )
 from tap_freshbooks.streams.ledger_accounts import ChartOfAccountsStream
+from tap_freshbooks.streams.reports import AccountsAgingStream, ProfitAndLossStream, TaxSummaryStream
 from tap_freshbooks.streams.projects import ProjectsStream, ServicesStream, TimeEntriesStream
 from tap_freshbooks.streams.sales import (
     EstimateLinesStream,
@@ -54,6 +55,9 @@ STREAM_TYPES = [
     InvoiceProfileLinesStream,
     TasksStream,
     TeamMembersStream,
+    ProfitAndLossStream,
+    TaxSummaryStream,
+    AccountsAgingStream,
 ]
 
 __all__ = ["STREAM_TYPES"]
