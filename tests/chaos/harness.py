@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -188,7 +189,8 @@ class Harness:
     # -- runs ------------------------------------------------------------------------------------
     def _log(self, label: str) -> Path:
         self.runs += 1
-        return self.logs / f"{self.runs:03d}-{label}.log"
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)  # labels name requests: "reports/x p2", ...
+        return self.logs / f"{self.runs:03d}-{safe}.log"
 
     def meltano(self, label: str, *, hook: t.Callable | None = None, extra_env: t.Mapping[str, str] | None = None,
                 force: bool = False, timeout: float = 240) -> Run:
