@@ -265,3 +265,5 @@ def test_a_new_day_adds_a_snapshot(emulator, tmp_path, monkeypatch) -> None:
     for table in REPORTS:
         assert {r["id"] for r in next_day.records[table]} == {tomorrow.date().isoformat()}, table
         assert len(next_day.records[table]) == len(emulator.accounts)
+        for entry in next_day.state["bookmarks"][table]["partitions"]:  # one day's fingerprint kept
+            assert set(entry["fb_state"]["seen"]) == {tomorrow.date().isoformat()}, table

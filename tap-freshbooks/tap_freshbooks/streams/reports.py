@@ -29,6 +29,8 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_freshbooks import incremental
+    from tap_freshbooks.ledger import ChangeLedger
+    from tap_freshbooks.state import PartitionState
 
 REPORTS = f"{ACCOUNT}/reports/accounting"
 REPORT_PROPERTIES = (
@@ -48,6 +50,7 @@ class ReportStream(FreshBooksStream):
     single_path = None
     id_field = "report_date"
     #: the key of the report inside ``response.result`` is ``list_key``
+    _report_day: str | None = None
     #: True: the report covers Jan 1 to the report date; False: it is "as of" the report date
     year_to_date: bool = True
     schema = schema(*REPORT_PROPERTIES)
@@ -64,8 +67,18 @@ class ReportStream(FreshBooksStream):
         if report is not None:
             yield report
 
+    def _save_state(self, state: PartitionState, ledger: ChangeLedger) -> None:
+        """Keep only the fingerprint of the day this poll read: no later poll reads an earlier day
+        again, so older days' entries would only grow the state by one per day."""
+        day = self._report_day
+        if day is not None:
+            for old in [d for d in state.seen if d < day]:
+                del state.seen[old]
+        super()._save_state(state, ledger)
+
     def _passes(self, context: dict, window: incremental.Window) -> t.Iterable[tuple[dict, str | None]]:  # noqa: ARG002
         day = utc_now().date()
+        self._report_day = day.isoformat()
         params = self.report_params(day)
         for report in self._list(context, params):
             yield {
