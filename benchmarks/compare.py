@@ -348,7 +348,7 @@ def tap_config(emu: Emulator, workdir: Path) -> Path:
         "client_id": emu.state["client_id"], "client_secret": emu.state["client_secret"],
         "redirect_uri": emu.state["redirect_uri"], "refresh_token": grant["refresh_token"],
         "api_url": emu.url, "auth_url": emu.url,
-        "token_store_path": str(workdir / "tap-tokens.fernet"),
+        "token_store_path": str(workdir / f"tap-tokens-{time.monotonic_ns()}.fernet"),  # one key each
         "token_encryption_key": Fernet.generate_key().decode(),
         "flattening_enabled": True, "flattening_max_depth": 1,
     }))
@@ -434,7 +434,7 @@ def apply_changes(emu: Emulator) -> int:
 # ------------------------------------------------------------------------------------------
 # one size
 # ------------------------------------------------------------------------------------------
-def bench_size(size: int, only: set[str]) -> dict[str, dict]:
+def bench_size(size: int, only: set[str], save: Callable[[dict], None] = lambda _r: None) -> dict[str, dict]:
     from embedded_pg import EmbeddedPostgres  # noqa: PLC0415
 
     results: dict[str, dict] = {}
@@ -448,6 +448,7 @@ def bench_size(size: int, only: set[str]) -> dict[str, dict]:
         except (RuntimeError, subprocess.SubprocessError, OSError) as exc:  # the others still run
             print(f"FAILED: {exc}", flush=True)
             return
+        save(results)
         print(f"{results[name]['seconds']:.1f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="fb-compare-") as tmp, EmbeddedPostgres() as pg:
@@ -603,9 +604,15 @@ def main() -> None:
         sys.exit("run scripts/setup first (the project venv and the Meltano plugins)")
     started = datetime.now(timezone.utc)
     print(f"benchmarks/compare.py on {os.cpu_count()} cores, {started:%Y-%m-%d %H:%M} UTC", flush=True)
-    all_results = {size: bench_size(size, set(args.only)) for size in args.sizes}
-    if args.json:
-        args.json.write_text(json.dumps({str(k): v for k, v in all_results.items()}, indent=1))
+    all_results: dict[int, dict[str, dict]] = {}
+
+    def save(results: dict) -> None:  # after every contestant, so a long run's numbers survive
+        if args.json:
+            args.json.write_text(json.dumps({str(k): v for k, v in {**all_results, size: results}.items()}, indent=1))
+
+    for size in args.sizes:
+        all_results[size] = bench_size(size, set(args.only), save)
+        save(all_results[size])
     report(all_results)
     print(f"\ntotal {timedelta(seconds=round((datetime.now(timezone.utc) - started).total_seconds()))}")
 
