@@ -9,7 +9,7 @@ target-duckdb with meltano.yml's batch size: several flushes per stream still lo
 meltano.yml sets `batch_size_rows: 10000` (the target's default, 100,000 rows buffered per stream,
 made the pipeline's memory grow with volume; docs/performance.md). A stream larger than the batch
 is then loaded in several flushes, each its own temp table, UPDATE and anti-join INSERT. Here the
-batch is lowered to 40 rows so the demo seed crosses it in most streams (invoice lines, which ride
+batch is lowered to 4 rows so the small seed crosses it in most streams (invoice lines, which ride
 along with invoices, included), and the real pipeline runs twice with FreshBooks changes in between.
 """
 
@@ -28,7 +28,7 @@ from pipeline_run import ROOT, Pipeline
 
 pytestmark = pytest.mark.slow
 
-BATCH = 40
+BATCH = 4
 
 
 def loader_config(loader: str, tmp_path) -> dict:
@@ -54,7 +54,7 @@ def loaded(path) -> duckdb.DuckDBPyConnection:
 
 
 def test_many_flushes_per_stream_load_every_record_once(tmp_path) -> None:
-    emu = FreshBooksEmulator(seed="demo").start()
+    emu = FreshBooksEmulator(seed="small").start()
     try:
         warehouse = tmp_path / "warehouse.duckdb"
         pipeline = Pipeline(emu, tmp_path, "target-duckdb", {
