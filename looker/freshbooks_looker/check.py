@@ -56,8 +56,9 @@ class Report:
     def text(self) -> str:
         lines = [str(i) for i in self.issues]
         stats = ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items()))
-        lines.append(f"{len(self.errors)} error(s), "
-                     f"{len(self.issues) - len(self.errors)} warning(s); checked: {stats}")
+        lines.append(
+            f"{len(self.errors)} error(s), {len(self.issues) - len(self.errors)} warning(s); checked: {stats}"
+        )
         return "\n".join(lines)
 
 
@@ -66,7 +67,7 @@ def parameter_variants(project: Project, explore: Explore) -> list[dict[str, str
     axes = []
     for alias, view_name in explore.aliases().items():
         view = project.views.get(view_name)
-        for pname, p in (view.parameters.items() if view else []):
+        for pname, p in view.parameters.items() if view else []:
             values = [a.get("value") for a in p.get("allowed_values", []) or [] if a.get("value") is not None]
             default = p.get("default_value")
             ordered = ([default] if default in values else []) + [v for v in values if v != default]
@@ -77,9 +78,13 @@ def parameter_variants(project: Project, explore: Explore) -> list[dict[str, str
 
 
 class Checker:
-    def __init__(self, project_dir: Path | str = PROJECT_DIR, warehouse: Warehouse | None = None,
-                 constant_overrides: dict[str, str] | None = None,
-                 dialects: list[str] | None = None):
+    def __init__(
+        self,
+        project_dir: Path | str = PROJECT_DIR,
+        warehouse: Warehouse | None = None,
+        constant_overrides: dict[str, str] | None = None,
+        dialects: list[str] | None = None,
+    ):
         self.project = Project(project_dir, constant_overrides)
         self.warehouse = warehouse
         self.dialects = dialects or LOOKER_DIALECTS
@@ -94,14 +99,21 @@ class Checker:
             self.check_warehouse()
         return self.report
 
-    def explore_sql(self, explore: str, dialect: Dialect | None = None,
-                    params: dict[str, str] | None = None) -> ExploreSQL:
+    def explore_sql(
+        self, explore: str, dialect: Dialect | None = None, params: dict[str, str] | None = None
+    ) -> ExploreSQL:
         dialect = dialect or (self.warehouse.dialect if self.warehouse else Dialect("postgres"))
         return ExploreSQL(self.project, self.project.explores[explore], dialect, params)
 
-    def query(self, explore: str, fields: list[str], filters: dict[str, str] | None = None,
-              sorts: list[str] | None = None, limit: int | None = None,
-              params: dict[str, str] | None = None) -> list[dict]:
+    def query(
+        self,
+        explore: str,
+        fields: list[str],
+        filters: dict[str, str] | None = None,
+        sorts: list[str] | None = None,
+        limit: int | None = None,
+        params: dict[str, str] | None = None,
+    ) -> list[dict]:
         """Run a Looker-style query on the warehouse; rows as {field: value}."""
         if self.warehouse is None:
             raise RuntimeError("no warehouse to query")
@@ -132,8 +144,11 @@ class Checker:
                     continue
                 if not f.params.get("description"):
                     self._error(where, f"visible field {fname} has no description")
-                if f.category == "measure" and f.type in ("sum", "number", "average") and not (
-                        f.params.get("value_format_name") or f.params.get("value_format")):
+                if (
+                    f.category == "measure"
+                    and f.type in ("sum", "number", "average")
+                    and not (f.params.get("value_format_name") or f.params.get("value_format"))
+                ):
                     self._error(where, f"visible measure {fname} has no value_format_name")
             for set_name, items in view.sets.items():
                 for item in items:
@@ -167,7 +182,9 @@ class Checker:
                 self._error(explore.file, f"explore {ex_name} is not included by any model")
             for j in explore.joins:
                 if j.relationship not in ("many_to_one", "one_to_one", "one_to_many", "many_to_many"):
-                    self._error(explore.file, f"explore {ex_name}: join {j.alias}: bad relationship {j.relationship}")
+                    self._error(
+                        explore.file, f"explore {ex_name}: join {j.alias}: bad relationship {j.relationship}"
+                    )
             # field-by-field resolution once (precise messages), then every dialect x parameter
             # value as whole queries: Liquid renders, SQL is built with all joins, and it parses.
             first = ExploreSQL(self.project, explore, Dialect(self.dialects[0]))
@@ -254,8 +271,15 @@ class Checker:
                     flt = defaults.get(fname)
                     if flt is not None and str(flt.get("default_value") or "") != "":
                         filters.setdefault(target, str(flt["default_value"]))
-                yield dname, el, el.get("explore"), list(el["fields"]), filters, list(
-                    el.get("sorts") or []), el.get("limit")
+                yield (
+                    dname,
+                    el,
+                    el.get("explore"),
+                    list(el["fields"]),
+                    filters,
+                    list(el.get("sorts") or []),
+                    el.get("limit"),
+                )
 
     def check_dashboards(self) -> None:
         models = set(self.project.models)
@@ -271,8 +295,14 @@ class Checker:
             for flt in body.get("filters", []) or []:
                 filters[flt.get("name")] = flt
                 if flt.get("type") == "field_filter":
-                    self._check_dash_field(where, f"filter {flt.get('name')}", flt.get("model"),
-                                           flt.get("explore"), [flt.get("field")], models)
+                    self._check_dash_field(
+                        where,
+                        f"filter {flt.get('name')}",
+                        flt.get("model"),
+                        flt.get("explore"),
+                        [flt.get("field")],
+                        models,
+                    )
             names = [el.get("name") for el in body.get("elements", []) or []]
             for n in {n for n in names if names.count(n) > 1}:
                 self._error(where, f"element name {n} is used twice")
@@ -291,7 +321,7 @@ class Checker:
                 for p in el.get("pivots") or []:
                     if p not in (el.get("fields") or []):
                         self._error(where, f"{ewhere}: pivot {p} is not in fields")
-                for flt_name in (el.get("listen") or {}):
+                for flt_name in el.get("listen") or {}:
                     if flt_name not in filters:
                         self._error(where, f"{ewhere}: listens to unknown dashboard filter {flt_name!r}")
         for dname, el, explore, fields, filters, sorts, limit in self.dashboard_tiles():
@@ -306,8 +336,15 @@ class Checker:
                     continue
                 self._sqlglot(compiled.sql, dialect, f"dashboard {dname} element {el['name']}")
 
-    def _check_dash_field(self, where: str, ewhere: str, model: str | None, explore: str | None,
-                          refs: list[str], models: set[str]) -> None:
+    def _check_dash_field(
+        self,
+        where: str,
+        ewhere: str,
+        model: str | None,
+        explore: str | None,
+        refs: list[str],
+        models: set[str],
+    ) -> None:
         if model not in models:
             self._error(where, f"{ewhere}: unknown model {model!r}")
             return
@@ -367,7 +404,9 @@ class Checker:
                 sql = xs.render(dg["sql_trigger"], f"datagroup {name}")
                 rows = self._run(sql, f"datagroup {name} sql_trigger")
                 if rows is not None and (len(rows) != 1 or len(rows[0]) != 1):
-                    self._error(f"datagroup {name}", f"sql_trigger must return 1 row x 1 column, got {len(rows)} rows")
+                    self._error(
+                        f"datagroup {name}", f"sql_trigger must return 1 row x 1 column, got {len(rows)} rows"
+                    )
                 elif rows is not None and rows[0][0] is None:
                     self._warn(f"datagroup {name}", "sql_trigger returned NULL (empty warehouse?)")
         for name, view in self.project.views.items():
@@ -380,13 +419,18 @@ class Checker:
                 table = xs.table_sql(name)
             except LookMLError:
                 continue
-            rows = self._run(f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) FROM {table} AS {name}",
-                             f"view {name} primary key")
+            rows = self._run(
+                f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) FROM {table} AS {name}",
+                f"view {name} primary key",
+            )
             if rows:
                 total, distinct, nonnull = rows[0]
                 if total != distinct or total != nonnull:
-                    self._error(f"view {name}", f"primary key {view.primary_keys[0]} is not unique / not null "
-                                f"({total} rows, {distinct} distinct, {nonnull} non-null)")
+                    self._error(
+                        f"view {name}",
+                        f"primary key {view.primary_keys[0]} is not unique / not null "
+                        f"({total} rows, {distinct} distinct, {nonnull} non-null)",
+                    )
 
     def _check_relationships(self, explore: Explore) -> None:
         """many_to_one / one_to_one joins: each row of what is joined before matches <= 1 row."""
@@ -408,13 +452,18 @@ class Checker:
                 continue
             from_part = compiled.sql.split("\nFROM ", 1)[1].split("\nWHERE ")[0].split("\nGROUP BY")[0]
             keys = ", ".join(pk_exprs)
-            sql = (f"SELECT COUNT(*) FROM (SELECT {keys} FROM {from_part} GROUP BY {keys} "
-                   f"HAVING COUNT(DISTINCT {jpk}) > 1) AS fanout")
+            sql = (
+                f"SELECT COUNT(*) FROM (SELECT {keys} FROM {from_part} GROUP BY {keys} "
+                f"HAVING COUNT(DISTINCT {jpk}) > 1) AS fanout"
+            )
             rows = self._run(sql, f"explore {explore.name} join {j.alias} relationship")
             self.report.count("relationships checked")
             if rows and rows[0][0]:
-                self._error(f"explore {explore.name}", f"join {j.alias} is declared {j.relationship} but "
-                            f"{rows[0][0]} row(s) match more than one {j.alias} row")
+                self._error(
+                    f"explore {explore.name}",
+                    f"join {j.alias} is declared {j.relationship} but "
+                    f"{rows[0][0]} row(s) match more than one {j.alias} row",
+                )
 
 
 #: Text the four Looker dialects reject although sqlglot would parse it (sqlglot is lenient).
@@ -446,8 +495,11 @@ def _parse_problem(sql: str, dialect: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="freshbooks-looker check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="freshbooks-looker check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -457,8 +509,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duckdb", help="DuckDB file the pipeline loaded (output/warehouse.duckdb)")
     parser.add_argument("--postgres", help="PostgreSQL DSN of the loaded warehouse")
     parser.add_argument("--schema", help="override the SCHEMA_NAME constant")
-    parser.add_argument("--dialect", action="append", choices=LOOKER_DIALECTS,
-                        help="dialects to render and parse (default: all four)")
+    parser.add_argument(
+        "--dialect",
+        action="append",
+        choices=LOOKER_DIALECTS,
+        help="dialects to render and parse (default: all four)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print errors only")
 
 
@@ -474,7 +530,6 @@ def run(args: argparse.Namespace) -> int:
         report.issues = report.errors
     print(report.text())
     return 1 if report.errors else 0
-
 
 
 if __name__ == "__main__":

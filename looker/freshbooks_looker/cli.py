@@ -1,13 +1,13 @@
 """``freshbooks-looker``: one console script, one sub-command per job.
 
-    freshbooks-looker check [--duckdb FILE | --postgres DSN]   offline LookML check
-    freshbooks-looker post-load                                 every step after a load: timestamptz,
-                                                                datagroup reset, scheduled plans
-    freshbooks-looker refresh                                   reset the Looker datagroup (after a load)
-    freshbooks-looker drift  (--duckdb FILE | --postgres DSN)   FreshBooks dimensions vs the model
-    freshbooks-looker timestamptz --postgres DSN               timestamp -> timestamptz (PostgreSQL)
-    freshbooks-looker generate [--check]                        regenerate views/*_base.view.lkml
-    freshbooks-looker cost-centers --csv F (--duckdb F | --postgres DSN)   load the cost-center mapping
+freshbooks-looker check [--duckdb FILE | --postgres DSN]   offline LookML check
+freshbooks-looker post-load                                 every step after a load: timestamptz,
+                                                            datagroup reset, scheduled plans
+freshbooks-looker refresh                                   reset the Looker datagroup (after a load)
+freshbooks-looker drift  (--duckdb FILE | --postgres DSN)   FreshBooks dimensions vs the model
+freshbooks-looker timestamptz --postgres DSN               timestamp -> timestamptz (PostgreSQL)
+freshbooks-looker generate [--check]                        regenerate views/*_base.view.lkml
+freshbooks-looker cost-centers --csv F (--duckdb F | --postgres DSN)   load the cost-center mapping
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="freshbooks-looker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="freshbooks-looker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     from . import check, cost_centers, drift, looker_api, post_load
@@ -28,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_arguments(p)
     p.set_defaults(func=check.run)
 
-    p = sub.add_parser("post-load", help="run the post-load steps (timestamptz, datagroup reset, "
-                                         "scheduled plans) after a successful load")
+    p = sub.add_parser(
+        "post-load",
+        help="run the post-load steps (timestamptz, datagroup reset, "
+        "scheduled plans) after a successful load",
+    )
     post_load.add_arguments(p)
     p.set_defaults(func=post_load.run)
 
@@ -42,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=drift.run)
 
     p = sub.add_parser("timestamptz", help="convert timestamp columns to timestamptz (PostgreSQL)")
-    p.add_argument("--postgres", default=os.environ.get("FRESHBOOKS_LOOKER_POSTGRES_DSN"),
-                   help="PostgreSQL DSN (default: env FRESHBOOKS_LOOKER_POSTGRES_DSN)")
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("FRESHBOOKS_LOOKER_POSTGRES_DSN"),
+        help="PostgreSQL DSN (default: env FRESHBOOKS_LOOKER_POSTGRES_DSN)",
+    )
     p.add_argument("--schema", default="freshbooks")
     p.set_defaults(func=_timestamptz)
 

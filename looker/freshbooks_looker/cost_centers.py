@@ -39,7 +39,9 @@ def read_csv(path: Path | str) -> list[tuple[str, str, str, str]]:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in reader.fieldnames or []]
         if sorted(header) != sorted(COLUMNS):
-            raise MappingError(f"{path}: the header must be exactly {', '.join(COLUMNS)} (got {', '.join(header) or 'nothing'})")
+            raise MappingError(
+                f"{path}: the header must be exactly {', '.join(COLUMNS)} (got {', '.join(header) or 'nothing'})"
+            )
         rows: list[tuple[str, str, str, str]] = []
         problems: list[str] = []
         seen: dict[tuple[str, str, str], int] = {}
@@ -58,8 +60,10 @@ def read_csv(path: Path | str) -> list[tuple[str, str, str, str]]:
                 continue
             key = (rec["account_id"], source, rec["source_key"])
             if key in seen:
-                problems.append(f"line {line}: {source} {rec['source_key']!r} of account {rec['account_id']} "
-                                f"is already mapped on line {seen[key]}")
+                problems.append(
+                    f"line {line}: {source} {rec['source_key']!r} of account {rec['account_id']} "
+                    f"is already mapped on line {seen[key]}"
+                )
                 continue
             seen[key] = line
             rows.append((rec["account_id"], source, rec["source_key"], rec["cost_center"]))
@@ -70,24 +74,35 @@ def read_csv(path: Path | str) -> list[tuple[str, str, str, str]]:
 
 
 def _ddl(schema: str) -> str:
-    return (f"CREATE TABLE {schema}.{TABLE} (account_id VARCHAR NOT NULL, source VARCHAR NOT NULL, "
-            "source_key VARCHAR NOT NULL, cost_center VARCHAR NOT NULL, "
-            "PRIMARY KEY (account_id, source, source_key))")
+    return (
+        f"CREATE TABLE {schema}.{TABLE} (account_id VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+        "source_key VARCHAR NOT NULL, cost_center VARCHAR NOT NULL, "
+        "PRIMARY KEY (account_id, source, source_key))"
+    )
 
 
 def _refuse_foreign(existing: list[str], schema: str) -> None:
     if existing and sorted(existing) != sorted(COLUMNS):
-        raise MappingError(f"{schema}.{TABLE} exists with other columns ({', '.join(existing)}): "
-                           "not replacing a table this command did not create")
+        raise MappingError(
+            f"{schema}.{TABLE} exists with other columns ({', '.join(existing)}): "
+            "not replacing a table this command did not create"
+        )
 
 
-def load(rows: list[tuple[str, str, str, str]], *, duckdb: str | None = None, postgres: str | None = None,
-         schema: str = "freshbooks") -> int:
+def load(
+    rows: list[tuple[str, str, str, str]],
+    *,
+    duckdb: str | None = None,
+    postgres: str | None = None,
+    schema: str = "freshbooks",
+) -> int:
     """Replace ``<schema>.cost_centers`` with ``rows`` in one transaction; returns the row count."""
     if not _IDENT.match(schema):
         raise MappingError(f"schema {schema!r} is not a plain identifier")
-    columns_sql = ("SELECT column_name FROM information_schema.columns "
-                   f"WHERE table_schema = '{schema}' AND table_name = '{TABLE}'")
+    columns_sql = (
+        "SELECT column_name FROM information_schema.columns "
+        f"WHERE table_schema = '{schema}' AND table_name = '{TABLE}'"
+    )
     if duckdb:
         import duckdb as ddb
 
@@ -123,7 +138,9 @@ def load(rows: list[tuple[str, str, str, str]], *, duckdb: str | None = None, po
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", required=True, help="mapping CSV: account_id, source, source_key, cost_center")
+    parser.add_argument(
+        "--csv", required=True, help="mapping CSV: account_id, source, source_key, cost_center"
+    )
     parser.add_argument("--duckdb", help="DuckDB warehouse file")
     parser.add_argument("--postgres", help="PostgreSQL DSN")
     parser.add_argument("--schema", default="freshbooks")
@@ -135,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
     except (MappingError, OSError) as exc:
         print(f"cost-centers: {exc}")
         return 2
-    print(f"cost-centers: {n} mapping(s) loaded into {args.schema}.{TABLE}; set the LookML constant "
-          f"COST_CENTER_TABLE to {TABLE} (and COST_CENTER_SOURCE to the source you mapped)")
+    print(
+        f"cost-centers: {n} mapping(s) loaded into {args.schema}.{TABLE}; set the LookML constant "
+        f"COST_CENTER_TABLE to {TABLE} (and COST_CENTER_SOURCE to the source you mapped)"
+    )
     return 0

@@ -46,9 +46,14 @@ DEFAULT_LOCK = PROJECT_DIR / "dimensions.lock.json"
 
 #: (table, currency column) pairs scanned for currencies in use
 CURRENCY_COLUMNS = [
-    ("invoices", "currency_code"), ("payments", "amount__code"), ("expenses", "amount__code"),
-    ("bills", "currency_code"), ("bill_payments", "amount__code"), ("credit_notes", "currency_code"),
-    ("other_incomes", "amount__code"), ("journal_entry_details", "currency_code"),
+    ("invoices", "currency_code"),
+    ("payments", "amount__code"),
+    ("expenses", "amount__code"),
+    ("bills", "currency_code"),
+    ("bill_payments", "amount__code"),
+    ("credit_notes", "currency_code"),
+    ("other_incomes", "amount__code"),
+    ("journal_entry_details", "currency_code"),
     ("clients", "currency_code"),
 ]
 
@@ -105,16 +110,18 @@ def expectations(project: Project) -> Expectations:
             return 1
         return 1 + sum(1 for j in ex.joins if j.view == view and j.alias != view)
 
-    return Expectations(types, depth("expenses", "expense_categories"),
-                        depth("general_ledger", "chart_of_accounts"))
+    return Expectations(
+        types, depth("expenses", "expense_categories"), depth("general_ledger", "chart_of_accounts")
+    )
 
 
 LEDGER_COLUMNS = ("account_id", "number", "name", "type", "sub_type", "uuid", "parent_account")
 CATEGORY_COLUMNS = ("account_id", "categoryid", "category", "parentid", "vis_state")
 
 
-def build_snapshot(ledger_rows: t.Iterable[t.Sequence], category_rows: t.Iterable[t.Sequence],
-                   currencies: set[str]) -> Snapshot:
+def build_snapshot(
+    ledger_rows: t.Iterable[t.Sequence], category_rows: t.Iterable[t.Sequence], currencies: set[str]
+) -> Snapshot:
     """Rows in LEDGER_COLUMNS / CATEGORY_COLUMNS order, from the warehouse or from Looker."""
     snap = Snapshot()
     for acct, number, name, typ, sub, uuid, parent in ledger_rows:
@@ -122,7 +129,11 @@ def build_snapshot(ledger_rows: t.Iterable[t.Sequence], category_rows: t.Iterabl
         if sub and sub not in snap.account_types[typ or ""]:
             snap.account_types[typ or ""].append(sub)
         snap.ledger_accounts[f"{acct}|{uuid}"] = {
-            "number": number, "name": name, "type": typ, "sub_type": sub, "parent": parent,
+            "number": number,
+            "name": name,
+            "type": typ,
+            "sub_type": sub,
+            "parent": parent,
         }
     for subs in snap.account_types.values():
         subs.sort()
@@ -130,7 +141,8 @@ def build_snapshot(ledger_rows: t.Iterable[t.Sequence], category_rows: t.Iterabl
         if vis_state == 1:
             continue
         snap.expense_categories[f"{acct}|{cid}"] = {
-            "name": name, "parent": None if parent in (None, 0) else int(parent),
+            "name": name,
+            "parent": None if parent in (None, 0) else int(parent),
         }
     snap.currencies = sorted(currencies)
     return snap
@@ -144,13 +156,18 @@ def snapshot(wh: Warehouse, schema: str) -> Snapshot:
         ledger = wh.query(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {schema}.chart_of_accounts")
     if "expense_categories" in tables:
         vis = "vis_state" if "vis_state" in tables["expense_categories"] else "0"
-        categories = wh.query(f"SELECT account_id, categoryid, category, parentid, {vis} "
-                              f"FROM {schema}.expense_categories")
+        categories = wh.query(
+            f"SELECT account_id, categoryid, category, parentid, {vis} FROM {schema}.expense_categories"
+        )
     currencies: set[str] = set()
     for table, column in CURRENCY_COLUMNS:
         if column in tables.get(table, {}):
-            currencies |= {r[0] for r in wh.query(
-                f"SELECT DISTINCT {column} FROM {schema}.{table} WHERE {column} IS NOT NULL")}
+            currencies |= {
+                r[0]
+                for r in wh.query(
+                    f"SELECT DISTINCT {column} FROM {schema}.{table} WHERE {column} IS NOT NULL"
+                )
+            }
     return build_snapshot(ledger, categories, currencies)
 
 
@@ -181,7 +198,11 @@ def looker_snapshot(client: LookerClient, model: str, project: Project) -> tuple
         if explore is None:
             unreached.append(f"{table}.{column}")
             continue
-        show_deleted = {f"{table}.include_deleted": "yes"} if "include_deleted" in project.views[table].parameters else None
+        show_deleted = (
+            {f"{table}.include_deleted": "yes"}
+            if "include_deleted" in project.views[table].parameters
+            else None
+        )
         currencies |= {r[0] for r in rows(explore, table, [column], show_deleted) if r[0] is not None}
     return build_snapshot(ledger, categories, currencies), unreached
 
@@ -201,9 +222,15 @@ def compare(current: Snapshot, reviewed: Snapshot | None, expect: Expectations) 
     findings: list[Finding] = []
     for typ in sorted(current.account_types):
         if typ not in expect.account_types:
-            findings.append(Finding("ERROR", "account types", f"FreshBooks account type {typ!r} is not "
-                                    "mapped in the LookML (chart_of_accounts.statement, "
-                                    "journal_entry_details.normal_balance): it would report as Unmapped"))
+            findings.append(
+                Finding(
+                    "ERROR",
+                    "account types",
+                    f"FreshBooks account type {typ!r} is not "
+                    "mapped in the LookML (chart_of_accounts.statement, "
+                    "journal_entry_details.normal_balance): it would report as Unmapped",
+                )
+            )
 
     def cat_parent(key: str) -> str | None:
         acct = key.split("|", 1)[0]
@@ -212,9 +239,15 @@ def compare(current: Snapshot, reviewed: Snapshot | None, expect: Expectations) 
 
     for key, d in sorted(_depth(current.expense_categories, cat_parent).items()):
         if d > expect.category_depth:
-            findings.append(Finding("ERROR", "expense categories", f"category {key} "
-                                    f"({current.expense_categories[key]['name']}) is {d} levels deep; the "
-                                    f"expenses explore joins {expect.category_depth} levels"))
+            findings.append(
+                Finding(
+                    "ERROR",
+                    "expense categories",
+                    f"category {key} "
+                    f"({current.expense_categories[key]['name']}) is {d} levels deep; the "
+                    f"expenses explore joins {expect.category_depth} levels",
+                )
+            )
 
     def acct_parent(key: str) -> str | None:
         acct = key.split("|", 1)[0]
@@ -223,9 +256,15 @@ def compare(current: Snapshot, reviewed: Snapshot | None, expect: Expectations) 
 
     for key, d in sorted(_depth(current.ledger_accounts, acct_parent).items()):
         if d > expect.account_depth:
-            findings.append(Finding("ERROR", "ledger accounts", f"account {current.ledger_accounts[key]['number']} "
-                                    f"({current.ledger_accounts[key]['name']}) is {d} levels deep; the "
-                                    f"general_ledger explore joins {expect.account_depth} levels"))
+            findings.append(
+                Finding(
+                    "ERROR",
+                    "ledger accounts",
+                    f"account {current.ledger_accounts[key]['number']} "
+                    f"({current.ledger_accounts[key]['name']}) is {d} levels deep; the "
+                    f"general_ledger explore joins {expect.account_depth} levels",
+                )
+            )
     if reviewed is None:
         findings.append(Finding("CHANGE", "snapshot", "no reviewed snapshot yet: run with --update"))
         return findings
@@ -236,20 +275,39 @@ def compare(current: Snapshot, reviewed: Snapshot | None, expect: Expectations) 
             findings.append(Finding("CHANGE", "account sub-types", f"new sub-type {typ} / {sub}"))
         for sub in sorted(before - now):
             findings.append(Finding("CHANGE", "account sub-types", f"sub-type {typ} / {sub} no longer used"))
-    _diff_named(findings, "ledger accounts", current.ledger_accounts, reviewed.ledger_accounts,
-                ("name", "number", "type", "sub_type", "parent"), lambda v: f"{v['number']} {v['name']}")
-    _diff_named(findings, "expense categories", current.expense_categories, reviewed.expense_categories,
-                ("name", "parent"), lambda v: v["name"])
+    _diff_named(
+        findings,
+        "ledger accounts",
+        current.ledger_accounts,
+        reviewed.ledger_accounts,
+        ("name", "number", "type", "sub_type", "parent"),
+        lambda v: f"{v['number']} {v['name']}",
+    )
+    _diff_named(
+        findings,
+        "expense categories",
+        current.expense_categories,
+        reviewed.expense_categories,
+        ("name", "parent"),
+        lambda v: v["name"],
+    )
     for cur in sorted(set(current.currencies) - set(reviewed.currencies)):
-        findings.append(Finding("CHANGE", "currencies", f"new currency {cur}: money measures and "
-                                "dashboards show it as its own column / series (no LookML change)"))
+        findings.append(
+            Finding(
+                "CHANGE",
+                "currencies",
+                f"new currency {cur}: money measures and "
+                "dashboards show it as its own column / series (no LookML change)",
+            )
+        )
     for cur in sorted(set(reviewed.currencies) - set(current.currencies)):
         findings.append(Finding("CHANGE", "currencies", f"currency {cur} no longer in use"))
     return findings
 
 
-def _diff_named(findings: list[Finding], area: str, now: dict, before: dict, attrs: tuple,
-                label: t.Callable[[dict], str]) -> None:
+def _diff_named(
+    findings: list[Finding], area: str, now: dict, before: dict, attrs: tuple, label: t.Callable[[dict], str]
+) -> None:
     for key in sorted(set(now) - set(before)):
         findings.append(Finding("CHANGE", area, f"added {key}: {label(now[key])}"))
     for key in sorted(set(before) - set(now)):
@@ -258,16 +316,22 @@ def _diff_named(findings: list[Finding], area: str, now: dict, before: dict, att
         for attr in attrs:
             if now[key].get(attr) != before[key].get(attr):
                 verb = {"name": "renamed", "parent": "re-parented"}.get(attr, f"{attr} changed")
-                findings.append(Finding("CHANGE", area, f"{verb} {key}: {before[key].get(attr)!r} -> "
-                                        f"{now[key].get(attr)!r}"))
+                findings.append(
+                    Finding(
+                        "CHANGE", area, f"{verb} {key}: {before[key].get(attr)!r} -> {now[key].get(attr)!r}"
+                    )
+                )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duckdb", help="DuckDB file the pipeline loaded")
     parser.add_argument("--postgres", help="PostgreSQL DSN")
-    parser.add_argument("--looker", action="store_true",
-                        help="read the dimensions through the Looker API (FRESHBOOKS_LOOKER_BASE_URL, "
-                             "_CLIENT_ID, _CLIENT_SECRET, _MODEL) instead of the warehouse")
+    parser.add_argument(
+        "--looker",
+        action="store_true",
+        help="read the dimensions through the Looker API (FRESHBOOKS_LOOKER_BASE_URL, "
+        "_CLIENT_ID, _CLIENT_SECRET, _MODEL) instead of the warehouse",
+    )
     parser.add_argument("--schema", default="freshbooks")
     parser.add_argument("--project", default=str(PROJECT_DIR))
     parser.add_argument("--lock", default=str(DEFAULT_LOCK), help="reviewed snapshot (JSON)")
@@ -312,8 +376,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="freshbooks-looker drift", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="freshbooks-looker drift",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import typing as t
 import sys
+import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,11 +196,15 @@ def tables_from_catalog(catalog: dict) -> list[Table]:
             table.columns.append(Column(col, fname, kind, desc, stem))
         # Target metadata: every supported loader adds _sdc_batched_at (target-duckdb with
         # add_metadata_columns, the SDK targets with add_record_metadata).
-        table.columns.append(Column(
-            "_sdc_batched_at", "loaded", "timestamp",
-            "When the loader wrote this row (target metadata, UTC); the freshness dashboard and "
-            "the datagroup read its maximum",
-        ))
+        table.columns.append(
+            Column(
+                "_sdc_batched_at",
+                "loaded",
+                "timestamp",
+                "When the loader wrote this row (target metadata, UTC); the freshness dashboard and "
+                "the datagroup read its maximum",
+            )
+        )
         out.append(table)
     return out
 
@@ -241,8 +245,7 @@ def render_view(table: Table) -> str:
     ]
     if table.skipped:
         lines.append(
-            "# Not modelled (mixed-case column names differ between targets): "
-            + ", ".join(table.skipped)
+            "# Not modelled (mixed-case column names differ between targets): " + ", ".join(table.skipped)
         )
     lines += ["", f"view: {table.name} {{", f"  sql_table_name: @{{SCHEMA_NAME}}.{table.name} ;;", ""]
     key_sql = " || '|' || ".join(f"${{TABLE}}.{k}" for k in table.keys)
@@ -463,7 +466,9 @@ def discover_catalog() -> dict:
     exe = Path(sys.executable).with_name("tap-freshbooks")
     proc = subprocess.run(
         [str(exe) if exe.exists() else "tap-freshbooks", "--discover"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout)
 
@@ -489,4 +494,3 @@ def write(files: dict[Path, str]) -> list[Path]:
 
 def stale(files: dict[Path, str]) -> list[Path]:
     return [p for p, text in files.items() if not p.exists() or p.read_text() != text]
-

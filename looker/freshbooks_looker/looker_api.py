@@ -142,10 +142,17 @@ class Settings:
 
     def client(self) -> LookerClient:
         if not self.client_id or not self.client_secret:
-            raise LookerAPIError("Looker client_id and client_secret are required "
-                                 "(FRESHBOOKS_LOOKER_CLIENT_ID / FRESHBOOKS_LOOKER_CLIENT_SECRET)")
-        return LookerClient(t.cast(str, self.base_url), self.client_id, self.client_secret,
-                            verify_ssl=self.verify_ssl, timeout=self.timeout)
+            raise LookerAPIError(
+                "Looker client_id and client_secret are required "
+                "(FRESHBOOKS_LOOKER_CLIENT_ID / FRESHBOOKS_LOOKER_CLIENT_SECRET)"
+            )
+        return LookerClient(
+            t.cast(str, self.base_url),
+            self.client_id,
+            self.client_secret,
+            verify_ssl=self.verify_ssl,
+            timeout=self.timeout,
+        )
 
 
 def api_root(base_url: str) -> str:
@@ -157,9 +164,17 @@ def api_root(base_url: str) -> str:
 
 
 class LookerClient:
-    def __init__(self, base_url: str, client_id: str, client_secret: str, *, verify_ssl: bool = True,
-                 timeout: float = 60.0, session: requests.Session | None = None,
-                 clock: t.Callable[[], float] = time.time):
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        verify_ssl: bool = True,
+        timeout: float = 60.0,
+        session: requests.Session | None = None,
+        clock: t.Callable[[], float] = time.time,
+    ):
         self.root = api_root(base_url)
         self._client_id = client_id
         self._client_secret = client_secret
@@ -176,7 +191,8 @@ class LookerClient:
         resp = self.session.post(
             f"{self.root}/login",
             data={"client_id": self._client_id, "client_secret": self._client_secret},
-            timeout=self.timeout, verify=self.verify,
+            timeout=self.timeout,
+            verify=self.verify,
         )
         if resp.status_code != 200:
             raise _error(resp, "Looker login failed:")
@@ -189,8 +205,9 @@ class LookerClient:
         if self._token is None:
             return
         try:
-            self.session.delete(f"{self.root}/logout", headers=self._auth(), timeout=self.timeout,
-                                verify=self.verify)
+            self.session.delete(
+                f"{self.root}/logout", headers=self._auth(), timeout=self.timeout, verify=self.verify
+            )
         finally:
             self._token = None
 
@@ -200,12 +217,24 @@ class LookerClient:
     def request(self, method: str, path: str, **kwargs: t.Any) -> t.Any:
         if self._token is None or self.clock() >= self._expires_at - EXPIRY_MARGIN:
             self.login()  # API keys have no refresh token: a new login is the refresh
-        resp = self.session.request(method, f"{self.root}{path}", headers=self._auth(),
-                                    timeout=self.timeout, verify=self.verify, **kwargs)
+        resp = self.session.request(
+            method,
+            f"{self.root}{path}",
+            headers=self._auth(),
+            timeout=self.timeout,
+            verify=self.verify,
+            **kwargs,
+        )
         if resp.status_code == 401:  # revoked or expired early: log in once more
             self.login()
-            resp = self.session.request(method, f"{self.root}{path}", headers=self._auth(),
-                                        timeout=self.timeout, verify=self.verify, **kwargs)
+            resp = self.session.request(
+                method,
+                f"{self.root}{path}",
+                headers=self._auth(),
+                timeout=self.timeout,
+                verify=self.verify,
+                **kwargs,
+            )
         if resp.status_code >= 400:
             raise _error(resp, f"{method} {path}:")
         return resp.json() if resp.content else None
@@ -220,26 +249,41 @@ class LookerClient:
             if dg.get("model_name") == model and dg.get("name") == name:
                 return dg
         known = ", ".join(sorted(f"{g.get('model_name')}::{g.get('name')}" for g in groups)) or "none"
-        raise LookerAPIError(f"no datagroup {model}::{name} in Looker (known: {known}); is the "
-                             "LookML project deployed to production?")
+        raise LookerAPIError(
+            f"no datagroup {model}::{name} in Looker (known: {known}); is the "
+            "LookML project deployed to production?"
+        )
 
     def reset_datagroup(self, model: str, name: str) -> dict:
         dg = self.find_datagroup(model, name)
         stamp = int(self.clock()) - CLOCK_SKEW
-        return self.request("PATCH", f"/datagroups/{dg['id']}",
-                            json={"stale_before": stamp, "triggered_at": stamp})
+        return self.request(
+            "PATCH", f"/datagroups/{dg['id']}", json={"stale_before": stamp, "triggered_at": stamp}
+        )
 
     # -- queries -----------------------------------------------------------------------------
-    def run_query(self, model: str, explore: str, fields: list[str], filters: dict | None = None,
-                  limit: int = ROW_LIMIT) -> list[dict]:
+    def run_query(
+        self, model: str, explore: str, fields: list[str], filters: dict | None = None, limit: int = ROW_LIMIT
+    ) -> list[dict]:
         """``POST /queries/run/json`` (run_inline_query) with an explicit limit. A result with
         ``limit`` rows may be cut off: that is an error, never a silently short answer."""
-        rows = self.request("POST", "/queries/run/json", json={
-            "model": model, "view": explore, "fields": fields, "filters": filters or {}, "limit": str(limit)})
+        rows = self.request(
+            "POST",
+            "/queries/run/json",
+            json={
+                "model": model,
+                "view": explore,
+                "fields": fields,
+                "filters": filters or {},
+                "limit": str(limit),
+            },
+        )
         if len(rows) >= limit:
-            raise LookerAPIError(f"{model}::{explore} returned {len(rows):,} rows, Looker's {limit:,}-row query "
-                                 "limit, so the answer may be cut off; read the warehouse directly instead "
-                                 "(--duckdb FILE / --postgres DSN)")
+            raise LookerAPIError(
+                f"{model}::{explore} returned {len(rows):,} rows, Looker's {limit:,}-row query "
+                "limit, so the answer may be cut off; read the warehouse directly instead "
+                "(--duckdb FILE / --postgres DSN)"
+            )
         return rows
 
     # -- scheduled plans -------------------------------------------------------------------------
@@ -250,8 +294,9 @@ class LookerClient:
     def dashboard_plans(self, dashboard: str) -> list[dict]:
         """Plans on a user-defined dashboard (numeric id) or a LookML dashboard (``model::name``)."""
         kind = "lookml_dashboard" if "::" in dashboard else "dashboard"
-        return self.request("GET", f"/scheduled_plans/{kind}/{quote(dashboard, safe=':')}",
-                            params={"all_users": "true"})
+        return self.request(
+            "GET", f"/scheduled_plans/{kind}/{quote(dashboard, safe=':')}", params={"all_users": "true"}
+        )
 
     def run_plan_once(self, plan_id: t.Any) -> dict:
         """Looker copies the plan and delivers it now; returns the copy."""
@@ -265,8 +310,11 @@ class LookerClient:
 
 
 def _error(resp: requests.Response, prefix: str) -> LookerAPIError:
-    return LookerAPIError(f"{prefix} HTTP {resp.status_code} {_message(resp)}".rstrip(), resp.status_code,
-                          retry_after_seconds(resp.headers.get("Retry-After")))
+    return LookerAPIError(
+        f"{prefix} HTTP {resp.status_code} {_message(resp)}".rstrip(),
+        resp.status_code,
+        retry_after_seconds(resp.headers.get("Retry-After")),
+    )
 
 
 def _message(resp: requests.Response) -> str:
@@ -278,8 +326,10 @@ def _message(resp: requests.Response) -> str:
 
 def refresh(settings: Settings, log: t.Callable[[str], None] = print) -> int:
     if not settings.base_url:
-        log("freshbooks-looker refresh: no Looker base URL configured "
-            "(FRESHBOOKS_LOOKER_BASE_URL / LOOKERSDK_BASE_URL); skipping")
+        log(
+            "freshbooks-looker refresh: no Looker base URL configured "
+            "(FRESHBOOKS_LOOKER_BASE_URL / LOOKERSDK_BASE_URL); skipping"
+        )
         return 0
     if not settings.client_id or not settings.client_secret:
         log("freshbooks-looker refresh: Looker client_id and client_secret are required")
@@ -290,8 +340,10 @@ def refresh(settings: Settings, log: t.Callable[[str], None] = print) -> int:
     except (LookerAPIError, requests.RequestException) as exc:
         log(f"freshbooks-looker refresh: {exc}")
         return 1
-    log(f"freshbooks-looker refresh: datagroup {settings.model}::{settings.datagroup} reset "
-        f"(stale_before={result.get('stale_before') if isinstance(result, dict) else '?'})")
+    log(
+        f"freshbooks-looker refresh: datagroup {settings.model}::{settings.datagroup} reset "
+        f"(stale_before={result.get('stale_before') if isinstance(result, dict) else '?'})"
+    )
     return 0
 
 
@@ -304,9 +356,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(base_url=args.base_url, client_id=args.client_id,
-                                 client_secret=args.client_secret, model=args.model,
-                                 datagroup=args.datagroup)
+    settings = Settings.from_env(
+        base_url=args.base_url,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        model=args.model,
+        datagroup=args.datagroup,
+    )
     return refresh(settings)
 
 

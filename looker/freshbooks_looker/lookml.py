@@ -20,14 +20,45 @@ CONSTANT_RE = re.compile(r"@\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REF_RE = re.compile(r"\$\{([^{}]+)\}")
 
 TIME_TIMEFRAMES = {
-    "raw", "time", "date", "week", "month", "quarter", "year", "hour", "minute", "second",
-    "day_of_week", "day_of_month", "day_of_year", "month_num", "month_name", "quarter_of_year",
-    "week_of_year", "hour_of_day", "time_of_day", "millisecond", "microsecond",
+    "raw",
+    "time",
+    "date",
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "hour",
+    "minute",
+    "second",
+    "day_of_week",
+    "day_of_month",
+    "day_of_year",
+    "month_num",
+    "month_name",
+    "quarter_of_year",
+    "week_of_year",
+    "hour_of_day",
+    "time_of_day",
+    "millisecond",
+    "microsecond",
 }
 DURATION_INTERVALS = {"day", "hour", "minute", "second", "week", "month", "quarter", "year"}
 MEASURE_TYPES = {
-    "sum", "count", "count_distinct", "average", "min", "max", "number", "sum_distinct",
-    "average_distinct", "median", "percentile", "list", "date", "string", "yesno",
+    "sum",
+    "count",
+    "count_distinct",
+    "average",
+    "min",
+    "max",
+    "number",
+    "sum_distinct",
+    "average_distinct",
+    "median",
+    "percentile",
+    "list",
+    "date",
+    "string",
+    "yesno",
 }
 
 
@@ -277,7 +308,9 @@ class Project:
                     self.error(rel, f"view {v['name']} is also defined in {definitions[v['name']][0]}")
                 else:
                     definitions[v["name"]] = (rel, v)
-        raw_views: dict[str, tuple[str, dict]] = {k: (r, copy.deepcopy(v)) for k, (r, v) in definitions.items()}
+        raw_views: dict[str, tuple[str, dict]] = {
+            k: (r, copy.deepcopy(v)) for k, (r, v) in definitions.items()
+        }
         for rel, ref in refinements:
             target = ref["name"][1:]
             if target not in raw_views:
@@ -348,7 +381,15 @@ class Project:
             raw = _merge_view(base, raw, rel, self, extending=True)
         view = View(name=name, file=rel)
         for key, value in raw.items():
-            if key not in ("dimensions", "dimension_groups", "measures", "parameters", "filters", "sets", "name"):
+            if key not in (
+                "dimensions",
+                "dimension_groups",
+                "measures",
+                "parameters",
+                "filters",
+                "sets",
+                "name",
+            ):
                 view.params[key] = value
         for d in _plural(raw, "dimensions"):
             view.dimensions[d["name"]] = d
@@ -380,13 +421,19 @@ class Project:
                 tfs = g.get("timeframes") or ["raw", "time", "date", "week", "month", "quarter", "year"]
                 for tf in tfs:
                     if tf not in TIME_TIMEFRAMES:
-                        self.error(view.file, f"view {view.name}: dimension_group {name}: unknown timeframe {tf}")
+                        self.error(
+                            view.file, f"view {view.name}: dimension_group {name}: unknown timeframe {tf}"
+                        )
                     add(Field(view.name, f"{name}_{tf}", "dimension", "time", g, group=name, timeframe=tf))
             elif typ == "duration":
                 for iv in g.get("intervals") or ["day", "hour", "minute", "second"]:
                     if iv not in DURATION_INTERVALS:
-                        self.error(view.file, f"view {view.name}: dimension_group {name}: unknown interval {iv}")
-                    add(Field(view.name, f"{iv}s_{name}", "dimension", "duration", g, group=name, interval=iv))
+                        self.error(
+                            view.file, f"view {view.name}: dimension_group {name}: unknown interval {iv}"
+                        )
+                    add(
+                        Field(view.name, f"{iv}s_{name}", "dimension", "duration", g, group=name, interval=iv)
+                    )
             else:
                 self.error(view.file, f"view {view.name}: dimension_group {name}: unknown type {typ}")
         for name, m in view.measures.items():
@@ -468,7 +515,9 @@ class Project:
                 set_name = item[:-1]
                 if "." in set_name:
                     a, s = set_name.split(".", 1)
-                    names = {x if "." in x else f"{a}.{x}" for x in (view.sets.get(s, []) if a == alias else [])}
+                    names = {
+                        x if "." in x else f"{a}.{x}" for x in (view.sets.get(s, []) if a == alias else [])
+                    }
                 else:
                     names = {x if "." in x else f"{alias}.{x}" for x in view.sets.get(set_name, [])}
             else:
@@ -512,6 +561,15 @@ def _merge_view(base: dict, extra: dict, rel: str, project: Project, extending: 
 
 
 __all__ = [
-    "CONSTANT_RE", "REF_RE", "Dashboard", "Explore", "Field", "Issue", "Join", "Model", "Project",
-    "View", "_filters",
+    "CONSTANT_RE",
+    "REF_RE",
+    "Dashboard",
+    "Explore",
+    "Field",
+    "Issue",
+    "Join",
+    "Model",
+    "Project",
+    "View",
+    "_filters",
 ]

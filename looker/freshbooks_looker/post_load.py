@@ -81,8 +81,12 @@ class PostLoadSettings:
 
 
 class PostLoad:
-    def __init__(self, settings: PostLoadSettings, log: t.Callable[[str], None] | None = None,
-                 sleep: t.Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        settings: PostLoadSettings,
+        log: t.Callable[[str], None] | None = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ):
         self.settings = settings
         self.log = log or (lambda message: print(message, flush=True))
         self.sleep = sleep
@@ -107,10 +111,14 @@ class PostLoad:
             return list(STEPS)
         unknown = [s for s in steps if s not in STEPS]
         if unknown:
-            raise ConfigError(f"unknown post_load_steps {', '.join(unknown)} (choose from {', '.join(STEPS)})")
+            raise ConfigError(
+                f"unknown post_load_steps {', '.join(unknown)} (choose from {', '.join(STEPS)})"
+            )
         if "timestamptz" in steps and not self.settings.postgres_dsn:
-            raise ConfigError("post_load_steps names timestamptz but postgres_dsn is not set "
-                              "(FRESHBOOKS_LOOKER_POSTGRES_DSN)")
+            raise ConfigError(
+                "post_load_steps names timestamptz but postgres_dsn is not set "
+                "(FRESHBOOKS_LOOKER_POSTGRES_DSN)"
+            )
         return [s for s in STEPS if s in steps]
 
     # -- running -----------------------------------------------------------------------------
@@ -136,8 +144,10 @@ class PostLoad:
                 except (LookerAPIError, requests.RequestException):
                     pass
         if failed:
-            self.log(f"post-load: {len(failed)} step(s) failed: {', '.join(failed)}. The load itself is "
-                     "kept; rerun `freshbooks-looker post-load` once the cause is fixed.")
+            self.log(
+                f"post-load: {len(failed)} step(s) failed: {', '.join(failed)}. The load itself is "
+                "kept; rerun `freshbooks-looker post-load` once the cause is fixed."
+            )
             return 1
         return 0
 
@@ -158,18 +168,23 @@ class PostLoad:
                     tried = f" after {attempt + 1} attempts" if attempt else ""
                     self.log(f"post-load: {step} FAILED{tried}: {message}{why}")
                     return False
-                self.log(f"post-load: {step}: {message}; retry {attempt + 1} of {attempts - 1} in {wait:g} s{why}")
+                self.log(
+                    f"post-load: {step}: {message}; retry {attempt + 1} of {attempts - 1} in {wait:g} s{why}"
+                )
                 self.sleep(wait)
         return False  # pragma: no cover - the loop always returns
 
     def _retry_wait(self, exc: Exception, attempt: int) -> tuple[float | None, str]:
-        backoff = self.settings.retry_seconds * 2 ** attempt
+        backoff = self.settings.retry_seconds * 2**attempt
         if isinstance(exc, LookerAPIError):
             if not exc.retryable:
                 return None, ""
             if exc.retry_after is not None:
                 if exc.retry_after > MAX_WAIT:
-                    return None, f" (Looker asked to wait {exc.retry_after:g} s, over the {MAX_WAIT:g} s limit)"
+                    return (
+                        None,
+                        f" (Looker asked to wait {exc.retry_after:g} s, over the {MAX_WAIT:g} s limit)",
+                    )
                 return exc.retry_after, " (Retry-After)"
             return backoff, ""
         if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
@@ -200,8 +215,10 @@ class PostLoad:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=30) as con:
             version = con.execute("SELECT version()").fetchone()[0]
         if "redshift" in str(version).lower():
-            return ("skipped, Redshift cannot change a column's type: keep the Looker connection's "
-                    "time zone at UTC")
+            return (
+                "skipped, Redshift cannot change a column's type: keep the Looker connection's "
+                "time zone at UTC"
+            )
         changed = convert_timestamps_to_timestamptz(dsn, self.settings.schema, log=lambda m: None)
         return f"{len(changed)} column(s) converted to timestamptz in schema {self.settings.schema}"
 
@@ -235,16 +252,24 @@ class PostLoad:
         if missing:
             known_names = ""
             if looker.scheduled_plans:
-                known_names = " (plans the key sees: " + (", ".join(
-                    sorted({str(p.get("name")) for p in known})) or "none") + ")"
+                known_names = (
+                    " (plans the key sees: "
+                    + (", ".join(sorted({str(p.get("name")) for p in known})) or "none")
+                    + ")"
+                )
             raise ConfigError(f"ran {len(plans)} plan(s): {ran}; {'; '.join(missing)}{known_names}")
         return f"ran {len(plans)} plan(s) once: {ran}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", help=f"comma-separated, from {', '.join(STEPS)} "
-                                         "(default: env FRESHBOOKS_LOOKER_POST_LOAD_STEPS, else all that apply)")
-    parser.add_argument("--postgres", help="PostgreSQL DSN for timestamptz (default: env FRESHBOOKS_LOOKER_POSTGRES_DSN)")
+    parser.add_argument(
+        "--steps",
+        help=f"comma-separated, from {', '.join(STEPS)} "
+        "(default: env FRESHBOOKS_LOOKER_POST_LOAD_STEPS, else all that apply)",
+    )
+    parser.add_argument(
+        "--postgres", help="PostgreSQL DSN for timestamptz (default: env FRESHBOOKS_LOOKER_POSTGRES_DSN)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

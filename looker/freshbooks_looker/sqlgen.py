@@ -121,16 +121,19 @@ class Dialect:
                 return f"TIMESTAMP_DIFF(CAST({end} AS TIMESTAMP), CAST({start} AS TIMESTAMP), {interval.upper()})"
             if self.name in ("snowflake", "redshift"):
                 return f"DATEDIFF({interval}, {start}, {end})"
-            return (f"FLOOR(EXTRACT(EPOCH FROM (CAST({end} AS TIMESTAMP) - CAST({start} AS TIMESTAMP)))"
-                    f" / {secs})")
+            return (
+                f"FLOOR(EXTRACT(EPOCH FROM (CAST({end} AS TIMESTAMP) - CAST({start} AS TIMESTAMP))) / {secs})"
+            )
         if interval in ("month", "quarter", "year"):
             if self.bq:
                 return f"DATE_DIFF(CAST({end} AS DATE), CAST({start} AS DATE), {interval.upper()})"
             if self.name in ("snowflake", "redshift"):
                 return f"DATEDIFF({interval}, {start}, {end})"
             months = {"month": 1, "quarter": 3, "year": 12}[interval]
-            return (f"FLOOR(((EXTRACT(YEAR FROM {end}) - EXTRACT(YEAR FROM {start})) * 12 + "
-                    f"EXTRACT(MONTH FROM {end}) - EXTRACT(MONTH FROM {start})) / {months})")
+            return (
+                f"FLOOR(((EXTRACT(YEAR FROM {end}) - EXTRACT(YEAR FROM {start})) * 12 + "
+                f"EXTRACT(MONTH FROM {end}) - EXTRACT(MONTH FROM {start})) / {months})"
+            )
         raise LookMLError(f"duration interval {interval} is not supported")
 
 
@@ -148,8 +151,9 @@ _NUM_RE = re.compile(r"^-?\d+(\.\d+)?$")
 class ExploreSQL:
     """SQL for one explore in one dialect, with given parameter values."""
 
-    def __init__(self, project: Project, explore: Explore, dialect: Dialect,
-                 params: dict[str, str] | None = None):
+    def __init__(
+        self, project: Project, explore: Explore, dialect: Dialect, params: dict[str, str] | None = None
+    ):
         self.project = project
         self.explore = explore
         self.dialect = dialect
@@ -166,8 +170,12 @@ class ExploreSQL:
         return self.project.views[name]
 
     def liquid_context(self) -> dict:
-        ctx: dict = {"_dialect": {"_name": self.dialect.liquid_name}, "_user_attributes": {},
-                     "_model": {"_name": self.explore.model}, "_explore": {"_name": self.explore.name}}
+        ctx: dict = {
+            "_dialect": {"_name": self.dialect.liquid_name},
+            "_user_attributes": {},
+            "_model": {"_name": self.explore.model},
+            "_explore": {"_name": self.explore.name},
+        }
         for alias in self.aliases:
             view = self.project.views.get(self.aliases[alias])
             if view is None:
@@ -201,8 +209,9 @@ class ExploreSQL:
             return self.expand(view.sql_table_name, alias, f"view {view.name} sql_table_name")[0]
         return f"{view.name}"
 
-    def expand(self, text: str, alias: str, where: str, measure_ref=None,
-               dim_hook=None) -> tuple[str, frozenset]:
+    def expand(
+        self, text: str, alias: str, where: str, measure_ref=None, dim_hook=None
+    ) -> tuple[str, frozenset]:
         """Render constants and Liquid, then replace ``${...}`` references.
 
         Returns the SQL and the aliases it uses. ``measure_ref(alias, field)`` resolves measure
@@ -278,8 +287,11 @@ class ExploreSQL:
                 cond, u = self.expand(w["sql"], alias, where)
                 used |= u
                 parts.append(f"WHEN {cond} THEN {_lit(w.get('label', ''))}")
-            sql = "CASE " + " ".join(parts) + f" ELSE {_lit(p['case'].get('else', ''))} END" if "else" in p["case"] \
+            sql = (
+                "CASE " + " ".join(parts) + f" ELSE {_lit(p['case'].get('else', ''))} END"
+                if "else" in p["case"]
                 else "CASE " + " ".join(parts) + " END"
+            )
         else:
             sql, used = self.expand(p.get("sql") or f"${{TABLE}}.{fname}", alias, where)
         return sql, used
@@ -305,8 +317,15 @@ class ExploreSQL:
         fld = self.view(alias).fields[fname]
         if fld.category == "parameter":
             return "1 = 1", frozenset({alias})
-        if fld.timeframe is not None and fld.timeframe not in ("year", "month_num", "quarter_of_year", "day_of_month"):
-            base, used = self.expand(fld.params.get("sql") or f"${{TABLE}}.{fld.group}", alias, f"{alias}.{fname}")
+        if fld.timeframe is not None and fld.timeframe not in (
+            "year",
+            "month_num",
+            "quarter_of_year",
+            "day_of_month",
+        ):
+            base, used = self.expand(
+                fld.params.get("sql") or f"${{TABLE}}.{fld.group}", alias, f"{alias}.{fname}"
+            )
             return self._date_filter(self.dialect.cast_date(base), expr), used
         sql, used = self.dim_ref(alias, fname)
         if fld.type == "yesno":
@@ -328,11 +347,29 @@ class ExploreSQL:
             return f"{d} = {today}"
         if e == "yesterday":
             return f"{d} = {dl.add(today, -1, 'day')}"
-        m = re.fullmatch(r"(\d+) (day|week|month|quarter|year)s?", e) or re.fullmatch(r"this (day|week|month|quarter|year)", e)
+        m = re.fullmatch(r"(\d+) (day|week|month|quarter|year)s?", e) or re.fullmatch(
+            r"this (day|week|month|quarter|year)", e
+        )
         if m:
             n, unit = (int(m.group(1)), m.group(2)) if m.lastindex == 2 else (1, m.group(1))
-            start = dl.add(today, -(n - 1), "day") if unit == "day" else dl.add(dl.trunc(unit, today), -(n - 1) * (3 if unit == "quarter" else 1), "month" if unit == "quarter" else unit)
-            end = dl.add(today, 1, "day") if unit == "day" else dl.add(dl.trunc(unit, today), 3 if unit == "quarter" else 1, "month" if unit == "quarter" else unit)
+            start = (
+                dl.add(today, -(n - 1), "day")
+                if unit == "day"
+                else dl.add(
+                    dl.trunc(unit, today),
+                    -(n - 1) * (3 if unit == "quarter" else 1),
+                    "month" if unit == "quarter" else unit,
+                )
+            )
+            end = (
+                dl.add(today, 1, "day")
+                if unit == "day"
+                else dl.add(
+                    dl.trunc(unit, today),
+                    3 if unit == "quarter" else 1,
+                    "month" if unit == "quarter" else unit,
+                )
+            )
             return f"({d} >= {start} AND {d} < {end})"
         m = re.fullmatch(r"last (day|week|month|quarter|year)", e)
         if m:
@@ -353,9 +390,14 @@ class ExploreSQL:
         raise LookMLError(f"date filter expression {expr!r} is not supported by the offline checker")
 
     # -- queries -------------------------------------------------------------------------------
-    def compile(self, fields: list[str], filters: dict[str, str] | None = None,
-                sorts: list[str] | None = None, limit: int | None = None,
-                all_joins: bool = False) -> Compiled:
+    def compile(
+        self,
+        fields: list[str],
+        filters: dict[str, str] | None = None,
+        sorts: list[str] | None = None,
+        limit: int | None = None,
+        all_joins: bool = False,
+    ) -> Compiled:
         filters = dict(filters or {})
         for f, expr in self._always_filters().items():
             filters.setdefault(f, expr)
@@ -385,8 +427,11 @@ class ExploreSQL:
             used |= u
             where.append(cond)
         if self.explore.params.get("sql_always_where"):
-            cond, u = self.expand(self.explore.params["sql_always_where"], self.explore.base_alias,
-                                  f"explore {self.explore.name} sql_always_where")
+            cond, u = self.expand(
+                self.explore.params["sql_always_where"],
+                self.explore.base_alias,
+                f"explore {self.explore.name} sql_always_where",
+            )
             used |= u
             where.insert(0, cond)
 
@@ -428,8 +473,7 @@ class ExploreSQL:
             outer += [f"{m} AS c{len(dim_sql) + j}" for j, m in enumerate(measure_sql)]
             group = ("\nGROUP BY " + ", ".join(f"g{i}" for i in range(len(dim_sql)))) if dim_sql else ""
             having_sql = ("\nHAVING " + " AND ".join(having)) if having else ""
-            sql = (f"SELECT {', '.join(outer)}\nFROM (\n{inner}\n) AS q{group}{having_sql}"
-                   f"{order}{limit_sql}")
+            sql = f"SELECT {', '.join(outer)}\nFROM (\n{inner}\n) AS q{group}{having_sql}{order}{limit_sql}"
         return Compiled(sql, columns, [self.explore.base_alias] + [a for a, _, _ in joins])
 
     def _always_filters(self) -> dict[str, str]:
@@ -457,16 +501,21 @@ class ExploreSQL:
             for j in self.explore.joins:
                 if j.alias in needed and j.alias not in on_sql:
                     if "sql_on" in j.params:
-                        on_sql[j.alias] = self.expand(j.params["sql_on"], j.alias,
-                                                      f"explore {self.explore.name} join {j.alias} sql_on")
+                        on_sql[j.alias] = self.expand(
+                            j.params["sql_on"], j.alias, f"explore {self.explore.name} join {j.alias} sql_on"
+                        )
                     else:
                         on_sql[j.alias] = ("", frozenset())
                     new = set(on_sql[j.alias][1]) - needed
                     if new:
                         needed |= new
                         changed = True
-        kinds = {"left_outer": "LEFT JOIN", "inner": "INNER JOIN", "full_outer": "FULL OUTER JOIN",
-                 "cross": "CROSS JOIN"}
+        kinds = {
+            "left_outer": "LEFT JOIN",
+            "inner": "INNER JOIN",
+            "full_outer": "FULL OUTER JOIN",
+            "cross": "CROSS JOIN",
+        }
         out = []
         for j in self.explore.joins:
             if j.alias in needed:
@@ -477,7 +526,7 @@ class ExploreSQL:
         out = []
         for alias, view_name in self.aliases.items():
             view = self.project.views.get(view_name)
-            for fname, f in (view.fields.items() if view else []):
+            for fname, f in view.fields.items() if view else []:
                 if f.category == category:
                     out.append(f"{alias}.{fname}")
         return out
@@ -537,13 +586,18 @@ class _Aggregator:
         typ = fld.type
         self.used.add(alias)
         if typ == "number":
-            sql, u = xs.expand(fld.params.get("sql", "NULL"), alias, where, measure_ref=self.measure,
-                               dim_hook=lambda a, f, dim_sql: self._col(dim_sql, "d"))
+            sql, u = xs.expand(
+                fld.params.get("sql", "NULL"),
+                alias,
+                where,
+                measure_ref=self.measure,
+                dim_hook=lambda a, f, dim_sql: self._col(dim_sql, "d"),
+            )
             self.used |= u
             return f"({sql})"
         conds = []
         for f_name, expr in _filters(fld.params):
-            fa, ff = (f_name.split(".", 1) if "." in f_name else (alias, f_name))
+            fa, ff = f_name.split(".", 1) if "." in f_name else (alias, f_name)
             if fa not in xs.aliases or ff not in xs.view(fa).fields:
                 raise LookMLError(f"{where}: filter on unknown field {f_name}")
             cond, u = xs.filter_sql(fa, ff, expr)
@@ -564,8 +618,10 @@ class _Aggregator:
             return f"SUM(CASE WHEN {rn_col} = 1{fcond} THEN {mcol} END)"
         if typ == "average":
             _, rn_col = self._dedupe(alias)
-            return (f"(SUM(CASE WHEN {rn_col} = 1{fcond} THEN {mcol} END) * 1.0 / NULLIF(COUNT(CASE WHEN "
-                    f"{rn_col} = 1{fcond} AND {mcol} IS NOT NULL THEN 1 END), 0))")
+            return (
+                f"(SUM(CASE WHEN {rn_col} = 1{fcond} THEN {mcol} END) * 1.0 / NULLIF(COUNT(CASE WHEN "
+                f"{rn_col} = 1{fcond} AND {mcol} IS NOT NULL THEN 1 END), 0))"
+            )
         if typ == "count_distinct":
             return f"COUNT(DISTINCT CASE WHEN 1 = 1{fcond} THEN {mcol} END)"
         if typ in ("min", "max"):
@@ -602,7 +658,7 @@ def _string_filter(sql: str, expr: str) -> str:
             c = f"{sql} IS NULL"
         elif t == "EMPTY":
             c = f"({sql} IS NULL OR {sql} = '')"
-        elif "%" in t or "_" in t and t.startswith("%"):
+        elif "%" in t or ("_" in t and t.startswith("%")):
             c = f"{sql} LIKE {_lit(t)}"
         else:
             c = f"{sql} = {_lit(t)}"

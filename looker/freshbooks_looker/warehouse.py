@@ -97,8 +97,9 @@ def connect(duckdb: str | Path | None = None, postgres: str | None = None) -> Wa
     raise ValueError("give a DuckDB file or a PostgreSQL DSN")
 
 
-def convert_timestamps_to_timestamptz(dsn: str, schema: str = "freshbooks",
-                                      log: t.Callable[[str], None] = print) -> list[str]:
+def convert_timestamps_to_timestamptz(
+    dsn: str, schema: str = "freshbooks", log: t.Callable[[str], None] = print
+) -> list[str]:
     """Turn every ``timestamp without time zone`` column of the schema into ``timestamptz``.
 
     target-postgres 0.8.1 creates ``date-time`` columns as ``timestamp without time zone``; the

@@ -67,7 +67,7 @@ EXPIRY_SAFETY_SECONDS = 30.0  # never send an access token this close to its exp
 
 
 def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat(timespec="seconds")
 
 
 def token_error_code(response: requests.Response) -> tuple[str | None, str | None]:
@@ -199,7 +199,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         with self._mutex:
             if not self.is_token_valid():
                 self.update_access_token()
-            assert self._tokens is not None  # noqa: S101
+            assert self._tokens is not None
             return self._tokens.access_token
 
     def handle_unauthorized(self, failed_access_token: str | None = None) -> None:
@@ -224,7 +224,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         # keep the SDK's attributes meaningful for code that reads them
         self.access_token = tokens.access_token
         self.last_refreshed = datetime.datetime.fromtimestamp(
-            tokens.obtained_at or time.time(), tz=datetime.timezone.utc
+            tokens.obtained_at or time.time(), tz=datetime.UTC
         )
         self.expires_in = max(0, int(tokens.expires_at - (tokens.obtained_at or time.time())))
 
@@ -241,17 +241,20 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         # because the store is replaced with os.replace).
         stored = self.store.load()
         if self._usable(stored, failed_access_token):
-            assert stored is not None  # noqa: S101
+            assert stored is not None
             self._adopt_from_store(stored)
             return
         with self.store.lock():
             stored = self.store.load()  # re-read inside the lock
             if self._usable(stored, failed_access_token):
-                assert stored is not None  # noqa: S101
+                assert stored is not None
                 self._adopt_from_store(stored)
                 return
             next_refresh_token = stored.refresh_token if stored else self.bootstrap_refresh_token
-            if self._rejected_refresh_token is not None and next_refresh_token == self._rejected_refresh_token:
+            if (
+                self._rejected_refresh_token is not None
+                and next_refresh_token == self._rejected_refresh_token
+            ):
                 # Do not POST a refresh token FreshBooks already rejected.
                 raise ReauthorizationRequired(GRANT_REJECTED_MESSAGE)
             reason = "unauthorized" if failed_access_token else "expiring"
@@ -308,7 +311,11 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
                 if exc.message == GRANT_REJECTED_MESSAGE:
                     self._rejected_refresh_token = refresh_token
                     latest = self.store.load()
-                    if latest is not None and latest.refresh_token != refresh_token and self._still_valid(latest):
+                    if (
+                        latest is not None
+                        and latest.refresh_token != refresh_token
+                        and self._still_valid(latest)
+                    ):
                         # Another runner wrote a newer pair meanwhile (a lapsed S3 lease, or `auth
                         # login`): that one is live, use it instead of failing.
                         self._adopt_from_store(latest)
@@ -337,7 +344,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         try:
             payload = response.json()
             if not isinstance(payload, dict):
-                raise ValueError("token response is not a JSON object")  # noqa: TRY301, EM101
+                raise ValueError("token response is not a JSON object")
             new_tokens = TokenSet.from_token_response(
                 payload, obtained_at=obtained_at, previous_refresh_token=None
             )

@@ -102,7 +102,7 @@ class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, RESTStream):
     def timeout(self) -> int:
         return int(self.config.get("request_timeout", 60))
 
-    def _generate_schema_messages(self):  # type: ignore[override]  # noqa: ANN202
+    def _generate_schema_messages(self):  # type: ignore[override]
         """SCHEMA messages, with the decimal precision/scale the SDK's catalog model drops.
 
         singer-sdk builds stream maps from its catalog ``Schema`` model, which keeps only standard
@@ -137,7 +137,7 @@ class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, RESTStream):
     def backoff_max_tries(self) -> int:
         return max(1, int(self.config.get("max_request_tries", 8)))
 
-    def backoff_wait_generator(self):  # type: ignore[override]  # noqa: ANN201
+    def backoff_wait_generator(self):  # type: ignore[override]
         """A new generator, so a new attempt counter, per request (python-backoff calls this per call)."""
         return retries.wait_generator(self.retry_policy)
 
@@ -220,9 +220,10 @@ class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, RESTStream):
         paginator = self.get_new_paginator()
         send = self.request_decorator(self._request)
         pages = 0
-        with self.get_http_request_counter() as request_counter, ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"fetch-{self.name}"
-        ) as wire:
+        with (
+            self.get_http_request_counter() as request_counter,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{self.name}") as wire,
+        ):
             request_counter.with_context(context)
 
             def request_next() -> tuple[requests.PreparedRequest, t.Any]:
@@ -237,7 +238,10 @@ class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, RESTStream):
                 self.update_sync_costs(prepared, response, context)
                 records = list(self.parse_response(response))
                 if not records and not paginator.continue_if_empty(response):
-                    self.log("Pagination stopped after %d pages because no records were found in the last response", pages)
+                    self.log(
+                        "Pagination stopped after %d pages because no records were found in the last response",
+                        pages,
+                    )
                     return
                 pages += 1 if records else 0
                 paginator.advance(response)
@@ -502,7 +506,9 @@ def _error_text(response: requests.Response) -> str:
     except ValueError:
         return (response.text or response.reason or "").strip()[:300]
     if isinstance(body, dict):
-        errors = (body.get("response") or {}).get("errors") if isinstance(body.get("response"), dict) else None
+        errors = (
+            (body.get("response") or {}).get("errors") if isinstance(body.get("response"), dict) else None
+        )
         if errors:
             return "; ".join(str(e.get("message", e)) for e in errors)[:300]
         for key in ("error_description", "message", "error"):

@@ -23,7 +23,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 
 from tap_freshbooks.auth import raise_for_token_error
-from tap_freshbooks.errors import ConfigError, FreshBooksError, LoginError, TokenEndpointError, TokenStoreError
+from tap_freshbooks.errors import (
+    ConfigError,
+    FreshBooksError,
+    LoginError,
+    TokenEndpointError,
+    TokenStoreError,
+)
 from tap_freshbooks.token_backends import store_from_config
 from tap_freshbooks.token_store import TokenSet, new_encryption_key
 
@@ -191,7 +197,7 @@ def exchange_code(
     try:
         payload = response.json()
         if not isinstance(payload, dict):
-            raise ValueError("token response is not a JSON object")  # noqa: TRY301, EM101
+            raise ValueError("token response is not a JSON object")
         return TokenSet.from_token_response(payload, obtained_at=obtained_at)
     except ValueError as exc:
         msg = f"FreshBooks token endpoint answered HTTP {response.status_code} with an unusable body ({exc})"
@@ -220,7 +226,7 @@ class _RedirectServer(http.server.HTTPServer):
 class _RedirectHandler(http.server.BaseHTTPRequestHandler):
     server: _RedirectServer
 
-    def do_GET(self) -> None:  # noqa: N802  (http.server API)
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path.rstrip("/") != self.server.expected_path.rstrip("/"):
             self._reply(404, "Not the FreshBooks redirect.")
@@ -242,7 +248,7 @@ class _RedirectHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002, ARG002
+    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: ARG002
         return  # never log the redirect: its query holds the code
 
 
@@ -261,7 +267,7 @@ def _serve_until_redirect(server: _RedirectServer, timeout: float) -> str:
         server.handle_request()
     if server.error is not None:
         raise server.error
-    assert server.code is not None  # noqa: S101
+    assert server.code is not None
     return server.code
 
 
@@ -322,7 +328,7 @@ def run_login(
     url = build_authorize_url(auth_url, client_id, redirect_uri, state)
 
     if listen:
-        assert address is not None  # noqa: S101
+        assert address is not None
         host, port, path = address
         try:
             server = _RedirectServer((host, port), path, state)
@@ -362,7 +368,7 @@ def run_login(
 
 def login_command(
     config: Mapping[str, t.Any],
-    paste: bool,  # noqa: FBT001
+    paste: bool,
     *,
     open_browser: bool = False,
     input_fn: Callable[[str], str] = input,
@@ -388,4 +394,3 @@ def login_command(
         return 130
     output(f"Saved FreshBooks tokens to {store_from_config(config).location} (encrypted).")
     return 0
-

@@ -49,8 +49,8 @@ def parse_since(value: str | None) -> dt.datetime | None:
         msg = f"--since {value!r} is not an RFC 3339 time such as 2026-01-31T00:00:00Z"
         raise ConfigError(msg) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def reconcile(
@@ -100,13 +100,15 @@ def reconcile(
                         fresh.facts.get((name, account), []),
                         None if loaded is None else loaded.get(account, []),
                     )
-                    results.append({
-                        "stream": name,
-                        "account_id": account,
-                        **result,
-                        "since_applied": since is not None and spec.replication_key is not None,
-                        "requests": fresh.requests.get((name, account), 0),
-                    })
+                    results.append(
+                        {
+                            "stream": name,
+                            "account_id": account,
+                            **result,
+                            "since_applied": since is not None and spec.replication_key is not None,
+                            "requests": fresh.requests.get((name, account), 0),
+                        }
+                    )
     except WarehouseError as exc:
         raise Unreadable(str(exc)) from None
 
@@ -122,8 +124,10 @@ def reconcile(
     if since is not None:
         without = [n for n in names if specs[n].replication_key is None]
         if without:
-            notes.append("--since does not apply to streams without a replication key (compared whole): "
-                         + ", ".join(without))
+            notes.append(
+                "--since does not apply to streams without a replication key (compared whole): "
+                + ", ".join(without)
+            )
     if fresh.stray_stdout_lines:
         notes.append(f"{fresh.stray_stdout_lines} line(s) the tap wrote to stdout were discarded")
     return {
@@ -212,31 +216,54 @@ def details(result: dict[str, t.Any]) -> list[str]:
     out = [f"{result['stream']} / account {result['account_id']}:"]
     if not result["warehouse"]["table_exists"]:
         out.append("  table does not exist in the warehouse")
-    for key, label in (("missing_in_warehouse", "missing in warehouse"), ("extra_in_warehouse", "extra in warehouse")):
+    for key, label in (
+        ("missing_in_warehouse", "missing in warehouse"),
+        ("extra_in_warehouse", "extra in warehouse"),
+    ):
         if result[key]["count"]:
             out.append(f"  {label} ({result[key]['count']}): {_ids(result[key])}")
     if result["duplicates"]["count"]:
-        out.append(f"  duplicate keys ({result['duplicates']['count']}): "
-                   + _ids(result["duplicates"], lambda d: f"{d['id']} x{d['rows']}"))
+        out.append(
+            f"  duplicate keys ({result['duplicates']['count']}): "
+            + _ids(result["duplicates"], lambda d: f"{d['id']} x{d['rows']}")
+        )
     if result["vis_state_mismatches"]["count"]:
-        out.append(f"  vis_state ({result['vis_state_mismatches']['count']}): " + _ids(
-            result["vis_state_mismatches"],
-            lambda d: f"{d['id']} FreshBooks {d['freshbooks']} warehouse {d['warehouse']}"))
+        out.append(
+            f"  vis_state ({result['vis_state_mismatches']['count']}): "
+            + _ids(
+                result["vis_state_mismatches"],
+                lambda d: f"{d['id']} FreshBooks {d['freshbooks']} warehouse {d['warehouse']}",
+            )
+        )
     if result["updated_mismatches"]["count"]:
-        out.append(f"  updated ({result['updated_mismatches']['count']}): " + _ids(
-            result["updated_mismatches"],
-            lambda d: f"{d['id']} FreshBooks {d['freshbooks']} warehouse {d['warehouse']}"))
+        out.append(
+            f"  updated ({result['updated_mismatches']['count']}): "
+            + _ids(
+                result["updated_mismatches"],
+                lambda d: f"{d['id']} FreshBooks {d['freshbooks']} warehouse {d['warehouse']}",
+            )
+        )
     if result["money_mismatches"]["count"]:
-        out.append(f"  money ({result['money_mismatches']['count']}): " + _ids(
-            result["money_mismatches"],
-            lambda d: f"{d['id']} {d['field']} FreshBooks {_money(d['freshbooks'])} "
-                      f"warehouse {_money(d['warehouse'])}"))
+        out.append(
+            f"  money ({result['money_mismatches']['count']}): "
+            + _ids(
+                result["money_mismatches"],
+                lambda d: (
+                    f"{d['id']} {d['field']} FreshBooks {_money(d['freshbooks'])} "
+                    f"warehouse {_money(d['warehouse'])}"
+                ),
+            )
+        )
     for row in result["money_sum_mismatches"]:
-        out.append(f"  sum of {row['field']} in {row['currency']}: FreshBooks {row['freshbooks']} "
-                   f"warehouse {row['warehouse']}")
+        out.append(
+            f"  sum of {row['field']} in {row['currency']}: FreshBooks {row['freshbooks']} "
+            f"warehouse {row['warehouse']}"
+        )
     if result["newest_updated_differs"]:
-        out.append(f"  newest updated: FreshBooks {result['freshbooks']['newest_updated']} "
-                   f"warehouse {result['warehouse']['newest_updated']}")
+        out.append(
+            f"  newest updated: FreshBooks {result['freshbooks']['newest_updated']} "
+            f"warehouse {result['warehouse']['newest_updated']}"
+        )
     return out
 
 
@@ -245,14 +272,17 @@ def render_text(report: dict[str, t.Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = [
         f"Reconcile FreshBooks accounts {', '.join(report['accounts'])} with {report['warehouse']} "
-        f"(schema {report['schema']})" + (f", records updated since {report['since']}" if report["since"] else ""),
+        f"(schema {report['schema']})"
+        + (f", records updated since {report['since']}" if report["since"] else ""),
         "",
     ]
     for row in rows:
-        lines.append("  ".join(
-            cell.ljust(width) if align == "<" else cell.rjust(width)
-            for cell, width, (_, _, align) in zip(row, widths, COLUMNS, strict=True)
-        ).rstrip())
+        lines.append(
+            "  ".join(
+                cell.ljust(width) if align == "<" else cell.rjust(width)
+                for cell, width, (_, _, align) in zip(row, widths, COLUMNS, strict=True)
+            ).rstrip()
+        )
     drifting = [r for r in report["results"] if r["drift"]]
     if drifting:
         lines.append("")
@@ -267,11 +297,15 @@ def render_text(report: dict[str, t.Any]) -> str:
     )
     summary = report["summary"]
     if report["drift"]:
-        lines.append(f"Result: DRIFT in {summary['pairs_with_drift']} of {summary['pairs_compared']} "
-                     "stream/account pairs")
+        lines.append(
+            f"Result: DRIFT in {summary['pairs_with_drift']} of {summary['pairs_compared']} "
+            "stream/account pairs"
+        )
     else:
-        lines.append(f"Result: no drift ({summary['pairs_compared']} stream/account pairs, "
-                     f"{summary['freshbooks_records']} FreshBooks records)")
+        lines.append(
+            f"Result: no drift ({summary['pairs_compared']} stream/account pairs, "
+            f"{summary['freshbooks_records']} FreshBooks records)"
+        )
     return "\n".join(lines)
 
 
@@ -282,14 +316,19 @@ def render_text(report: dict[str, t.Any]) -> str:
     "Exit 0: no drift, 1: drift, 2: usage/config error, 3: a side could not be read.",
 )
 @click.option("--config", "config_paths", multiple=True, help="Config JSON file(s), or ENV (repeatable).")
-@click.option("--warehouse", "warehouse_url", required=True,
-              help="duckdb:///path/to/file.duckdb or postgresql://user:pass@host:port/db")
+@click.option(
+    "--warehouse",
+    "warehouse_url",
+    required=True,
+    help="duckdb:///path/to/file.duckdb or postgresql://user:pass@host:port/db",
+)
 @click.option("--schema", default="freshbooks", show_default=True, help="Schema holding the stream tables.")
 @click.option("--streams", default=None, help="Comma-separated stream names (default: all).")
 @click.option("--since", default=None, help="Only records whose replication key is >= this RFC 3339 time.")
-@click.option("--format", "output_format", type=click.Choice(["json", "text"]), default="text",
-              show_default=True)
-def reconcile_command(  # noqa: PLR0913
+@click.option(
+    "--format", "output_format", type=click.Choice(["json", "text"]), default="text", show_default=True
+)
+def reconcile_command(
     config_paths: tuple[str, ...],
     warehouse_url: str,
     schema: str,
@@ -326,7 +365,7 @@ def subcommand_args(argv: t.Sequence[str]) -> list[str] | None:
         option, value, prefix = prefix[0], prefix[1], prefix[2:]
         if option == "--config":
             passed += [option, value]
-    return passed + list(argv[at + 1:])
+    return passed + list(argv[at + 1 :])
 
 
 def main(args: t.Sequence[str]) -> int:
@@ -337,8 +376,9 @@ def main(args: t.Sequence[str]) -> int:
         return code
 
     try:
-        code = reconcile_command.main(args=list(args), prog_name="tap-freshbooks reconcile",
-                                      standalone_mode=False)
+        code = reconcile_command.main(
+            args=list(args), prog_name="tap-freshbooks reconcile", standalone_mode=False
+        )
     except click.exceptions.Exit as exc:  # --help
         return int(exc.exit_code)
     except click.UsageError as exc:

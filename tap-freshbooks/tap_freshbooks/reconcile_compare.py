@@ -54,8 +54,8 @@ def as_utc(value: t.Any) -> dt.datetime | None:
         except ValueError:
             return None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def as_decimal(value: t.Any) -> decimal.Decimal | None:
@@ -92,7 +92,7 @@ def money_of(value: t.Any) -> Money:
 def iso(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
-    text = moment.astimezone(dt.timezone.utc).isoformat()
+    text = moment.astimezone(dt.UTC).isoformat()
     return text.replace("+00:00", "Z")
 
 
@@ -161,17 +161,21 @@ def compare(
             if spec.has_vis_state and want.vis_state != got.vis_state:
                 vis_state.append({"id": show(key), "freshbooks": want.vis_state, "warehouse": got.vis_state})
             if spec.replication_key and want.updated != got.updated:
-                updated.append({"id": show(key), "freshbooks": iso(want.updated), "warehouse": iso(got.updated)})
+                updated.append(
+                    {"id": show(key), "freshbooks": iso(want.updated), "warehouse": iso(got.updated)}
+                )
             for name in spec.money_fields:
                 fb_money = want.money.get(name, (None, None))
                 wh_money = got.money.get(name, (None, None))
                 if fb_money != wh_money:
-                    money.append({
-                        "id": show(key),
-                        "field": name,
-                        "freshbooks": _money_json(fb_money),
-                        "warehouse": _money_json(wh_money),
-                    })
+                    money.append(
+                        {
+                            "id": show(key),
+                            "field": name,
+                            "freshbooks": _money_json(fb_money),
+                            "warehouse": _money_json(wh_money),
+                        }
+                    )
     fb_sums = money_sums(freshbooks, spec.money_fields)
     wh_sums = money_sums(rows, spec.money_fields)
     sum_mismatches = [
@@ -183,7 +187,8 @@ def compare(
         }
         for name in spec.money_fields
         for code in sorted(set(fb_sums.get(name, {})) | set(wh_sums.get(name, {})))
-        if fb_sums.get(name, {}).get(code, decimal.Decimal(0)) != wh_sums.get(name, {}).get(code, decimal.Decimal(0))
+        if fb_sums.get(name, {}).get(code, decimal.Decimal(0))
+        != wh_sums.get(name, {}).get(code, decimal.Decimal(0))
     ]
     fb_newest = max((f.updated for f in freshbooks if f.updated), default=None)
     wh_newest = max((f.updated for f in rows if f.updated), default=None)
@@ -226,4 +231,6 @@ def _money_json(value: Money) -> dict[str, str | None] | None:
 
 
 def _sums_json(sums: dict[str, dict[str, decimal.Decimal]]) -> dict[str, dict[str, str]]:
-    return {name: {code: decimal_text(v) for code, v in sorted(per.items())} for name, per in sorted(sums.items())}
+    return {
+        name: {code: decimal_text(v) for code, v in sorted(per.items())} for name, per in sorted(sums.items())
+    }

@@ -178,9 +178,12 @@ def read_freshbooks(
                 found: list[Fact] = []
                 for record in stream.get_records(dict(context)):
                     fact = record_fact(spec, record)
-                    if since is not None and spec.replication_key:
-                        if fact.updated is None or fact.updated < since:
-                            continue
+                    if (
+                        since is not None
+                        and spec.replication_key
+                        and (fact.updated is None or fact.updated < since)
+                    ):
+                        continue
                     found.append(fact)
                 facts[(name, account_id)] = found
                 requests_used[(name, account_id)] = counter.count - before

@@ -64,12 +64,13 @@ _PARSED_FORMATS: dict[str, t.Callable[[str], bool]] = {
 }
 
 
-def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
+def _scalar_check(node: dict) -> Check | None:
     kinds = _types(node) - {"null"}
     fmt = node.get("format")
     if not kinds:
         return None
     if kinds == {"integer"}:
+
         def check_int(v: t.Any) -> tuple[bool, t.Any]:
             if isinstance(v, bool):
                 return False, v
@@ -80,8 +81,10 @@ def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
             if isinstance(v, (float, decimal.Decimal)) and v == int(v):
                 return True, int(v)
             return False, v
+
         return check_int
     if kinds == {"boolean"}:
+
         def check_bool(v: t.Any) -> tuple[bool, t.Any]:
             if isinstance(v, bool):
                 return True, v
@@ -90,8 +93,10 @@ def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
             if isinstance(v, str) and v.lower() in {"true", "false"}:
                 return True, v.lower() == "true"
             return False, v
+
         return check_bool
     if kinds == {"number"}:
+
         def check_number(v: t.Any) -> tuple[bool, t.Any]:
             if isinstance(v, bool):
                 return False, v
@@ -100,6 +105,7 @@ def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
             if isinstance(v, str) and _is_decimal(v):
                 return True, decimal.Decimal(v)
             return False, v
+
         return check_number
     if kinds == {"string"}:
         valid = _PARSED_FORMATS.get(str(fmt)) if fmt else None
@@ -112,6 +118,7 @@ def _scalar_check(node: dict) -> Check | None:  # noqa: C901, PLR0911
             if valid is not None and not valid(v):
                 return False, v
             return True, v
+
         return check_string
     return None  # several types, or free-form: anything goes
 
@@ -160,7 +167,7 @@ class RecordGuard:
         self.findings: dict[str, list[str]] = {}
 
     # -- compile the schema once --------------------------------------------------------------
-    def _compile(self, node: dict) -> _FieldCheck:  # noqa: C901
+    def _compile(self, node: dict) -> _FieldCheck:
         kinds = _types(node)
         nullable = "null" in kinds or not kinds
         none = frozenset({type(None)}) if nullable else frozenset()
@@ -183,13 +190,16 @@ class RecordGuard:
                     elif closed:
                         unparsed[f"{path}.{key}"] = value.pop(key)
                 return value
+
             return _FieldCheck(check_object, none)
         if "object" in kinds:
+
             def check_any_object(value: t.Any, path: str, unparsed: dict) -> t.Any:
                 if value is None or isinstance(value, dict):
                     return value
                 unparsed[path] = value
                 return None
+
             return _FieldCheck(check_any_object, none | {dict})
         if "array" in kinds:
             items = node.get("items")
@@ -207,6 +217,7 @@ class RecordGuard:
                         if type(item) not in passes:
                             value[i] = check(item, f"{path}[{i}]", unparsed)
                 return value
+
             return _FieldCheck(check_array, none if item_check is not None else none | {list})
         scalar = _scalar_check(node)
 
@@ -223,6 +234,7 @@ class RecordGuard:
                 return fixed
             unparsed[path] = value
             return None
+
         return _FieldCheck(check_scalar, none | _passes_unchanged(node, kinds))
 
     # -- per record ---------------------------------------------------------------------------

@@ -89,7 +89,7 @@ class RetryPolicy:
 
 def is_retriable_status(status: int) -> bool:
     """429 and 5xx are worth another attempt; everything else is final."""
-    return status == HTTPStatus.TOO_MANY_REQUESTS or 500 <= status <= 599  # noqa: PLR2004
+    return status == HTTPStatus.TOO_MANY_REQUESTS or 500 <= status <= 599
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -132,7 +132,9 @@ def wait_generator(
             wait = 0.0
         else:
             attempt += 1
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+            retry_after = (
+                parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+            )
             wait = policy.wait(attempt, retry_after, rng)
         exc = yield wait
 
@@ -186,7 +188,9 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__} ({text.strip()[:120]})"
 
 
-def give_up_message(subject: str, request: requests.PreparedRequest | None, tries: int, exc: BaseException) -> str:
+def give_up_message(
+    subject: str, request: requests.PreparedRequest | None, tries: int, exc: BaseException
+) -> str:
     """The one line a user reads when a request failed ``tries`` times."""
     where = f"{request.method} {_path(request.url)}" if request is not None else "request"
     times = "time" if tries == 1 else "times"

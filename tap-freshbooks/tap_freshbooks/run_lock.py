@@ -97,11 +97,13 @@ class HeldLock:
         atexit.register(self.done)
 
     def _relay(self) -> None:
-        assert self.keeper.stdout is not None  # noqa: S101
+        assert self.keeper.stdout is not None
         for line in self.keeper.stdout:
             with contextlib.suppress(ValueError):
                 if json.loads(line).get("status") == "lost":
-                    self.logger.error("pipeline lock %s was lost (no heartbeat for too long): stopping", self.where)
+                    self.logger.error(
+                        "pipeline lock %s was lost (no heartbeat for too long): stopping", self.where
+                    )
 
     def done(self, *, wait: bool = False) -> None:
         """This tap is finished with the lock (the keeper still waits for Meltano to exit)."""
@@ -115,7 +117,7 @@ class HeldLock:
 
 
 def _first_line(keeper: subprocess.Popen[str]) -> dict[str, t.Any]:
-    assert keeper.stdout is not None  # noqa: S101
+    assert keeper.stdout is not None
     ready, _, _ = select.select([keeper.stdout], [], [], KEEPER_START_TIMEOUT)
     line = keeper.stdout.readline() if ready else ""
     try:
@@ -125,8 +127,9 @@ def _first_line(keeper: subprocess.Popen[str]) -> dict[str, t.Any]:
         return {"status": "error", "message": "the lock keeper did not answer"}
 
 
-def hold_pipeline_lock(config: t.Mapping[str, t.Any], logger: logging.Logger,
-                       environ: t.Mapping[str, str] | None = None) -> HeldLock | None:
+def hold_pipeline_lock(
+    config: t.Mapping[str, t.Any], logger: logging.Logger, environ: t.Mapping[str, str] | None = None
+) -> HeldLock | None:
     """Take this pipeline's lock for the rest of the run (None: no lock configured)."""
     environ = os.environ if environ is None else environ
     url = lock_url(config, environ)
@@ -135,28 +138,42 @@ def hold_pipeline_lock(config: t.Mapping[str, t.Any], logger: logging.Logger,
     key = lock_key(environ)
     meltano_pid = _meltano_parent(environ)
     trigger = environ.get("MELTANO_JOB_TRIGGER")
-    what = f"meltano run ({trigger})" if meltano_pid and trigger else ("meltano" if meltano_pid else "tap-freshbooks")
+    what = (
+        f"meltano run ({trigger})"
+        if meltano_pid and trigger
+        else ("meltano" if meltano_pid else "tap-freshbooks")
+    )
     params = {
         "url": url,
         "key": key,
         "what": what,
         "pipeline_pid": meltano_pid,
         "meltano_database_uri": environ.get("MELTANO_DATABASE_URI") if meltano_pid else None,
-        "job_prefix": (f"{environ['MELTANO_ENVIRONMENT']}:{environ['MELTANO_EXTRACTOR_NAME']}-to-"
-                       if meltano_pid and environ.get("MELTANO_ENVIRONMENT") and environ.get("MELTANO_EXTRACTOR_NAME")
-                       else None),
+        "job_prefix": (
+            f"{environ['MELTANO_ENVIRONMENT']}:{environ['MELTANO_EXTRACTOR_NAME']}-to-"
+            if meltano_pid and environ.get("MELTANO_ENVIRONMENT") and environ.get("MELTANO_EXTRACTOR_NAME")
+            else None
+        ),
     }
-    keeper = subprocess.Popen(  # noqa: S603
+    keeper = subprocess.Popen(
         [sys.executable, "-m", "tap_freshbooks.run_lock_keeper", json.dumps(params)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, start_new_session=True, close_fds=True, env=dict(environ),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        close_fds=True,
+        env=dict(environ),
     )
     answer = _first_line(keeper)
     status = answer.get("status")
     if status == "acquired":
         if answer.get("took_over"):
-            logger.warning("pipeline lock %s: took over from a run that is gone (%s)",
-                           answer.get("where"), answer["took_over"])
+            logger.warning(
+                "pipeline lock %s: took over from a run that is gone (%s)",
+                answer.get("where"),
+                answer["took_over"],
+            )
         logger.info("pipeline lock %s held for this run", answer.get("where"))
         return HeldLock(keeper, str(answer.get("where")), logger)
     keeper.wait(timeout=30)
@@ -165,9 +182,11 @@ def hold_pipeline_lock(config: t.Mapping[str, t.Any], logger: logging.Logger,
             with contextlib.suppress(OSError):
                 pipe.close()
     if status == "busy":
-        msg = (f"another run of this pipeline is already running ({answer.get('holder')}; lock "
-               f"{answer.get('where')}); this run stopped before extracting anything and the next "
-               "one resumes from the last finished run")
+        msg = (
+            f"another run of this pipeline is already running ({answer.get('holder')}; lock "
+            f"{answer.get('where')}); this run stopped before extracting anything and the next "
+            "one resumes from the last finished run"
+        )
         raise PipelineBusy(msg)
     msg = f"cannot take the pipeline lock at {redact(url)}: {answer.get('message', 'no answer')}"
     raise ConfigError(msg)

@@ -30,7 +30,14 @@ import time
 import typing as t
 
 from tap_freshbooks.errors import ConfigError
-from tap_freshbooks.run_lock_lease import HEARTBEAT_SECONDS, Holder, Lease, process_alive, process_started, store_for
+from tap_freshbooks.run_lock_lease import (
+    HEARTBEAT_SECONDS,
+    Holder,
+    Lease,
+    process_alive,
+    process_started,
+    store_for,
+)
 
 #: Meltano renews a running job's heartbeat every second; 3 missed beats mean its process is gone
 MELTANO_BEAT_GRACE_SECONDS = 3.0
@@ -56,12 +63,18 @@ def _engine_url(uri: str) -> str:
     return uri
 
 
-def _runs_table():  # noqa: ANN202
+def _runs_table():
     import sqlalchemy as sa  # noqa: PLC0415
 
-    return sa.table("runs", sa.column("id"), sa.column("job_name"), sa.column("state"),
-                    sa.column("last_heartbeat_at", sa.DateTime), sa.column("ended_at", sa.DateTime),
-                    sa.column("payload"))
+    return sa.table(
+        "runs",
+        sa.column("id"),
+        sa.column("job_name"),
+        sa.column("state"),
+        sa.column("last_heartbeat_at", sa.DateTime),
+        sa.column("ended_at", sa.DateTime),
+        sa.column("payload"),
+    )
 
 
 def running_jobs(database_uri: str, job_prefix: str) -> list[tuple[int, str, dt.datetime | None]]:
@@ -73,11 +86,14 @@ def running_jobs(database_uri: str, job_prefix: str) -> list[tuple[int, str, dt.
     engine = sa.create_engine(_engine_url(database_uri))
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(runs.c.id, runs.c.job_name, runs.c.last_heartbeat_at).where(
-                runs.c.state == "RUNNING", runs.c.job_name.like(f"{escaped}%", escape="\\"))).all()
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.job_name, runs.c.last_heartbeat_at).where(
+                    runs.c.state == "RUNNING", runs.c.job_name.like(f"{escaped}%", escape="\\")
+                )
+            ).all()
     finally:
         engine.dispose()
-    return [(r[0], r[1], r[2].replace(tzinfo=dt.timezone.utc) if r[2] else None) for r in rows]
+    return [(r[0], r[1], r[2].replace(tzinfo=dt.UTC) if r[2] else None) for r in rows]
 
 
 def fail_jobs(database_uri: str, job_ids: t.Iterable[int], reason: str) -> None:
@@ -95,15 +111,22 @@ def fail_jobs(database_uri: str, job_ids: t.Iterable[int], reason: str) -> None:
                 except ValueError:
                     body = {}
                 body["error"] = reason
-                conn.execute(sa.update(runs).where(runs.c.id == job_id, runs.c.state == "RUNNING").values(
-                    state="FAIL", ended_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-                    payload=json.dumps(body)))
+                conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == job_id, runs.c.state == "RUNNING")
+                    .values(
+                        state="FAIL",
+                        ended_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                        payload=json.dumps(body),
+                    )
+                )
     finally:
         engine.dispose()
 
 
-def fail_silent_jobs(database_uri: str, job_prefix: str, reason: str,
-                     grace: float = MELTANO_BEAT_GRACE_SECONDS) -> list[str]:
+def fail_silent_jobs(
+    database_uri: str, job_prefix: str, reason: str, grace: float = MELTANO_BEAT_GRACE_SECONDS
+) -> list[str]:
     """After a pipeline process died: fail its job if Meltano did not end it.
 
     A live Meltano moves its job's heartbeat every second; a RUNNING job of this pipeline whose
@@ -151,8 +174,13 @@ class Keeper:
         if busy is not None:
             _say({"status": "busy", "holder": busy.describe(), "where": store.where})
             return 0
-        _say({"status": "acquired", "where": store.where,
-              "took_over": lease.took_over.describe() if lease.took_over else None})
+        _say(
+            {
+                "status": "acquired",
+                "where": store.where,
+                "took_over": lease.took_over.describe() if lease.took_over else None,
+            }
+        )
         threading.Thread(target=self._watch_stdin, daemon=True).start()
         renewed_at = time.monotonic()
         while not (self.tap_gone.is_set() and not self._pipeline_alive()):
@@ -172,18 +200,20 @@ class Keeper:
                 return 1
         try:
             lease.release()
-        except Exception:  # noqa: BLE001, S110  (the lease then frees itself: dead pid / expired heartbeat)
+        except Exception:  # noqa: BLE001  (the lease then frees itself: dead pid / expired heartbeat)
             pass
         if params.get("meltano_database_uri") and params.get("job_prefix"):
             self._fail_dead_meltano_run()  # after the release: the next run's tap need not wait for it
         return 0
 
     def _fail_dead_meltano_run(self) -> None:
-        reason = (f"The run's process (pid {self.pipeline_pid or self.tap_pid}) died without ending "
-                  "its job: marked failed by the tap-freshbooks pipeline lock.")
+        reason = (
+            f"The run's process (pid {self.pipeline_pid or self.tap_pid}) died without ending "
+            "its job: marked failed by the tap-freshbooks pipeline lock."
+        )
         try:
             fail_silent_jobs(self.params["meltano_database_uri"], self.params["job_prefix"], reason)
-        except Exception:  # noqa: BLE001, S110  (then Meltano's own 5-minute stale rule applies)
+        except Exception:  # noqa: BLE001  (then Meltano's own 5-minute stale rule applies)
             pass
 
 

@@ -122,8 +122,10 @@ class Holder:
         now = time.time() if now is None else now
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at))
         host = self.host.split("/", 1)[0]
-        return (f"{self.what or 'a run'} on {host}, pid {self.pid}, since {since}, "
-                f"last heartbeat {max(0, round(now - self.heartbeat_at))} s ago")
+        return (
+            f"{self.what or 'a run'} on {host}, pid {self.pid}, since {since}, "
+            f"last heartbeat {max(0, round(now - self.heartbeat_at))} s ago"
+        )
 
 
 # ================================================================================================
@@ -213,8 +215,10 @@ class S3LeaseStore:
             import boto3  # noqa: PLC0415
             from botocore.exceptions import ClientError  # noqa: PLC0415
         except ImportError:
-            msg = ("pipeline_lock_url is s3://... but boto3 is not installed: "
-                   "pip install 'tap-freshbooks[s3]' (or boto3) into the tap's environment")
+            msg = (
+                "pipeline_lock_url is s3://... but boto3 is not installed: "
+                "pip install 'tap-freshbooks[s3]' (or boto3) into the tap's environment"
+            )
             raise ConfigError(msg) from None
         self._client_error = ClientError
         self.client = boto3.client("s3")  # AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... as usual
@@ -241,8 +245,13 @@ class S3LeaseStore:
 
     def _put(self, record: dict[str, t.Any], **condition: str) -> str | None:
         try:
-            answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=_dump(record),
-                                            ContentType="application/json", **condition)
+            answer = self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=_dump(record),
+                ContentType="application/json",
+                **condition,
+            )
         except self._client_error as exc:
             if self._conflict(exc):
                 return None
@@ -272,22 +281,28 @@ class PostgresLeaseStore:
         try:
             import psycopg  # noqa: PLC0415
         except ImportError:
-            msg = ("pipeline_lock_url is postgresql://... but psycopg is not installed: "
-                   "pip install 'tap-freshbooks[postgres]' (or psycopg[binary]) into the tap's environment")
+            msg = (
+                "pipeline_lock_url is postgresql://... but psycopg is not installed: "
+                "pip install 'tap-freshbooks[postgres]' (or psycopg[binary]) into the tap's environment"
+            )
             raise ConfigError(msg) from None
         self._psycopg = psycopg
         self.dsn = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", dsn)
         self.key = key
         parsed = urlparse(self.dsn)
-        self.where = f"postgresql://{parsed.hostname}:{parsed.port or 5432}{parsed.path} table {PG_TABLE}, key {key}"
+        self.where = (
+            f"postgresql://{parsed.hostname}:{parsed.port or 5432}{parsed.path} table {PG_TABLE}, key {key}"
+        )
         self._ready = False
 
     def _run(self, sql: str, params: tuple[t.Any, ...]) -> tuple[t.Any, ...] | None:
         with self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
             if not self._ready:
                 with contextlib.suppress(self._psycopg.errors.UniqueViolation):
-                    conn.execute(f"CREATE TABLE IF NOT EXISTS {PG_TABLE} "
-                                 "(key text PRIMARY KEY, record jsonb NOT NULL, version bigint NOT NULL)")
+                    conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {PG_TABLE} "
+                        "(key text PRIMARY KEY, record jsonb NOT NULL, version bigint NOT NULL)"
+                    )
                 self._ready = True
             return conn.execute(sql, params).fetchone()
 
@@ -296,19 +311,25 @@ class PostgresLeaseStore:
         return (row[0], str(row[1])) if row else (None, None)
 
     def create(self, record: dict[str, t.Any]) -> str | None:
-        row = self._run(f"INSERT INTO {PG_TABLE} (key, record, version) VALUES (%s, %s, 1) "
-                        "ON CONFLICT (key) DO NOTHING RETURNING version", (self.key, json.dumps(record)))
+        row = self._run(
+            f"INSERT INTO {PG_TABLE} (key, record, version) VALUES (%s, %s, 1) "
+            "ON CONFLICT (key) DO NOTHING RETURNING version",
+            (self.key, json.dumps(record)),
+        )
         return str(row[0]) if row else None
 
     def replace(self, record: dict[str, t.Any], version: str) -> str | None:
-        row = self._run(f"UPDATE {PG_TABLE} SET record = %s, version = version + 1 "
-                        "WHERE key = %s AND version = %s RETURNING version",
-                        (json.dumps(record), self.key, int(version)))
+        row = self._run(
+            f"UPDATE {PG_TABLE} SET record = %s, version = version + 1 "
+            "WHERE key = %s AND version = %s RETURNING version",
+            (json.dumps(record), self.key, int(version)),
+        )
         return str(row[0]) if row else None
 
     def delete(self, version: str) -> bool:
-        row = self._run(f"DELETE FROM {PG_TABLE} WHERE key = %s AND version = %s RETURNING key",
-                        (self.key, int(version)))
+        row = self._run(
+            f"DELETE FROM {PG_TABLE} WHERE key = %s AND version = %s RETURNING key", (self.key, int(version))
+        )
         return row is not None
 
 

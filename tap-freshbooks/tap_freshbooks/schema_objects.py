@@ -94,12 +94,8 @@ VIS_STATE = integer("vis_state", "0 active, 1 deleted, 2 archived (deleted rows 
 def audit_columns(*, business_scoped: bool = False) -> list[th.Property]:
     """The contract's audit trail, present on every record."""
     props = [
-        th.Property(
-            "id", th.StringType, required=True, description="FreshBooks object id (as a string)"
-        ),
-        th.Property(
-            "account_id", th.StringType, required=True, description="FreshBooks account id"
-        ),
+        th.Property("id", th.StringType, required=True, description="FreshBooks object id (as a string)"),
+        th.Property("account_id", th.StringType, required=True, description="FreshBooks account id"),
     ]
     if business_scoped:
         props.append(integer("business_id", "FreshBooks business id"))

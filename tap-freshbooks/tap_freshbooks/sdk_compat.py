@@ -216,7 +216,11 @@ def _conformance_view(node: t.Any) -> t.Any:
         return [_conformance_view(value) for value in node]
     if not isinstance(node, dict):
         return node
-    view = {key: _conformance_view(node[key]) for key in ("type", "items", "additionalProperties", "anyOf") if key in node}
+    view = {
+        key: _conformance_view(node[key])
+        for key in ("type", "items", "additionalProperties", "anyOf")
+        if key in node
+    }
     if isinstance(node.get("properties"), dict):
         view["properties"] = {name: _conformance_view(child) for name, child in node["properties"].items()}
     return view

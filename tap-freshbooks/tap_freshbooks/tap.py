@@ -105,8 +105,8 @@ class TapFreshBooks(Tap):
         _setting(
             "token_encryption_key",
             th.StringType,
-            "Fernet key encrypting the token store. Generate one with: python -c \"from "
-            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\".",
+            'Fernet key encrypting the token store. Generate one with: python -c "from '
+            'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())".',
             required=True,
             secret=True,
         ),
@@ -135,9 +135,7 @@ class TapFreshBooks(Tap):
         ),
         _setting(
             "record_ids",
-            th.ObjectType(
-                additional_properties=th.ArrayType(th.CustomType({"type": ["string", "integer"]}))
-            ),
+            th.ObjectType(additional_properties=th.ArrayType(th.CustomType({"type": ["string", "integer"]}))),
             "Webhook-driven runs: {stream_name: [id, ...]} fetches exactly these records by id, "
             "marks them `_fb_trigger: webhook` and never moves a polling bookmark.",
         ),
@@ -212,7 +210,7 @@ class TapFreshBooks(Tap):
             try:
                 raw = json.loads(raw)
             except ValueError as exc:
-                msg = f"record_ids is not valid JSON ({exc.msg}); expected {{\"invoices\": [123, 456]}}"
+                msg = f'record_ids is not valid JSON ({exc.msg}); expected {{"invoices": [123, 456]}}'
                 raise ConfigError(msg) from None
         if not isinstance(raw, dict):
             msg = 'record_ids must be an object like {"invoices": [123, 456]}'
@@ -225,7 +223,10 @@ class TapFreshBooks(Tap):
                 msg = f"record_ids names an unknown stream {stream_name!r}; known: {', '.join(sorted(known))}"
                 raise ConfigError(msg)
             if stream.single_path is None:
-                msg = f"record_ids: stream {stream_name!r} cannot be fetched by id (it comes with its parent or has no single-record endpoint)"
+                msg = (
+                    f"record_ids: stream {stream_name!r} cannot be fetched by id (it comes with its "
+                    "parent or has no single-record endpoint)"
+                )
                 raise ConfigError(msg)
             if not isinstance(ids, list) or not all(
                 isinstance(i, (int, str)) and not isinstance(i, bool) and str(i).strip() for i in ids
@@ -286,7 +287,10 @@ class TapFreshBooks(Tap):
             if self.streams[rider].selected and not self.streams[carrier].selected:
                 self.logger.warning(
                     "%s is selected but %s is not: %s come with %s, so none will be extracted",
-                    rider, carrier, rider, carrier,
+                    rider,
+                    carrier,
+                    rider,
+                    carrier,
                 )
         _ = self.accounts
 
@@ -347,11 +351,14 @@ def auth_group() -> None:
 @auth_group.command(name="login", help="Run the authorization-code flow and fill the token store.")
 @click.option("--config", "config_paths", multiple=True, help="Config JSON file(s), or ENV.")
 @click.option("--paste", is_flag=True, help="Paste the redirected URL instead of a local listener.")
-def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:  # noqa: FBT001
+def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:
     from tap_freshbooks.login import login_command  # noqa: PLC0415
 
     config = read_cli_config(config_paths)
-    for key, value in (("api_url", "https://api.freshbooks.com"), ("auth_url", "https://auth.freshbooks.com")):
+    for key, value in (
+        ("api_url", "https://api.freshbooks.com"),
+        ("auth_url", "https://auth.freshbooks.com"),
+    ):
         config.setdefault(key, value)
     sys.exit(login_command(config, paste))
 
@@ -363,7 +370,8 @@ def cli() -> None:
         auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")
         return
     if "reconcile" in argv:
-        from tap_freshbooks.reconcile import main as reconcile_main, subcommand_args  # noqa: PLC0415
+        from tap_freshbooks.reconcile import main as reconcile_main  # noqa: PLC0415
+        from tap_freshbooks.reconcile import subcommand_args  # noqa: PLC0415
 
         if (reconcile_args := subcommand_args(argv)) is not None:
             sys.exit(reconcile_main(reconcile_args))

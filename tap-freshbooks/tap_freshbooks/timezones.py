@@ -19,7 +19,7 @@ import time
 from zoneinfo import ZoneInfo
 
 EASTERN = ZoneInfo("America/New_York")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def format_utc(value: dt.datetime) -> str:

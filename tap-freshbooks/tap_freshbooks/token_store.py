@@ -146,10 +146,10 @@ class TokenSet:
             access_token = data["access_token"]
             refresh_token = data["refresh_token"]
             if not isinstance(access_token, str) or not isinstance(refresh_token, str):
-                raise TypeError  # noqa: TRY301
+                raise TypeError
             expires_at = float(data["expires_at"])
             if not math.isfinite(expires_at):
-                raise TypeError  # noqa: TRY301
+                raise TypeError
             created_at = int(data.get("created_at") or 0)
             obtained = data.get("obtained_at")
             return cls(
@@ -322,7 +322,7 @@ class TokenStore:
         try:
             data = json.loads(plain)
             if not isinstance(data, dict):
-                raise ValueError  # noqa: TRY301
+                raise ValueError
             return TokenSet.from_dict(data.get("tokens", data))
         except ValueError:
             msg = f"token store {self.path} decrypts but does not hold a FreshBooks token set"

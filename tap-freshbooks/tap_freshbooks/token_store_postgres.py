@@ -79,7 +79,7 @@ class PostgresTokenStore:
         self.grant = ours.get("grant") or DEFAULT_GRANT
         table = ours.get("table") or DEFAULT_TABLE
         names = table.split(".")
-        if len(names) > 2 or not all(_IDENTIFIER.fullmatch(n) for n in names):  # noqa: PLR2004
+        if len(names) > 2 or not all(_IDENTIFIER.fullmatch(n) for n in names):
             msg = f"setting `{URL_SETTING}` has table={table!r}: use a plain name or schema.name"
             raise ConfigError(msg)
         if not parts.hostname and not parts.path.strip("/") and not params:
@@ -91,7 +91,9 @@ class PostgresTokenStore:
         passthrough = urlencode([(k, v) for k, v in params if k not in _OUR_PARAMS])
         self._conninfo = parts._replace(scheme="postgresql", query=passthrough).geturl()
         self.lock_timeout = float(lock_timeout)
-        self._location = f"{redact_url(parts._replace(query='').geturl())} (table {table}, grant {self.grant!r})"
+        self._location = (
+            f"{redact_url(parts._replace(query='').geturl())} (table {table}, grant {self.grant!r})"
+        )
         self._held = _Held()
         self._table_ready = False
 
@@ -140,7 +142,9 @@ class PostgresTokenStore:
             with conn.transaction():
                 # Two first runs at once: CREATE TABLE IF NOT EXISTS is not atomic in PostgreSQL
                 # (a unique violation on pg_type), so serialise it on an advisory lock.
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"tap-freshbooks:{self._table_name}"])
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"tap-freshbooks:{self._table_name}"]
+                )
                 conn.execute(create)
         except psycopg.Error as exc:
             raise self._fail(f"create the table {self._table_name} in", exc) from None

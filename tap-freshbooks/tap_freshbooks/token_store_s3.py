@@ -124,7 +124,7 @@ class S3TokenStore:
             lease = float(params.get("lease_seconds") or lease_seconds or DEFAULT_LEASE_SECONDS)
         except ValueError:
             lease = -1.0
-        if not 1 <= lease <= 3600:  # noqa: PLR2004
+        if not 1 <= lease <= 3600:
             msg = f"setting `{URL_SETTING}` lease_seconds must be a number of seconds from 1 to 3600"
             raise ConfigError(msg)
         self.lease_seconds = lease
@@ -180,7 +180,9 @@ class S3TokenStore:
                     f"cannot {action} the token store {self._location}: the bucket {self.bucket} "
                     "does not exist (create it; the token store does not create buckets)"
                 )
-            return TokenStoreError(f"cannot {action} the token store {self._location}: S3 answered {code} (HTTP {status})")
+            return TokenStoreError(
+                f"cannot {action} the token store {self._location}: S3 answered {code} (HTTP {status})"
+            )
         return TokenStoreError(f"cannot {action} the token store {self._location}: {_first_line(exc)}")
 
     def _get(self) -> _Read:
@@ -232,7 +234,9 @@ class S3TokenStore:
             return None
         return self._cipher.tokens(read.document, location=self._location)
 
-    def _put_or_recognise(self, tokens: TokenSet | None, rotation: dict | None, etag: str | None) -> str | None:
+    def _put_or_recognise(
+        self, tokens: TokenSet | None, rotation: dict | None, etag: str | None
+    ) -> str | None:
         """CAS write; after a lost precondition, the ETag if the object is our own write anyway."""
         blob, write_id = self._seal(tokens, rotation)
         new_etag = self._put(blob, etag=etag)
@@ -324,13 +328,15 @@ class S3TokenStore:
                         "its lease lapses after lease_seconds without renewal)"
                     )
                     raise TokenStoreError(msg)
-                time.sleep(min(remaining, delay * (0.5 + random.random())))  # noqa: S311
+                time.sleep(min(remaining, delay * (0.5 + random.random())))
                 delay = min(delay * 1.5, POLL_MAX_SECONDS)
                 continue
             if isinstance(rotation, dict):
                 LOGGER.warning(
                     "Taking over the token store lease on %s from %s: not renewed for %g s",
-                    self._location, rotation.get("owner"), float(rotation.get("lease_seconds") or 0),
+                    self._location,
+                    rotation.get("owner"),
+                    float(rotation.get("lease_seconds") or 0),
                     extra={"fb_token_event": "lease_taken_over"},
                 )
             tokens = self._tokens(read)
@@ -359,7 +365,8 @@ class S3TokenStore:
                 if etag is None:
                     lease.lost = True
                     LOGGER.warning(
-                        "Lost the token store lease on %s (another runner took it over)", self._location,
+                        "Lost the token store lease on %s (another runner took it over)",
+                        self._location,
                         extra={"fb_token_event": "lease_lost"},
                     )
                     return
@@ -374,9 +381,13 @@ class S3TokenStore:
                 lease.released = True
                 try:
                     if self._put_or_recognise(lease.tokens, None, lease.etag) is None:
-                        LOGGER.warning("Token store lease on %s was taken over before release", self._location)
+                        LOGGER.warning(
+                            "Token store lease on %s was taken over before release", self._location
+                        )
                 except TokenStoreError as exc:
-                    LOGGER.warning("Could not release the token store lease (it lapses by itself): %s", exc.message)
+                    LOGGER.warning(
+                        "Could not release the token store lease (it lapses by itself): %s", exc.message
+                    )
         if lease.thread is not None and lease.thread is not threading.current_thread():
             lease.thread.join(timeout=5)
 
@@ -401,7 +412,8 @@ class S3TokenStore:
             if etag is not None:
                 LOGGER.warning(
                     "Token store lease on %s lapsed during the refresh; wrote the rotated pair over the "
-                    "taker's lease (its refresh token was already spent)", self._location,
+                    "taker's lease (its refresh token was already spent)",
+                    self._location,
                     extra={"fb_token_event": "lease_lapsed_saved"},
                 )
                 return etag

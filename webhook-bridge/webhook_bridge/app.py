@@ -118,17 +118,19 @@ def _check_field_sizes(fields: list[tuple[str, str]]) -> None:
             raise FormError("form field too long")
 
 
-async def _verification(
-    bridge: Bridge, delivery: VerificationDelivery, client: str | None
-) -> JSONResponse:
+async def _verification(bridge: Bridge, delivery: VerificationDelivery, client: str | None) -> JSONResponse:
     account_id = delivery.account_id or await bridge.callback_account(delivery.callback_id)
     fields = {"callback_id": delivery.callback_id, "account_id": account_id, "client": client}
     if account_id is None:
         log(LOGGER, logging.WARNING, "verification refused: account unknown", **fields)
         return _reply(400, "verification without account_id for an unknown callback")
     if not await bridge.verification_allowed(account_id):
-        log(LOGGER, logging.WARNING, "verification refused: account not expected (run register, "
-            "or set account_ids)", **fields)
+        log(
+            LOGGER,
+            logging.WARNING,
+            "verification refused: account not expected (run register, or set account_ids)",
+            **fields,
+        )
         return _reply(401, "unauthorized")
     try:
         status = await bridge.accept_verification(delivery, account_id)
@@ -186,8 +188,9 @@ async def healthz(request: Request) -> JSONResponse:
     """``GET /healthz``: 200 when the bridge can take events."""
     bridge: Bridge = request.app.state.bridge
     ok, reason = await asyncio.to_thread(bridge.healthy)
-    return JSONResponse({"status": "ok" if ok else "unavailable", "detail": reason},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "detail": reason}, status_code=200 if ok else 503
+    )
 
 
 def create_app(

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001  (one line, no traceback with possible secrets)
+    except Exception as exc:
         from webhook_bridge.freshbooks import FreshBooksAPIError  # noqa: PLC0415
         from webhook_bridge.store import StoreError  # noqa: PLC0415
 
@@ -124,9 +124,12 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     _open_store(settings).close()  # an unusable data dir fails here, in one line
     meltano = resolve_executable(settings.meltano_executable, settings.project_root)
     if shutil.which(meltano) is None:
-        logs.log(logging.getLogger("webhook_bridge.cli"), logging.WARNING,
-                 "meltano executable not found: runs will fail until it is installed",
-                 meltano_executable=meltano)
+        logs.log(
+            logging.getLogger("webhook_bridge.cli"),
+            logging.WARNING,
+            "meltano executable not found: runs will fail until it is installed",
+            meltano_executable=meltano,
+        )
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -217,8 +220,10 @@ def cmd_register(settings: Settings, args: argparse.Namespace) -> int:
                 same = sorted((c for c in existing if c.event == event), key=lambda c: c.callback_id)
                 if same:
                     for extra in same[1:]:
-                        print(f"  note: duplicate callback {extra.callback_id} for {event}; "
-                              f"remove it with: webhook-bridge register --delete {extra.callback_id}")
+                        print(
+                            f"  note: duplicate callback {extra.callback_id} for {event}; "
+                            f"remove it with: webhook-bridge register --delete {extra.callback_id}"
+                        )
                     cb = next((c for c in same if c.verified), same[0])
                     store.remember_callback(account, str(cb.callback_id), cb.event, cb.uri)
                     if cb.verified:
@@ -233,7 +238,9 @@ def cmd_register(settings: Settings, args: argparse.Namespace) -> int:
                 except FreshBooksAPIError as exc:
                     if exc.unrecognized_event:
                         not_offered.append(event)
-                        print(f"  {account} {event:<24} not offered by FreshBooks (skipped; the poll covers it)")
+                        print(
+                            f"  {account} {event:<24} not offered by FreshBooks (skipped; the poll covers it)"
+                        )
                         continue
                     raise
                 store.remember_callback(account, str(cb.callback_id), cb.event or event, uri)
@@ -262,8 +269,11 @@ def _preflight(uri: str) -> None:
     except httpx.HTTPError:
         ok = False
     if not ok:
-        print(f"  warning: {health} did not answer 200; FreshBooks' verification POST needs "
-              "`webhook-bridge serve` reachable at the public URL", file=sys.stderr)
+        print(
+            f"  warning: {health} did not answer 200; FreshBooks' verification POST needs "
+            "`webhook-bridge serve` reachable at the public URL",
+            file=sys.stderr,
+        )
     if parts.scheme != "https" and not is_loopback_host(parts.hostname):
         raise CliError("the public URL must be https")
 
@@ -285,9 +295,12 @@ def _wait_verified(client: FreshBooksClient, waiting: dict[tuple[str, int], str]
             for account, callback_id in pending:
                 client.resend_verification(account, callback_id)
     if pending:
-        print(f"{len(pending)} callback(s) still not verified after {timeout:g} s: is "
-              "`webhook-bridge serve` running and reachable at the public URL? Retry with "
-              "`webhook-bridge register --resend ID`", file=sys.stderr)
+        print(
+            f"{len(pending)} callback(s) still not verified after {timeout:g} s: is "
+            "`webhook-bridge serve` running and reachable at the public URL? Retry with "
+            "`webhook-bridge register --resend ID`",
+            file=sys.stderr,
+        )
         return 1
     print("all callbacks verified")
     return 0
@@ -341,8 +354,14 @@ def status_report(settings: Settings) -> dict[str, t.Any]:
                 for e in store.failures(limit=10)
             ],
             "failed_runs": [
-                {"run_id": r.id, "kind": r.kind, "account_id": r.account_id, "status": r.status,
-                 "finished_at": _iso(r.finished_ts), "error": r.error}
+                {
+                    "run_id": r.id,
+                    "kind": r.kind,
+                    "account_id": r.account_id,
+                    "status": r.status,
+                    "finished_at": _iso(r.finished_ts),
+                    "error": r.error,
+                }
                 for r in store.runs(limit=50)
                 if r.status in ("failed", "timeout", "busy", "interrupted")
             ][:5],
@@ -358,8 +377,10 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     q = report["queue"]
-    print(f"queue depth: {q['queue_depth']} ({q['pending']} pending of which {q['retrying']} retrying, "
-          f"{q['running']} running); parked: {q['parked']}; done: {q['done']}; ignored: {q['ignored']}")
+    print(
+        f"queue depth: {q['queue_depth']} ({q['pending']} pending of which {q['retrying']} retrying, "
+        f"{q['running']} running); parked: {q['parked']}; done: {q['done']}; ignored: {q['ignored']}"
+    )
     age = q["oldest_pending_age_seconds"]
     print("oldest pending event: " + ("none" if age is None else f"{age:.1f} s ago"))
     lock = report["run_lock"]
@@ -369,8 +390,10 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print("  (no runs yet)")
     for r in report["last_runs"]:
         account = r["account_id"] or "(all accounts)"
-        line = (f"  {account:<16} {r['kind']:<8} {r['status']:<11} started {r['started_at']}"
-                f"  duration {r['duration_s'] if r['duration_s'] is not None else '-'} s")
+        line = (
+            f"  {account:<16} {r['kind']:<8} {r['status']:<11} started {r['started_at']}"
+            f"  duration {r['duration_s'] if r['duration_s'] is not None else '-'} s"
+        )
         if r["kind"] == "webhook":
             line += f"  {r['records']} record(s) from {r['events']} event(s)"
         print(line)
@@ -380,15 +403,23 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if not report["recent_failures"] and not report["failed_runs"]:
         print("  none")
     for e in report["recent_failures"]:
-        print(f"  event {e['event_id']} {e['event_name']} {e['account_id']}/{e['object_id']} "
-              f"{e['status']} after {e['attempts']} attempt(s): {(e['last_error'] or '')[:200]}")
+        print(
+            f"  event {e['event_id']} {e['event_name']} {e['account_id']}/{e['object_id']} "
+            f"{e['status']} after {e['attempts']} attempt(s): {(e['last_error'] or '')[:200]}"
+        )
     for r in report["failed_runs"]:
-        print(f"  run {r['run_id']} ({r['kind']}, {r['account_id'] or 'all'}) {r['status']} at "
-              f"{r['finished_at']}: {(r['error'] or '')[:200]}")
+        print(
+            f"  run {r['run_id']} ({r['kind']}, {r['account_id'] or 'all'}) {r['status']} at "
+            f"{r['finished_at']}: {(r['error'] or '')[:200]}"
+        )
     if report["verifiers"]:
-        print("verifiers: " + "; ".join(
-            f"{acct} " + ", ".join(f"{k}={v}" for k, v in sorted(states.items()))
-            for acct, states in sorted(report["verifiers"].items())))
+        print(
+            "verifiers: "
+            + "; ".join(
+                f"{acct} " + ", ".join(f"{k}={v}" for k, v in sorted(states.items()))
+                for acct, states in sorted(report["verifiers"].items())
+            )
+        )
     return 0
 
 

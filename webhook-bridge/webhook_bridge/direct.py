@@ -78,10 +78,14 @@ def script_python(executable: str) -> str:
         raise DirectUnavailable(f"cannot read {executable}: {exc.strerror or exc}") from None
     parts = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
     if not parts:
-        raise DirectUnavailable(f"{executable} is not a Python script (no #! line); cannot find its interpreter")
+        raise DirectUnavailable(
+            f"{executable} is not a Python script (no #! line); cannot find its interpreter"
+        )
     interpreter = parts[-1] if Path(parts[0]).name == "env" and len(parts) > 1 else parts[0]
     if "python" not in Path(interpreter).name:
-        raise DirectUnavailable(f"{executable} is not run by Python ({interpreter}); cannot find its interpreter")
+        raise DirectUnavailable(
+            f"{executable} is not run by Python ({interpreter}); cannot find its interpreter"
+        )
     return interpreter
 
 
@@ -130,16 +134,27 @@ class MeltanoService:
         meltano = resolve_executable(self.settings.meltano_executable, self.settings.project_root)
         python = meltano_python(meltano)
         self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        args = [python, str(SERVICE_SCRIPT), str(self.settings.project_root), self.settings.meltano_environment or ""]
+        args = [
+            python,
+            str(SERVICE_SCRIPT),
+            str(self.settings.project_root),
+            self.settings.meltano_environment or "",
+        ]
         with self.log_path.open("ab") as err:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *args, cwd=str(self.settings.project_root), env=self.environ,
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err,
+                    *args,
+                    cwd=str(self.settings.project_root),
+                    env=self.environ,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=err,
                     limit=64 * 1024 * 1024,
                 )
             except OSError as exc:
-                raise DirectUnavailable(f"cannot start Meltano's interpreter {python}: {exc.strerror or exc}") from None
+                raise DirectUnavailable(
+                    f"cannot start Meltano's interpreter {python}: {exc.strerror or exc}"
+                ) from None
         self.starts += 1
         self._proc = proc
         hello = await self._read(SERVICE_START_TIMEOUT)
@@ -157,9 +172,7 @@ class MeltanoService:
         if not line:
             code = await self._proc.wait()
             self._proc = None
-            raise DirectUnavailable(
-                f"the Meltano helper exited (code {code}); its log: {self.log_path}"
-            )
+            raise DirectUnavailable(f"the Meltano helper exited (code {code}); its log: {self.log_path}")
         return json.loads(line)
 
     async def request(self, message: dict[str, t.Any], *, timeout: float) -> dict[str, t.Any]:
@@ -194,11 +207,19 @@ class MeltanoService:
         for kind in ("extractor", "loader"):
             exe = data[kind]["executable"]
             if os.sep not in exe or not Path(exe).exists():
-                raise DirectUnavailable(f"the {kind} {data[kind]['name']} is not installed at {exe} (run meltano install)")
+                raise DirectUnavailable(
+                    f"the {kind} {data[kind]['name']} is not installed at {exe} (run meltano install)"
+                )
         self.resolved = Resolved(data, _stamp(data["watch"]), time.time())
-        log(LOGGER, logging.INFO, "Meltano plugins resolved for direct runs", state_id=self.resolved.state_id,
-            extractor=data["extractor"]["name"], loader=data["loader"]["name"],
-            duration_s=round(time.monotonic() - started, 3))
+        log(
+            LOGGER,
+            logging.INFO,
+            "Meltano plugins resolved for direct runs",
+            state_id=self.resolved.state_id,
+            extractor=data["extractor"]["name"],
+            loader=data["loader"]["name"],
+            duration_s=round(time.monotonic() - started, 3),
+        )
         return self.resolved
 
     async def state_get(self, state_id: str) -> dict[str, t.Any]:
@@ -208,7 +229,9 @@ class MeltanoService:
         await self.request({"op": "state_set", "state_id": state_id, "state": state}, timeout=STATE_TIMEOUT)
 
     async def command(self, plugin: str, command: str) -> dict[str, t.Any]:
-        return await self.request({"op": "command", "plugin": plugin, "command": command}, timeout=RESOLVE_TIMEOUT)
+        return await self.request(
+            {"op": "command", "plugin": plugin, "command": command}, timeout=RESOLVE_TIMEOUT
+        )
 
     async def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -266,8 +289,9 @@ def tap_config(
     return config
 
 
-def plugin_env(base: Mapping[str, str], resolved_env: Mapping[str, str],
-               files: Mapping[str, str] | None = None) -> dict[str, str]:
+def plugin_env(
+    base: Mapping[str, str], resolved_env: Mapping[str, str], files: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Meltano's environment for a plugin, without the bridge's own variables; ``files`` points
     the logging-config variables at this run's copies (absent ones are dropped: default logging)."""
     env = {k: v for k, v in resolved_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
@@ -295,15 +319,19 @@ def _write_private(path: Path, value: object) -> str:
     return _write_text(path, json.dumps(value))
 
 
-def write_warm_spec(directory: Path, resolved: Resolved, base_env: Mapping[str, str], *, pass_fd: int | None) -> Path:
+def write_warm_spec(
+    directory: Path, resolved: Resolved, base_env: Mapping[str, str], *, pass_fd: int | None
+) -> Path:
     """The run supervisor's spec for this resolution: each plugin's Python, console script and
     environment (the same for every run), the logging configs, the run lock's descriptor."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
     spec: dict[str, t.Any] = {"cwd": resolved.data["project_root"], "pass_fd": pass_fd}
     for kind, plugin in (("tap", resolved.data["extractor"]), ("target", resolved.data["loader"])):
-        files = {var: _write_text(directory / f"{kind}.{var.lower()}.conf", text)
-                 for var, text in (plugin.get("files") or {}).items()}
+        files = {
+            var: _write_text(directory / f"{kind}.{var.lower()}.conf", text)
+            for var, text in (plugin.get("files") or {}).items()
+        }
         spec[kind] = {
             "python": script_python(plugin["executable"]),
             "script": plugin["executable"],
@@ -328,9 +356,15 @@ def write_run_files(
     os.chmod(run_dir, 0o700)
     tap, target = resolved.data["extractor"], resolved.data["loader"]
     tap_args = [
-        "--config", _write_private(run_dir / "tap.config.json", tap_config(
-            resolved, record_ids=record_ids, event_received_at=event_received_at, account_ids=account_ids)),
-        "--catalog", _write_private(run_dir / "tap.catalog.json", select_streams(tap["catalog"], select)),
+        "--config",
+        _write_private(
+            run_dir / "tap.config.json",
+            tap_config(
+                resolved, record_ids=record_ids, event_received_at=event_received_at, account_ids=account_ids
+            ),
+        ),
+        "--catalog",
+        _write_private(run_dir / "tap.catalog.json", select_streams(tap["catalog"], select)),
     ]
     singer_state = (state or {}).get("singer_state")
     if singer_state:

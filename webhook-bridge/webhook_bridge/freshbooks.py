@@ -122,7 +122,7 @@ class StaticToken:
     def get_access_token(self) -> str:
         return self._token
 
-    def handle_unauthorized(self, failed_access_token: str | None = None) -> None:
+    def handle_unauthorized(self, failed_access_token: str | None = None) -> None:  # noqa: ARG002
         raise FreshBooksAPIError(401, "the access token was rejected")
 
 
@@ -272,8 +272,10 @@ class FreshBooksClient:
                 refreshed = True
                 self.tokens.handle_unauthorized(token)
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < self.max_tries and (
-                idempotent or response.status_code == 429
+            if (
+                response.status_code in RETRY_STATUSES
+                and attempt < self.max_tries
+                and (idempotent or response.status_code == 429)
             ):
                 time.sleep(_retry_after(response, self.retry_wait * 2 ** (attempt - 1)))
                 continue
@@ -386,7 +388,6 @@ def _api_error(method: str, path: str, response: httpx.Response) -> FreshBooksAP
         message = str(body.get("message") or body.get("error_description") or message)
     return FreshBooksAPIError(
         response.status_code,
-        f"{method} {path} answered HTTP {response.status_code}: {message}"
-        + (f" {detail}" if detail else ""),
+        f"{method} {path} answered HTTP {response.status_code}: {message}" + (f" {detail}" if detail else ""),
         details=detail,
     )

@@ -14,8 +14,20 @@ import sys
 import typing as t
 
 FORBIDDEN_FIELDS = frozenset(
-    {"verifier", "signature", "x-freshbooks-hmac-sha256", "token", "access_token", "refresh_token",
-     "client_secret", "token_encryption_key", "fields", "form", "body", "headers"}
+    {
+        "verifier",
+        "signature",
+        "x-freshbooks-hmac-sha256",
+        "token",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "token_encryption_key",
+        "fields",
+        "form",
+        "body",
+        "headers",
+    }
 )
 
 

@@ -52,14 +52,18 @@ def _last_state(stream: t.IO[bytes], out: list[dict[str, t.Any]]) -> None:
             out[:] = [value]
 
 
-def _start(plugin: dict[str, t.Any], cwd: str | None, lock_fds: tuple[int, ...], **streams: t.Any
-           ) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    plugin: dict[str, t.Any], cwd: str | None, lock_fds: tuple[int, ...], **streams: t.Any
+) -> tuple[subprocess.Popen[bytes], int]:
     """Start one plugin under ``warm_start.py``; returns it and the write end of its control pipe."""
     read_end, write_end = os.pipe()
     try:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [plugin["python"], plugin["bootstrap"], plugin["script"], str(read_end)],
-            env=plugin["env"], cwd=cwd, pass_fds=(*lock_fds, read_end), **streams,
+            env=plugin["env"],
+            cwd=cwd,
+            pass_fds=(*lock_fds, read_end),
+            **streams,
         )
     finally:
         os.close(read_end)
@@ -83,7 +87,7 @@ def main(argv: list[str]) -> int:
     lock_fds = tuple(fd for fd in (spec.get("pass_fd"),) if isinstance(fd, int))
     cwd = spec.get("cwd")
     target, target_go = _start(spec["target"], cwd, lock_fds, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert target.stdin is not None and target.stdout is not None  # noqa: S101
+    assert target.stdin is not None and target.stdout is not None
     try:
         tap, tap_go = _start(spec["tap"], cwd, lock_fds, stdin=subprocess.DEVNULL, stdout=target.stdin)
     except OSError as exc:

@@ -7,9 +7,9 @@ one JSON line on stdout (Meltano's own logs go to stderr):
 
 ``{"op": "resolve", "extractor": "tap-freshbooks", "loader": "target-duckdb"}``
     What ``meltano run <extractor> <loader>`` would give each plugin: the executable, the config
-    (``invoker.plugin_config_processed``, what ``--dump=config`` shows), the environment (``PluginInvoker.env()``), the tap's catalog
-    with the project's ``select`` rules applied (``--dump=catalog``, Meltano's catalog cache and
-    discovery included), the state ID ``<environment>:<extractor>-to-<loader>``, and the files whose
+    (``invoker.plugin_config_processed``, what ``--dump=config`` shows), the environment
+    (``PluginInvoker.env()``), the tap's catalog with the project's ``select`` rules applied
+    (``--dump=catalog``, Meltano's catalog cache and discovery included), the state ID ``<environment>:<extractor>-to-<loader>``, and the files whose
     change makes all of this stale (``meltano.yml``, its ``include_paths``, ``.env``).
 ``{"op": "command", "plugin": "freshbooks-looker", "command": "post_load"}``
     argv and environment of ``meltano invoke <plugin>:<command>``, or ``{"missing": ...}``.
@@ -45,12 +45,12 @@ def _one_line(exc: BaseException) -> str:
 class Service:
     def __init__(self, root: str, environment: str | None) -> None:
         from meltano.core.db import project_engine  # noqa: PLC0415
-        from meltano.core.project import Project  # noqa: PLC0415
 
         # Meltano's own logging set-up (the project's cli.log_level, `info` by default), before
         # anything logs: unconfigured, structlog would print debug lines such as the system
         # database URI, which may hold a password
         from meltano.core.logging import setup_logging  # noqa: PLC0415
+        from meltano.core.project import Project  # noqa: PLC0415
 
         setup_logging(None, log_level="info")
         self.project = Project.find(root)
@@ -66,7 +66,7 @@ class Service:
         MigrationService(engine).upgrade(silent=True)
 
     # -- plugins ------------------------------------------------------------------------------
-    def _invoker(self, name: str):  # noqa: ANN202
+    def _invoker(self, name: str):
         from meltano.core.plugin_invoker import invoker_factory  # noqa: PLC0415
 
         plugin = self.project.plugins.find_plugin(name, invokable=True)
@@ -114,7 +114,7 @@ class Service:
         paths = [str(self.project.meltanofile), str(self.project.dotenv)]
         try:
             paths += [str(p) for p in self.project.project_files.include_paths]
-        except Exception:  # noqa: BLE001,S110  (older layouts: meltano.yml and .env are enough)
+        except Exception:  # noqa: BLE001  (older layouts: meltano.yml and .env are enough)
             pass
         return paths
 
@@ -150,7 +150,7 @@ class Service:
             session.close()
 
     # -- state --------------------------------------------------------------------------------
-    def _state_service(self):  # noqa: ANN202
+    def _state_service(self):
         from meltano.core.state_service import StateService  # noqa: PLC0415
 
         return StateService(self.project, self.sessionmaker())
@@ -192,7 +192,7 @@ def _close(service: t.Any) -> None:
     if callable(close):
         try:
             close()
-        except Exception:  # noqa: BLE001,S110
+        except Exception:  # noqa: BLE001
             pass
 
 

@@ -84,7 +84,7 @@ class Poller:
                 outcome = await self.runner.run_poll()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001  (a failed poll must not stop the schedule)
+            except Exception:
                 LOGGER.exception("poll failed to start", extra={"fields": {}})
                 await asyncio.sleep(30)
                 continue

@@ -241,17 +241,13 @@ def build_env(
     A poll (no ``record_ids``) gets none of the webhook-only variables, even if they were set in the
     bridge's environment by mistake.
     """
-    env = {
-        k: v for k, v in base.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))
-    }
+    env = {k: v for k, v in base.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
     prefix = settings.extractor_env_prefix
     for var in (f"{prefix}_RECORD_IDS", f"{prefix}_EVENT_RECEIVED_AT", f"{prefix}__SELECT_FILTER"):
         env.pop(var, None)
     if record_ids is not None:
         env[f"{prefix}_RECORD_IDS"] = json.dumps(dict(record_ids), separators=(",", ":"))
-        env[f"{prefix}_EVENT_RECEIVED_AT"] = json.dumps(
-            dict(event_received_at or {}), separators=(",", ":")
-        )
+        env[f"{prefix}_EVENT_RECEIVED_AT"] = json.dumps(dict(event_received_at or {}), separators=(",", ":"))
         env[f"{prefix}__SELECT_FILTER"] = json.dumps(list(select or record_ids))
     if account_ids is not None:
         env[f"{prefix}_ACCOUNT_IDS"] = json.dumps(list(account_ids))
@@ -272,8 +268,11 @@ class RunOutcome:
     phases: Mapping[str, float] | None = None  # direct mode: seconds per phase
 
     def log_fields(self) -> dict[str, t.Any]:
-        return {"mode": "direct" if self.direct else "meltano", "duration_s": round(self.duration, 3),
-                **({"phases_s": dict(self.phases)} if self.phases else {})}
+        return {
+            "mode": "direct" if self.direct else "meltano",
+            "duration_s": round(self.duration, 3),
+            **({"phases_s": dict(self.phases)} if self.phases else {}),
+        }
 
     @property
     def ok(self) -> bool:
@@ -414,9 +413,17 @@ class ParkedRuns:
     def _spec(self, resolved: direct.Resolved) -> Path:
         if self._spec_for is None or self._spec_for[0] is not resolved:
             self._remove_spec()
-            self._spec_for = (resolved, direct.write_warm_spec(
-                self.settings.data_dir / "direct" / f"resolved-{os.getpid()}-{int(resolved.resolved_at * 1000)}",
-                resolved, self.base_env, pass_fd=self.lock.descriptor()))
+            self._spec_for = (
+                resolved,
+                direct.write_warm_spec(
+                    self.settings.data_dir
+                    / "direct"
+                    / f"resolved-{os.getpid()}-{int(resolved.resolved_at * 1000)}",
+                    resolved,
+                    self.base_env,
+                    pass_fd=self.lock.descriptor(),
+                ),
+            )
         return self._spec_for[1]
 
     def _remove_spec(self) -> None:
@@ -430,17 +437,29 @@ class ParkedRuns:
         self._count += 1
         log_path = self.settings.runs_log_dir / f"run-parked-{os.getpid()}-{self._count}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = {k: v for k, v in self.base_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+        env = {
+            k: v
+            for k, v in self.base_env.items()
+            if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))
+        }
         with log_path.open("ab") as out:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *nice_prefix(self.settings), *direct.supervisor_command(spec),
-                    cwd=str(self.settings.project_root), env=env,
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out,
-                    start_new_session=True, pass_fds=(self.lock.descriptor(),), limit=256 * 1024 * 1024,
+                    *nice_prefix(self.settings),
+                    *direct.supervisor_command(spec),
+                    cwd=str(self.settings.project_root),
+                    env=env,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=out,
+                    start_new_session=True,
+                    pass_fds=(self.lock.descriptor(),),
+                    limit=256 * 1024 * 1024,
                 )
             except OSError as exc:
-                raise direct.DirectUnavailable(f"cannot start the run supervisor: {exc.strerror or exc}") from None
+                raise direct.DirectUnavailable(
+                    f"cannot start the run supervisor: {exc.strerror or exc}"
+                ) from None
         return proc, log_path
 
     async def take(self, resolved: direct.Resolved, log_path: Path) -> asyncio.subprocess.Process:
@@ -563,8 +582,13 @@ async def execute_direct(
             fh.write(note + "\n")
         tail += "\n" + note
     outcome = RunOutcome(
-        exit_code=proc.returncode, duration=time.monotonic() - started, tail=tail,
-        timed_out=timed_out, cancelled=cancelled, direct=True, phases=phases,
+        exit_code=proc.returncode,
+        duration=time.monotonic() - started,
+        tail=tail,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        direct=True,
+        phases=phases,
     )
     if cancelled:
         raise _Cancelled(outcome)
@@ -601,8 +625,11 @@ class Runner:
         self.current_run: int | None = None
         self.runs_started = 0
         self.direct = (
-            direct.MeltanoService(settings, build_env(self.environ, settings), settings.data_dir / "meltano-service.log")
-            if settings.run_mode == "direct" else None
+            direct.MeltanoService(
+                settings, build_env(self.environ, settings), settings.data_dir / "meltano-service.log"
+            )
+            if settings.run_mode == "direct"
+            else None
         )
         self._direct_fallback_reason: str | None = None
         self._direct_retry_at = 0.0  # after a failed direct attempt: meltano run until then
@@ -635,8 +662,13 @@ class Runner:
 
     async def _park_next(self) -> None:
         """Direct mode: start the next run's supervisor while nothing is due (never fails a run)."""
-        if (not self.park_ahead or self.parked is None or self.direct is None or self.direct.resolved is None
-                or self.stopping):
+        if (
+            not self.park_ahead
+            or self.parked is None
+            or self.direct is None
+            or self.direct.resolved is None
+            or self.stopping
+        ):
             return
         try:
             await self.parked.park(self.direct.resolved)
@@ -656,8 +688,13 @@ class Runner:
             await self.close()
 
     async def _run_forever(self) -> None:
-        log(LOGGER, logging.INFO, "runner started", coalesce_window_s=self.settings.coalesce_window_seconds,
-            run_mode=self.settings.run_mode)
+        log(
+            LOGGER,
+            logging.INFO,
+            "runner started",
+            coalesce_window_s=self.settings.coalesce_window_seconds,
+            run_mode=self.settings.run_mode,
+        )
         recover_checked = False
         while not self.stopping:
             # clear BEFORE looking at the queue: a wake() during this iteration then cuts the
@@ -670,7 +707,7 @@ class Runner:
                 did_work = await self.run_next()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001  (a bad run must not stop the runner)
+            except Exception:
                 LOGGER.exception("runner iteration failed", extra={"fields": {}})
                 did_work = False
                 await self._sleep(5.0)
@@ -723,9 +760,7 @@ class Runner:
                     log(LOGGER, logging.WARNING, "recovered events of an interrupted run", events=recovered)
                 if recover_only:
                     return bool(recovered)
-                batch = await asyncio.to_thread(
-                    self.store.claim, max_batch=self.settings.max_batch_records
-                )
+                batch = await asyncio.to_thread(self.store.claim, max_batch=self.settings.max_batch_records)
                 if batch is None:
                     return False
                 await self._run_batch(batch)
@@ -863,19 +898,28 @@ class Runner:
                         run_dir=self.settings.data_dir / "direct" / f"run-{run_id:08d}",
                         log_path=log_path,
                         on_start=on_start,
-                        **({} if batch is None else {
-                            "record_ids": batch.record_ids,
-                            "event_received_at": batch.event_received_at,
-                            "select": batch.select,
-                            "account_ids": [batch.account_id],
-                        }),
+                        **(
+                            {}
+                            if batch is None
+                            else {
+                                "record_ids": batch.record_ids,
+                                "event_received_at": batch.event_received_at,
+                                "select": batch.select,
+                                "account_ids": [batch.account_id],
+                            }
+                        ),
                     )
                 except direct.DirectUnavailable as exc:
                     self._direct_retry_at = time.monotonic() + DIRECT_RETRY_SECONDS
                     if str(exc) != self._direct_fallback_reason:
                         self._direct_fallback_reason = str(exc)
-                        log(LOGGER, logging.WARNING, "direct run not possible; using meltano run",
-                            reason=str(exc), run_id=run_id)
+                        log(
+                            LOGGER,
+                            logging.WARNING,
+                            "direct run not possible; using meltano run",
+                            reason=str(exc),
+                            run_id=run_id,
+                        )
             return await execute(
                 build_command(self.settings, force=force),
                 env,
@@ -973,8 +1017,9 @@ class PostLoad:
 
     MAX_RETRY_SECONDS = 1800.0
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str],
-                 service: direct.MeltanoService | None) -> None:
+    def __init__(
+        self, settings: Settings, environ: Mapping[str, str], service: direct.MeltanoService | None
+    ) -> None:
         self.settings = settings
         self.environ = environ
         self.service = service
@@ -997,7 +1042,9 @@ class PostLoad:
             self._wake.clear()
             ok = await self.run_pending()
             if ok is False:
-                delay = min(self.MAX_RETRY_SECONDS, self.settings.post_load_retry_seconds * 2 ** (self.failures - 1))
+                delay = min(
+                    self.MAX_RETRY_SECONDS, self.settings.post_load_retry_seconds * 2 ** (self.failures - 1)
+                )
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 self._wake.set()  # retry (or serve the new request) now
@@ -1005,23 +1052,37 @@ class PostLoad:
     async def _command(self) -> tuple[list[str], dict[str, str]] | None:
         assert self.settings.post_load_command is not None
         plugin, _, command = self.settings.post_load_command.partition(":")
-        base = {k: v for k, v in self.environ.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+        base = {
+            k: v for k, v in self.environ.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))
+        }
         if self.service is not None:
             with contextlib.suppress(direct.DirectUnavailable):
                 answer = await self.service.command(plugin, command)
                 if "missing" in answer:
                     if self._off_reason != answer["missing"]:
                         self._off_reason = answer["missing"]
-                        log(LOGGER, logging.INFO, "post-load steps skipped", reason=answer["missing"],
-                            post_load_command=self.settings.post_load_command)
+                        log(
+                            LOGGER,
+                            logging.INFO,
+                            "post-load steps skipped",
+                            reason=answer["missing"],
+                            post_load_command=self.settings.post_load_command,
+                        )
                     return None
                 return [*nice_prefix(self.settings), *answer["argv"]], direct.plugin_env(base, answer["env"])
-        missing = await asyncio.to_thread(direct.undeclared_command, self.settings.project_root, plugin, command)
+        missing = await asyncio.to_thread(
+            direct.undeclared_command, self.settings.project_root, plugin, command
+        )
         if missing:
             if self._off_reason != missing:
                 self._off_reason = missing
-                log(LOGGER, logging.INFO, "post-load steps skipped", reason=missing,
-                    post_load_command=self.settings.post_load_command)
+                log(
+                    LOGGER,
+                    logging.INFO,
+                    "post-load steps skipped",
+                    reason=missing,
+                    post_load_command=self.settings.post_load_command,
+                )
             return None
         cmd = nice_prefix(self.settings)
         cmd.append(resolve_executable(self.settings.meltano_executable, self.settings.project_root))
@@ -1043,8 +1104,13 @@ class PostLoad:
         log_path = self.settings.runs_log_dir / f"run-{run_id:08d}.post-load.log"
         fields = {"after_run_id": run_id, "post_load_command": self.settings.post_load_command}
         log(LOGGER, logging.INFO, "post-load started", **fields)
-        outcome = await execute(command[0], command[1], cwd=self.settings.project_root, log_path=log_path,
-                                timeout=self.settings.run_timeout_seconds)
+        outcome = await execute(
+            command[0],
+            command[1],
+            cwd=self.settings.project_root,
+            log_path=log_path,
+            timeout=self.settings.run_timeout_seconds,
+        )
         if outcome.ok:
             self.failures = 0
             log(LOGGER, logging.INFO, "post-load succeeded", duration_s=round(outcome.duration, 3), **fields)
@@ -1052,10 +1118,19 @@ class PostLoad:
         if self._pending is None:
             self._pending = run_id  # nothing newer asked meanwhile: this one is retried
         self.failures += 1
-        log(LOGGER, logging.ERROR, "post-load failed; the load stands, the steps are retried",
-            duration_s=round(outcome.duration, 3), exit_code=outcome.exit_code, failures=self.failures,
-            retry_in_s=min(self.MAX_RETRY_SECONDS, self.settings.post_load_retry_seconds * 2 ** (self.failures - 1)),
-            error=outcome.summary(), **fields)
+        log(
+            LOGGER,
+            logging.ERROR,
+            "post-load failed; the load stands, the steps are retried",
+            duration_s=round(outcome.duration, 3),
+            exit_code=outcome.exit_code,
+            failures=self.failures,
+            retry_in_s=min(
+                self.MAX_RETRY_SECONDS, self.settings.post_load_retry_seconds * 2 ** (self.failures - 1)
+            ),
+            error=outcome.summary(),
+            **fields,
+        )
         return False
 
 

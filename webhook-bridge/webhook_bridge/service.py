@@ -90,9 +90,7 @@ class Bridge:
         self._tasks.append(asyncio.create_task(self._committer(), name="committer"))
         self._tasks.append(asyncio.create_task(self._verification_worker(), name="verifier"))
         if self.run_runner:
-            self._runner_store = Store(
-                self.settings.db_path, self.settings.token_encryption_key.reveal()
-            )
+            self._runner_store = Store(self.settings.db_path, self.settings.token_encryption_key.reveal())
             self.runner = Runner(self.settings, self._runner_store)
             self.poller = Poller(self.settings, self._runner_store, self.runner)
             self._tasks.append(asyncio.create_task(self.runner.run_forever(), name="runner"))
@@ -143,7 +141,9 @@ class Bridge:
         return True, "ok"
 
     # -- events -------------------------------------------------------------------------------
-    async def enqueue(self, delivery: EventDelivery, received_ts: float, *, timeout: float = 8.0) -> EnqueueResult:
+    async def enqueue(
+        self, delivery: EventDelivery, received_ts: float, *, timeout: float = 8.0
+    ) -> EnqueueResult:
         """Durably store one event (group commit). Raises StoreError / TimeoutError."""
         assert self._queue is not None, "bridge not started"
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
@@ -230,7 +230,7 @@ class Bridge:
                 next_due = await asyncio.to_thread(self.store.next_verification_due)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 LOGGER.exception("verification worker iteration failed", extra={"fields": {}})
                 next_due = time.time() + 30
             wait = 60.0 if next_due is None else max(0.05, min(60.0, next_due - time.time()))
@@ -249,24 +249,54 @@ class Bridge:
             if exc.retryable and attempts < VERIFY_MAX_ATTEMPTS:
                 delay = backoff_seconds(attempts, 2.0, 600.0)
                 self.store.mark_verifier(stored.id, "pending", error=str(exc), retry_in=delay)
-                log(LOGGER, logging.WARNING, "verify call failed; will retry", error=str(exc),
-                    retry_in_s=round(delay, 1), **fields)
+                log(
+                    LOGGER,
+                    logging.WARNING,
+                    "verify call failed; will retry",
+                    error=str(exc),
+                    retry_in_s=round(delay, 1),
+                    **fields,
+                )
             elif exc.retryable:
                 self.store.mark_verifier(stored.id, "failed", error=str(exc))
-                log(LOGGER, logging.ERROR, "verify call failed; giving up (use register --resend)",
-                    error=str(exc), **fields)
+                log(
+                    LOGGER,
+                    logging.ERROR,
+                    "verify call failed; giving up (use register --resend)",
+                    error=str(exc),
+                    **fields,
+                )
             else:
                 self.store.mark_verifier(stored.id, "rejected", error=str(exc))
-                log(LOGGER, logging.WARNING, "FreshBooks rejected the verifier (forged or stale "
-                    "verification delivery)", error=str(exc), status=exc.status, **fields)
+                log(
+                    LOGGER,
+                    logging.WARNING,
+                    "FreshBooks rejected the verifier (forged or stale verification delivery)",
+                    error=str(exc),
+                    status=exc.status,
+                    **fields,
+                )
             return
         except Exception as exc:  # noqa: BLE001  (settings missing, tap not installed, ...)
             attempts = stored.attempts + 1
             self.store.mark_verifier(stored.id, "pending", error=str(exc), retry_in=60.0)
-            log(LOGGER, logging.ERROR, "verify call could not be made; will retry", error=str(exc),
-                error_type=type(exc).__name__, attempts=attempts, **fields)
+            log(
+                LOGGER,
+                logging.ERROR,
+                "verify call could not be made; will retry",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                attempts=attempts,
+                **fields,
+            )
             return
         self.store.mark_verifier(stored.id, "verified")
         self.reload_verifiers()
-        log(LOGGER, logging.INFO, "callback verified", event=getattr(callback, "event", None),
-            verified=getattr(callback, "verified", None), **fields)
+        log(
+            LOGGER,
+            logging.INFO,
+            "callback verified",
+            event=getattr(callback, "event", None),
+            verified=getattr(callback, "verified", None),
+            **fields,
+        )

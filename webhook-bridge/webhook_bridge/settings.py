@@ -147,9 +147,7 @@ class Settings:
 
     # ---------------------------------------------------------------------------------------------
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: object
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``WEBHOOK_BRIDGE_*`` (``overrides`` win, e.g. CLI flags).
 
         Raises:
@@ -167,9 +165,11 @@ class Settings:
             )
         _check_fernet_key(key)
 
-        project_root = Path(
-            reader.string("project_root") or env.get("MELTANO_PROJECT_ROOT") or os.getcwd()
-        ).expanduser().resolve()
+        project_root = (
+            Path(reader.string("project_root") or env.get("MELTANO_PROJECT_ROOT") or os.getcwd())
+            .expanduser()
+            .resolve()
+        )
         data_dir_raw = reader.string("data_dir")
         data_dir = Path(data_dir_raw).expanduser() if data_dir_raw else Path(".webhook-bridge")
         if not data_dir.is_absolute():
@@ -259,8 +259,13 @@ class Settings:
 # used, so a standalone bridge next to a configured tap needs no duplicated secrets.
 SHARED_WITH_TAP = frozenset(
     {
-        "token_encryption_key", "token_store_path", "token_store_url", "client_id", "client_secret",
-        "redirect_uri", "api_url",
+        "token_encryption_key",
+        "token_store_path",
+        "token_store_url",
+        "client_id",
+        "client_secret",
+        "redirect_uri",
+        "api_url",
     }
 )
 
@@ -349,7 +354,11 @@ class _Reader:
     def post_load_command(self, default: str | None) -> str | None:
         """``<plugin>:<command>`` of the Meltano project, or ``None`` (off: empty or ``off``)."""
         var = self.var("post_load_command")
-        value = self.env.get(var) if "post_load_command" not in self.overrides else self.overrides["post_load_command"]
+        value = (
+            self.env.get(var)
+            if "post_load_command" not in self.overrides
+            else self.overrides["post_load_command"]
+        )
         if value is None:
             return default
         text = str(value).strip()

@@ -48,7 +48,6 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from tap_freshbooks.token_store import make_private_dirs
-
 from webhook_bridge.freshbooks import STREAM_SELECT, target_for
 
 if t.TYPE_CHECKING:
@@ -262,7 +261,7 @@ def backoff_seconds(attempts: int, base: float, maximum: float, *, jitter: float
     """Exponential backoff after ``attempts`` failures: base, 2*base, 4*base ... capped, +-jitter."""
     delay = min(maximum, base * (2 ** max(0, attempts - 1)))
     if jitter:
-        delay *= 1 + random.uniform(-jitter, jitter)  # noqa: S311 (not crypto)
+        delay *= 1 + random.uniform(-jitter, jitter)
     return max(0.0, delay)
 
 
@@ -502,9 +501,10 @@ class Store:
     def has_running(self) -> bool:
         """Any event marked ``running``?"""
         with self._lock:
-            return self._conn.execute(
-                "SELECT 1 FROM events WHERE status = 'running' LIMIT 1"
-            ).fetchone() is not None
+            return (
+                self._conn.execute("SELECT 1 FROM events WHERE status = 'running' LIMIT 1").fetchone()
+                is not None
+            )
 
     def next_due(self) -> float | None:
         """When the earliest pending event becomes due (``None``: queue empty)."""
@@ -514,7 +514,7 @@ class Store:
         """Smallest ``next_attempt_at`` of the pending rows of ``table`` (events or verifiers)."""
         with self._lock:
             row = self._conn.execute(
-                f"SELECT min(next_attempt_at) FROM {table} WHERE status = 'pending'"  # noqa: S608  (table is ours)
+                f"SELECT min(next_attempt_at) FROM {table} WHERE status = 'pending'"
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
@@ -690,9 +690,7 @@ class Store:
                 ids = list(event_ids)
                 rows = [
                     r
-                    for r in (
-                        conn.execute("SELECT * FROM events WHERE id = ?", (i,)).fetchone() for i in ids
-                    )
+                    for r in (conn.execute("SELECT * FROM events WHERE id = ?", (i,)).fetchone() for i in ids)
                     if r is not None and r["status"] == "parked"
                 ]
             for row in rows:
@@ -740,7 +738,7 @@ class Store:
             fields["error"] = fields["error"][-MAX_ERROR_CHARS:]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self._tx() as conn:
-            conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))  # noqa: S608
+            conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
 
     @staticmethod
     def _run(row: sqlite3.Row) -> RunRecord:
@@ -769,9 +767,7 @@ class Store:
                     "SELECT * FROM runs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit)
                 ).fetchall()
             else:
-                rows = self._conn.execute(
-                    "SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)
-                ).fetchall()
+                rows = self._conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [self._run(r) for r in rows]
 
     def last_run(self, kind: str | None = None) -> RunRecord | None:

@@ -32,7 +32,7 @@ def main() -> int:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     try:
         runpy.run_path(script, run_name="__warm__")
-    except Exception:  # noqa: BLE001,S110  (the real start below reports it with the plugin's own output)
+    except Exception:  # noqa: BLE001  (the real start below reports it with the plugin's own output)
         pass
     with os.fdopen(fd, "r", encoding="utf-8") as control:
         line = control.readline()

@@ -20,7 +20,6 @@ single-writer), ``FRESHBOOKS_DAGSTER_MAX_PARALLEL`` (4), ``FRESHBOOKS_DAGSTER_GR
 ``FRESHBOOKS_DAGSTER_RUN_TIMEOUT`` (3600 s per group run).
 """
 
-
 import os
 import shutil
 from collections.abc import Iterator
@@ -59,8 +58,11 @@ def log_dir(root: Path) -> Path:
 
 
 def default_meltano(root: Path) -> str:
-    return (os.environ.get("FRESHBOOKS_DAGSTER_MELTANO") or shutil.which("meltano")
-            or str(root / ".venv" / "bin" / "meltano"))
+    return (
+        os.environ.get("FRESHBOOKS_DAGSTER_MELTANO")
+        or shutil.which("meltano")
+        or str(root / ".venv" / "bin" / "meltano")
+    )
 
 
 class MeltanoProject(ConfigurableResource):
@@ -87,15 +89,23 @@ class MeltanoProject(ConfigurableResource):
         )
 
     def prepare(self) -> str | None:
-        return prepare_system_db(project_root=Path(self.project_root), meltano=self.meltano,
-                                 environment=self.environment)
+        return prepare_system_db(
+            project_root=Path(self.project_root), meltano=self.meltano, environment=self.environment
+        )
 
     def run(self, group: AccountGroup, full_refresh: bool) -> GroupResult:
         root = Path(self.project_root)
-        return run_group(group, project_root=root, meltano=self.meltano, environment=self.environment,
-                         loader=self.loader, log_dir=log_dir(root),
-                         full_refresh=full_refresh, timeout=self.run_timeout,
-                         duckdb_dir=Path(self.duckdb_dir) if self.duckdb_dir else None)
+        return run_group(
+            group,
+            project_root=root,
+            meltano=self.meltano,
+            environment=self.environment,
+            loader=self.loader,
+            log_dir=log_dir(root),
+            full_refresh=full_refresh,
+            timeout=self.run_timeout,
+            duckdb_dir=Path(self.duckdb_dir) if self.duckdb_dir else None,
+        )
 
 
 class FanOutConfig(Config):
@@ -112,11 +122,16 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
     groups = {g.name: g for g in load_groups(root)}
     account_groups = StaticPartitionsDefinition(sorted(groups))
 
-    @asset(partitions_def=account_groups, backfill_policy=BackfillPolicy.single_run(),
-           output_required=False, group_name="freshbooks",
-           description="The FreshBooks data of each account group, loaded by its own Meltano pipeline.")
-    def freshbooks_warehouse(context: AssetExecutionContext, config: FanOutConfig,
-                             meltano: MeltanoProject) -> Iterator[AssetMaterialization | AssetObservation]:
+    @asset(
+        partitions_def=account_groups,
+        backfill_policy=BackfillPolicy.single_run(),
+        output_required=False,
+        group_name="freshbooks",
+        description="The FreshBooks data of each account group, loaded by its own Meltano pipeline.",
+    )
+    def freshbooks_warehouse(
+        context: AssetExecutionContext, config: FanOutConfig, meltano: MeltanoProject
+    ) -> Iterator[AssetMaterialization | AssetObservation]:
         # A generator that yields no Output: Dagster then materializes exactly the partitions yielded
         # here (a plain function returning None would materialize every partition of the run).
         wanted = [groups[key] for key in context.partition_keys]
@@ -132,14 +147,23 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
                 results.append(result)
                 if result.status == "ok":
                     yield AssetMaterialization(
-                        asset_key=context.asset_key, partition=result.group,
-                        metadata={"state_id": result.state_id, "accounts": ", ".join(result.accounts),
-                                  "seconds": result.seconds, "full_refresh": config.full_refresh,
-                                  "log": MetadataValue.path(result.log or "")})
+                        asset_key=context.asset_key,
+                        partition=result.group,
+                        metadata={
+                            "state_id": result.state_id,
+                            "accounts": ", ".join(result.accounts),
+                            "seconds": result.seconds,
+                            "full_refresh": config.full_refresh,
+                            "log": MetadataValue.path(result.log or ""),
+                        },
+                    )
                     context.log.info(f"{result.group}: loaded in {result.seconds} s ({result.state_id})")
                 elif result.status == "busy":
-                    yield AssetObservation(asset_key=context.asset_key, partition=result.group,
-                                           metadata={"status": "busy", "reason": result.error or ""})
+                    yield AssetObservation(
+                        asset_key=context.asset_key,
+                        partition=result.group,
+                        metadata={"status": "busy", "reason": result.error or ""},
+                    )
                     context.log.warning(f"{result.group}: skipped, {result.error}")
                 else:
                     context.log.error(f"{result.group}: failed: {result.error} (log {result.log})")
@@ -148,21 +172,34 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
             raise Failure(
                 description=f"{len(failed)} of {len(results)} account groups failed: "
                 + "; ".join(f"{r.group}: {r.error}" for r in failed),
-                metadata={"errors": MetadataValue.json({r.group: r.error for r in failed}),
-                          "loaded": ", ".join(sorted(r.group for r in results if r.status == "ok"))})
+                metadata={
+                    "errors": MetadataValue.json({r.group: r.error for r in failed}),
+                    "loaded": ", ".join(sorted(r.group for r in results if r.status == "ok")),
+                },
+            )
 
-    fan_out = define_asset_job("freshbooks_fan_out", selection=[freshbooks_warehouse],
-                               partitions_def=account_groups)
+    fan_out = define_asset_job(
+        "freshbooks_fan_out", selection=[freshbooks_warehouse], partitions_def=account_groups
+    )
 
     @schedule(job=fan_out, cron_schedule="*/15 * * * *", name="freshbooks_every_15_minutes")
-    def every_15_minutes(context: ScheduleEvaluationContext):  # noqa: ANN202
+    def every_15_minutes(context: ScheduleEvaluationContext):
         per_run = max(1, int(os.environ.get("FRESHBOOKS_DAGSTER_GROUPS_PER_RUN") or 50))
         keys = account_groups.get_partition_keys()
-        stamp = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
+        stamp = (
+            context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
+            if context.scheduled_execution_time
+            else "now"
+        )
         for i in range(0, len(keys), per_run):
-            chunk = keys[i:i + per_run]
-            yield RunRequest(run_key=f"{stamp}-{chunk[0]}", tags={RANGE_START: chunk[0], RANGE_END: chunk[-1]})
+            chunk = keys[i : i + per_run]
+            yield RunRequest(
+                run_key=f"{stamp}-{chunk[0]}", tags={RANGE_START: chunk[0], RANGE_END: chunk[-1]}
+            )
 
     return freshbooks_warehouse, Definitions(
-        assets=[freshbooks_warehouse], jobs=[fan_out], schedules=[every_15_minutes],
-        resources={"meltano": MeltanoProject.from_env(root)})
+        assets=[freshbooks_warehouse],
+        jobs=[fan_out],
+        schedules=[every_15_minutes],
+        resources={"meltano": MeltanoProject.from_env(root)},
+    )

@@ -46,7 +46,7 @@ def project_files(root: Path) -> list[Path]:
     if not main.is_file():
         raise GroupError(f"no meltano.yml in {root} (set FRESHBOOKS_DAGSTER_PROJECT_ROOT)")
     files = [main]
-    for pattern in (_load(main).get("include_paths") or []):
+    for pattern in _load(main).get("include_paths") or []:
         files += sorted(Path(p) for p in glob.glob(str(root / pattern)) if Path(p).is_file())
     return files
 
@@ -63,29 +63,39 @@ def load_groups(root: Path) -> list[AccountGroup]:
     groups: dict[str, AccountGroup] = {}
     owner: dict[str, str] = {}  # account id -> group
     for path in project_files(root):
-        for plugin in ((_load(path).get("plugins") or {}).get("extractors") or []):
+        for plugin in (_load(path).get("plugins") or {}).get("extractors") or []:
             name = str(plugin.get("name", ""))
             if not name.startswith(PREFIX):
                 continue
             where = f"{path.relative_to(root)}: extractor {name}"
             if plugin.get("inherit_from") != PARENT:
                 raise GroupError(f"{where} must have `inherit_from: {PARENT}`")
-            group = name[len(PREFIX):]
+            group = name[len(PREFIX) :]
             if not GROUP_NAME.match(group):
-                raise GroupError(f"{where}: the group name {group!r} must be lower-case letters, digits, "
-                                 "'-' or '_' (at most 63)")
+                raise GroupError(
+                    f"{where}: the group name {group!r} must be lower-case letters, digits, "
+                    "'-' or '_' (at most 63)"
+                )
             accounts = (plugin.get("config") or {}).get("account_ids")
-            if not isinstance(accounts, list) or not accounts or not all(isinstance(a, str) and a for a in accounts):
-                raise GroupError(f"{where} needs `config: {{account_ids: [...]}}`, a non-empty list of "
-                                 "FreshBooks account ids (without it the group would extract every "
-                                 "account its grant reaches, the other groups' too)")
+            if (
+                not isinstance(accounts, list)
+                or not accounts
+                or not all(isinstance(a, str) and a for a in accounts)
+            ):
+                raise GroupError(
+                    f"{where} needs `config: {{account_ids: [...]}}`, a non-empty list of "
+                    "FreshBooks account ids (without it the group would extract every "
+                    "account its grant reaches, the other groups' too)"
+                )
             if group in groups:
                 raise GroupError(f"{where} is defined twice ({groups[group].source})")
             for account in accounts:
                 if account in owner:
-                    raise GroupError(f"{where}: account {account} is already in group {owner[account]} "
-                                     "(each account belongs to one group, or it would be extracted twice "
-                                     "with two separate states)")
+                    raise GroupError(
+                        f"{where}: account {account} is already in group {owner[account]} "
+                        "(each account belongs to one group, or it would be extracted twice "
+                        "with two separate states)"
+                    )
                 owner[account] = group
             groups[group] = AccountGroup(group, name, tuple(accounts), str(path.relative_to(root)))
     return [groups[name] for name in sorted(groups)]

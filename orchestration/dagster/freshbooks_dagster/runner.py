@@ -43,8 +43,11 @@ class GroupResult:
 
 
 def project_root() -> Path:
-    return Path(os.environ.get("FRESHBOOKS_DAGSTER_PROJECT_ROOT") or os.environ.get("MELTANO_PROJECT_ROOT")
-                or os.getcwd()).resolve()
+    return Path(
+        os.environ.get("FRESHBOOKS_DAGSTER_PROJECT_ROOT")
+        or os.environ.get("MELTANO_PROJECT_ROOT")
+        or os.getcwd()
+    ).resolve()
 
 
 def environment_name() -> str:
@@ -82,20 +85,42 @@ def failure_line(output: str, extractor: str) -> str:
     return (meltano_lines or tail or [f"{extractor}: meltano run failed with no output"])[0]
 
 
-def prepare_system_db(*, project_root: Path, meltano: str, environment: str,
-                      env: dict[str, str] | None = None, timeout: float = 300) -> str | None:
+def prepare_system_db(
+    *,
+    project_root: Path,
+    meltano: str,
+    environment: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> str | None:
     """Migrate Meltano's system database once, before the parallel runs: measured here, three
     ``meltano run`` starting together on a new system database race on its migration (two fail with
     ``table job already exists``). Returns None, or the error line when it failed."""
-    proc = subprocess.run([meltano, "--environment", environment, "upgrade", "database"], cwd=project_root,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    proc = subprocess.run(
+        [meltano, "--environment", environment, "upgrade", "database"],
+        cwd=project_root,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return None if proc.returncode == 0 else failure_line(proc.stdout + proc.stderr, "meltano")
 
 
-def run_group(group: AccountGroup, *, project_root: Path, meltano: str, environment: str, loader: str,
-              log_dir: Path, full_refresh: bool = False, duckdb_dir: Path | None = None,
-              timeout: float = 3600, env: dict[str, str] | None = None) -> GroupResult:
+def run_group(
+    group: AccountGroup,
+    *,
+    project_root: Path,
+    meltano: str,
+    environment: str,
+    loader: str,
+    log_dir: Path,
+    full_refresh: bool = False,
+    duckdb_dir: Path | None = None,
+    timeout: float = 3600,
+    env: dict[str, str] | None = None,
+) -> GroupResult:
     """One ``meltano run`` for the group; never raises for a failed run (the result says it)."""
     sid = state_id(environment, group.extractor, loader)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -108,8 +133,14 @@ def run_group(group: AccountGroup, *, project_root: Path, meltano: str, environm
     started = time.monotonic()
     with log.open("w") as out:
         # its own process group: a timeout stops meltano, the tap and the loader together
-        proc = subprocess.Popen(command, cwd=project_root, env=run_env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=project_root,
+            env=run_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     code: int | None
     try:
         code = proc.wait(timeout=timeout)
@@ -123,11 +154,15 @@ def run_group(group: AccountGroup, *, project_root: Path, meltano: str, environm
         code = None
     seconds = round(time.monotonic() - started, 2)
     output = log.read_text(errors="replace")
-    result = GroupResult(group.name, group.extractor, sid, "ok", code, seconds, log=str(log),
-                         accounts=list(group.account_ids))
+    result = GroupResult(
+        group.name, group.extractor, sid, "ok", code, seconds, log=str(log), accounts=list(group.account_ids)
+    )
     if code == 0:
         return result
-    result.error = (f"{group.extractor}: no result after {timeout:g} s (meltano run timed out)"
-                    if code is None else failure_line(output, group.extractor))
+    result.error = (
+        f"{group.extractor}: no result after {timeout:g} s (meltano run timed out)"
+        if code is None
+        else failure_line(output, group.extractor)
+    )
     result.status = "busy" if BUSY in output or MELTANO_BUSY in output else "failed"
     return result

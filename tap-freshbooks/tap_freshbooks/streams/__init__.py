@@ -18,8 +18,8 @@ from tap_freshbooks.streams.accounting import (
     TaxesStream,
 )
 from tap_freshbooks.streams.ledger_accounts import ChartOfAccountsStream
-from tap_freshbooks.streams.reports import AccountsAgingStream, ProfitAndLossStream, TaxSummaryStream
 from tap_freshbooks.streams.projects import ProjectsStream, ServicesStream, TimeEntriesStream
+from tap_freshbooks.streams.reports import AccountsAgingStream, ProfitAndLossStream, TaxSummaryStream
 from tap_freshbooks.streams.sales import (
     EstimateLinesStream,
     EstimatesStream,

@@ -6,7 +6,6 @@ UTC), so the stream is incremental client-side: everything is read, only changes
 
 from __future__ import annotations
 
-
 from tap_freshbooks import envelopes
 from tap_freshbooks.client import FreshBooksStream, Strategy
 from tap_freshbooks.schema_objects import any_array, boolean, integer, schema, string, timestamp

@@ -81,13 +81,16 @@ class ReportStream(FreshBooksStream):
         self._report_day = day.isoformat()
         params = self.report_params(day)
         for report in self._list(context, params):
-            yield {
-                "report_date": day.isoformat(),
-                "start_date": params.get("start_date"),
-                "end_date": params["end_date"],
-                "currency_code": report.get("currency_code"),
-                "report": report,
-            }, None
+            yield (
+                {
+                    "report_date": day.isoformat(),
+                    "start_date": params.get("start_date"),
+                    "end_date": params["end_date"],
+                    "currency_code": report.get("currency_code"),
+                    "report": report,
+                },
+                None,
+            )
 
 
 class ProfitAndLossStream(ReportStream):

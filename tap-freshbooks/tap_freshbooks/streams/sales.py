@@ -26,9 +26,9 @@ from tap_freshbooks.schema_objects import (
     decimal,
     integer,
     money,
+    schema,
     string,
     timestamp,
-    schema,
 )
 from tap_freshbooks.streams.accounting import (
     ACCOUNT,
