@@ -9,8 +9,9 @@ one JSON line on stdout (Meltano's own logs go to stderr):
     What ``meltano run <extractor> <loader>`` would give each plugin: the executable, the config
     (``invoker.plugin_config_processed``, what ``--dump=config`` shows), the environment
     (``PluginInvoker.env()``), the tap's catalog with the project's ``select`` rules applied
-    (``--dump=catalog``, Meltano's catalog cache and discovery included), the state ID ``<environment>:<extractor>-to-<loader>``, and the files whose
-    change makes all of this stale (``meltano.yml``, its ``include_paths``, ``.env``).
+    (``--dump=catalog``, Meltano's catalog cache and discovery included), the state ID
+    ``<environment>:<extractor>-to-<loader>``, and the files whose change makes all of this stale
+    (``meltano.yml``, its ``include_paths``, ``.env``).
 ``{"op": "command", "plugin": "freshbooks-looker", "command": "post_load"}``
     argv and environment of ``meltano invoke <plugin>:<command>``, or ``{"missing": ...}``.
 ``{"op": "state_get", "state_id": ...}`` / ``{"op": "state_set", "state_id": ..., "state": {...}}``
