@@ -16,14 +16,18 @@ import argparse
 import json
 import os
 import sys
+import typing as t
 
 from .groups import GroupError, load_groups
 from .runner import environment_name, loader_name, project_root, state_id
 
 
-def _summary(instance, run_id: str, success: bool) -> dict:
+def _summary(instance: t.Any, run_id: str, success: bool) -> dict[str, t.Any]:
     """Per group, from the run's event log (a failed step's result omits the events it logged)."""
-    loaded, busy, failed = [], {}, {}  # a list: a group materialized twice would show twice
+    # a list: a group materialized twice would show twice
+    loaded: list[str] = []
+    busy: dict[str, str] = {}
+    failed: dict[str, str] = {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None:

@@ -22,6 +22,7 @@ single-writer), ``FRESHBOOKS_DAGSTER_MAX_PARALLEL`` (4), ``FRESHBOOKS_DAGSTER_GR
 
 import os
 import shutil
+import typing as t
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -183,7 +184,7 @@ def build(root: Path | None = None) -> tuple[AssetsDefinition, Definitions]:
     )
 
     @schedule(job=fan_out, cron_schedule="*/15 * * * *", name="freshbooks_every_15_minutes")
-    def every_15_minutes(context: ScheduleEvaluationContext):
+    def every_15_minutes(context: ScheduleEvaluationContext) -> t.Any:
         per_run = max(1, int(os.environ.get("FRESHBOOKS_DAGSTER_GROUPS_PER_RUN") or 50))
         keys = account_groups.get_partition_keys()
         stamp = (

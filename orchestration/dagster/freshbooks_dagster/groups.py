@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import re
+import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def project_files(root: Path) -> list[Path]:
     return files
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path) -> dict[str, t.Any]:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise GroupError(f"{path}: not a Meltano project file (top level is not a mapping)")

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import time
+import typing as t
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class GroupResult:
     log: str | None = None
     accounts: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, t.Any]:
         return asdict(self)
 
 
@@ -73,11 +74,14 @@ def group_env(group: AccountGroup, loader: str, duckdb_dir: Path | None) -> dict
 
 def failure_line(output: str, extractor: str) -> str:
     """The plugin's own error line (the tap says what to do in one line), else Meltano's last one."""
-    plugin_lines, meltano_lines = [], []
+    plugin_lines: list[str] = []
+    meltano_lines: list[str] = []
     for line in output.splitlines():
         match = _ERROR_LINE.search(line)
         if match:
-            (meltano_lines if match.group(1) == "meltano" else plugin_lines).append(match.group(2).strip())
+            (meltano_lines if match.group(1) == "meltano" else plugin_lines).append(
+                str(match.group(2)).strip()
+            )
     for line in plugin_lines:  # the first plugin error is the cause; later ones are consequences
         if line:
             return line
