@@ -51,12 +51,18 @@ def redact(url: str) -> str:
 
 
 def lock_key(environ: t.Mapping[str, str]) -> str:
-    """``<project id>.<environment>.<extractor>``, safe as a file or object name."""
-    parts = (
+    """``<project id>.<environment>.<extractor>[.<state ID suffix>]``, safe as a file or object name.
+
+    A run with a state ID suffix (``meltano run --state-id-suffix`` / ``MELTANO_RUN_STATE_ID_SUFFIX``,
+    e.g. the replicated bridge's one pipeline per account) is its own pipeline, with its own lock.
+    """
+    parts: tuple[str, ...] = (
         environ.get("MELTANO_PROJECT_ID") or "no-project",
         environ.get("MELTANO_ENVIRONMENT") or "no-environment",
         environ.get("MELTANO_EXTRACTOR_NAME") or "tap-freshbooks",
     )
+    if environ.get("MELTANO_RUN_STATE_ID_SUFFIX"):
+        parts += (environ["MELTANO_RUN_STATE_ID_SUFFIX"],)
     return ".".join(re.sub(r"[^A-Za-z0-9_-]+", "-", p) for p in parts)
 
 

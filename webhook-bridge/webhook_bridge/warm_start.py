@@ -7,8 +7,10 @@ bootstrap in front of their console scripts:
 
 1. import the plugin by running its console script as a module that is not ``__main__`` (the
    script's ``from tap_x import main`` lines run, ``main()`` does not);
-2. wait for one JSON line on descriptor ``fd``: ``{"argv": [...]}``, the run's arguments (its
-   config, catalog and state files); end quietly (exit 0) if the descriptor closes instead;
+2. wait for one JSON line on descriptor ``fd``: ``{"argv": [...], "env": {...}}``, the run's
+   arguments (its config, catalog and state files) and the variables that belong to this run only
+   (``MELTANO_RUN_STATE_ID_SUFFIX`` of a per-account run); end quietly (exit 0) if the descriptor
+   closes instead;
 3. run the console script as ``__main__`` with that argv: the same code path as starting the
    executable, minus the import time.
 
@@ -38,7 +40,9 @@ def main() -> int:
         line = control.readline()
     if not line.strip():
         return 0  # not needed after all (the bridge stopped or the project changed)
-    sys.argv = [script, *json.loads(line)["argv"]]
+    run = json.loads(line)
+    os.environ.update(run.get("env") or {})
+    sys.argv = [script, *run["argv"]]
     runpy.run_path(script, run_name="__main__")
     return 0
 
