@@ -95,6 +95,7 @@ class Settings:
     run_timeout_seconds: float = 3600.0
     run_niceness: int = 10
     poll_interval: float = 900.0
+    workers: int = 1  # replicated mode: runs of different accounts at a time, per replica
     http_timeout_seconds: float = 20.0
     log_level: str = "INFO"
 
@@ -242,6 +243,7 @@ class Settings:
             ),
             run_niceness=reader.integer("run_niceness", cls.run_niceness, minimum=0, maximum=19),
             poll_interval=reader.number("poll_interval", cls.poll_interval, minimum=0, maximum=7 * 86_400),
+            workers=reader.integer("workers", cls.workers, minimum=1, maximum=64),
             http_timeout_seconds=reader.number(
                 "http_timeout_seconds", cls.http_timeout_seconds, minimum=0.1, maximum=600
             ),
