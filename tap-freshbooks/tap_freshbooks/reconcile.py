@@ -1,13 +1,18 @@
 """``tap-freshbooks reconcile``: prove the warehouse matches FreshBooks, changing no state.
 
     tap-freshbooks reconcile --config CONFIG --warehouse URL [--schema freshbooks]
-                             [--streams a,b] [--since RFC3339] [--format json|text]
+                             [--streams a,b] [--since RFC3339] [--report-date YYYY-MM-DD]
+                             [--reports-only] [--format json|text]
 
 Reads FreshBooks fresh (a tap with no state: every current record, deleted ones included) and the
 warehouse read-only, and compares per account and stream: id sets (missing / extra), duplicate
 keys, ``vis_state``, the replication key (per record and the newest), money per record and summed
 per field and currency. Writes no Singer message, no state and no bookmark; stdout carries the
 report only.
+
+With the report streams among those compared (the default), it also checks the warehouse's own
+accounts aging and profit and loss against the FreshBooks report snapshots it loaded for the same
+date (reconcile_reports.py); ``--reports-only`` does only that, from the warehouse alone.
 
 Exit codes: 0 no drift, 1 drift, 2 usage or configuration error, 3 FreshBooks or the warehouse
 could not be read (no verdict).
@@ -27,6 +32,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 
 from tap_freshbooks.errors import ConfigError, FreshBooksError
 from tap_freshbooks.reconcile_compare import ID_CAP, compare, iso
+from tap_freshbooks.reconcile_reports import REPORT_TABLES, render_lines
 
 EXIT_OK, EXIT_DRIFT, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 LINES_NOTE = (
@@ -53,6 +59,59 @@ def parse_since(value: str | None) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
+def parse_report_date(value: str | None) -> dt.date | None:
+    """``--report-date`` as a date (None: the latest report date of each account)."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        msg = f"--report-date {value!r} is not a date such as 2026-01-31"
+        raise ConfigError(msg) from None
+
+
+def check_reports(
+    warehouse: t.Any, accounts: t.Sequence[str] | None, report_date: dt.date | None
+) -> dict[str, t.Any]:
+    """The report check on an open warehouse; Unreadable when a table could not be read."""
+    from tap_freshbooks.reconcile_reports import report_check  # noqa: PLC0415
+    from tap_freshbooks.reconcile_warehouse import WarehouseError  # noqa: PLC0415
+
+    try:
+        return report_check(warehouse, accounts, report_date)
+    except WarehouseError as exc:
+        raise Unreadable(str(exc)) from None
+
+
+def reconcile_reports(
+    warehouse_url: str,
+    *,
+    schema: str = "freshbooks",
+    accounts: t.Sequence[str] | None = None,
+    report_date: dt.date | None = None,
+) -> dict[str, t.Any]:
+    """``--reports-only``: the report check from the warehouse alone (no FreshBooks request).
+
+    Raises Unreadable (no verdict) when the warehouse has no report rows to compare.
+    """
+    from tap_freshbooks.reconcile_warehouse import open_warehouse  # noqa: PLC0415
+
+    started = time.monotonic()
+    warehouse = open_warehouse(warehouse_url, schema)
+    with warehouse:
+        check = check_reports(warehouse, accounts, report_date)
+    if check["status"] == "no_report_rows":
+        raise Unreadable(check["message"])
+    return {
+        "drift": check["status"] != "match",
+        "warehouse": warehouse.url,
+        "schema": warehouse.schema,
+        "accounts": check["accounts"],
+        "report_check": check,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
 def reconcile(
     config: t.Mapping[str, t.Any],
     warehouse_url: str,
@@ -60,8 +119,10 @@ def reconcile(
     schema: str = "freshbooks",
     streams: t.Sequence[str] | None = None,
     since: dt.datetime | None = None,
+    report_date: dt.date | None = None,
 ) -> dict[str, t.Any]:
-    """Compare and return the report (a JSON-ready dict; ``report["drift"]`` is the verdict).
+    """Compare and return the report (a JSON-ready dict; ``report["drift"]`` is the verdict:
+    a stream drifts or the report check found a mismatch).
 
     Raises ConfigError for what the user must fix, Unreadable when a side could not be read.
     """
@@ -88,8 +149,11 @@ def reconcile(
 
     results: list[dict[str, t.Any]] = []
     other_accounts: set[str] = set()
+    report_check: dict[str, t.Any] | None = None
     try:
         with warehouse:
+            if any(name in names for name in REPORT_TABLES):
+                report_check = check_reports(warehouse, fresh.accounts, report_date)
             for name in names:
                 spec = specs[name]
                 loaded, others = warehouse_facts(warehouse, spec, fresh.accounts, since)
@@ -113,6 +177,7 @@ def reconcile(
         raise Unreadable(str(exc)) from None
 
     drifting = [r for r in results if r["drift"]]
+    reports_differ = report_check is not None and report_check["status"] == "mismatch"
     notes = []
     if "invoices" in names:
         notes.append(LINES_NOTE)
@@ -131,7 +196,7 @@ def reconcile(
     if fresh.stray_stdout_lines:
         notes.append(f"{fresh.stray_stdout_lines} line(s) the tap wrote to stdout were discarded")
     return {
-        "drift": bool(drifting),
+        "drift": bool(drifting) or reports_differ,
         "warehouse": warehouse.url,
         "schema": warehouse.schema,
         "since": iso(since),
@@ -164,6 +229,7 @@ def reconcile(
         "id_list_cap": ID_CAP,
         "notes": notes,
         "results": results,
+        "report_check": report_check,
     }
 
 
@@ -194,9 +260,9 @@ def _cells(result: dict[str, t.Any]) -> list[str]:
             cells.append(str(wh["rows"]) if wh["table_exists"] else "no table")
         elif title == "status":
             cells.append("DRIFT" if result["drift"] else "ok")
-        elif isinstance(result[key], dict):
+        elif key is not None and isinstance(result[key], dict):
             cells.append(str(result[key]["count"]))
-        else:
+        elif key is not None:
             cells.append(str(result[key]))
     return cells
 
@@ -288,6 +354,9 @@ def render_text(report: dict[str, t.Any]) -> str:
         lines.append("")
         for result in drifting:
             lines.extend(details(result))
+    if report["report_check"] is not None:
+        lines.append("")
+        lines.extend(render_lines(report["report_check"]))
     lines.append("")
     lines.extend(f"Note: {note}" for note in report["notes"])
     req = report["requests"]
@@ -296,24 +365,45 @@ def render_text(report: dict[str, t.Any]) -> str:
         f"{req['streams']}), token refreshes {req['token_refreshes']}; {report['seconds']} s"
     )
     summary = report["summary"]
-    if report["drift"]:
+    reports = _reports_verdict(report["report_check"])
+    if summary["pairs_with_drift"]:
         lines.append(
             f"Result: DRIFT in {summary['pairs_with_drift']} of {summary['pairs_compared']} "
-            "stream/account pairs"
+            f"stream/account pairs{reports}"
         )
+    elif report["drift"]:
+        lines.append(f"Result: no stream drift ({summary['pairs_compared']} stream/account pairs){reports}")
     else:
         lines.append(
             f"Result: no drift ({summary['pairs_compared']} stream/account pairs, "
-            f"{summary['freshbooks_records']} FreshBooks records)"
+            f"{summary['freshbooks_records']} FreshBooks records){reports}"
         )
+    return "\n".join(lines)
+
+
+def _reports_verdict(check: dict[str, t.Any] | None) -> str:
+    if check is None or check["status"] == "no_report_rows":
+        return ""
+    if check["status"] == "match":
+        return "; reports match"
+    failing = sum(not c["match"] for c in check["checks"])
+    return f"; reports MISMATCH in {failing} of {len(check['checks'])} account reports"
+
+
+def render_reports_only(report: dict[str, t.Any]) -> str:
+    lines = [f"Reconcile report snapshots with {report['warehouse']} (schema {report['schema']})", ""]
+    lines.extend(render_lines(report["report_check"]))
+    verdict = _reports_verdict(report["report_check"]).removeprefix("; ")
+    lines.append(f"Result: {verdict}; {report['seconds']} s")
     return "\n".join(lines)
 
 
 # -- command line ----------------------------------------------------------------------------------
 @click.command(
     name="reconcile",
-    help="Compare the warehouse with a fresh read of FreshBooks (changes no state). "
-    "Exit 0: no drift, 1: drift, 2: usage/config error, 3: a side could not be read.",
+    help="Compare the warehouse with a fresh read of FreshBooks (changes no state), and its own aging "
+    "and P&L with the FreshBooks report snapshots it loaded. "
+    "Exit 0: no drift, 1: drift or a report mismatch, 2: usage/config error, 3: a side could not be read.",
 )
 @click.option("--config", "config_paths", multiple=True, help="Config JSON file(s), or ENV (repeatable).")
 @click.option(
@@ -326,6 +416,17 @@ def render_text(report: dict[str, t.Any]) -> str:
 @click.option("--streams", default=None, help="Comma-separated stream names (default: all).")
 @click.option("--since", default=None, help="Only records whose replication key is >= this RFC 3339 time.")
 @click.option(
+    "--report-date",
+    default=None,
+    help="Report check: the report snapshots of this day (default: each account's latest).",
+)
+@click.option(
+    "--reports-only",
+    is_flag=True,
+    help="Only the report check: the warehouse's own aging and P&L against its FreshBooks report "
+    "snapshots (reads the warehouse alone, no FreshBooks request).",
+)
+@click.option(
     "--format", "output_format", type=click.Choice(["json", "text"]), default="text", show_default=True
 )
 def reconcile_command(
@@ -334,17 +435,25 @@ def reconcile_command(
     schema: str,
     streams: str | None,
     since: str | None,
+    report_date: str | None,
+    reports_only: bool,
     output_format: str,
 ) -> int:
     from tap_freshbooks.tap import read_cli_config  # noqa: PLC0415  (tap.py imports this module lazily)
 
-    config = read_cli_config(config_paths)
-    wanted = [s.strip() for s in streams.split(",") if s.strip()] if streams else None
-    report = reconcile(config, warehouse_url, schema=schema, streams=wanted, since=parse_since(since))
-    if output_format == "json":
-        click.echo(json.dumps(report, indent=2))
+    day = parse_report_date(report_date)
+    if reports_only:
+        accounts = read_cli_config(config_paths).get("account_ids") if config_paths else None
+        report = reconcile_reports(warehouse_url, schema=schema, accounts=accounts, report_date=day)
+        text = render_reports_only
     else:
-        click.echo(render_text(report))
+        config = read_cli_config(config_paths)
+        wanted = [s.strip() for s in streams.split(",") if s.strip()] if streams else None
+        report = reconcile(
+            config, warehouse_url, schema=schema, streams=wanted, since=parse_since(since), report_date=day
+        )
+        text = render_text
+    click.echo(json.dumps(report, indent=2) if output_format == "json" else text(report))
     return EXIT_DRIFT if report["drift"] else EXIT_OK
 
 
