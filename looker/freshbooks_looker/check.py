@@ -25,20 +25,24 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlglot
-from sqlglot.errors import ErrorLevel
-
+from .dialects import Dialect, looker_dialects
+from .extras import needs
 from .lookml import Explore, Issue, Project
-from .sqlgen import SQLGLOT, Dialect, ExploreSQL, LookMLError
 from .warehouse import Warehouse, connect
 
+with needs("dev", "freshbooks-looker check"):
+    import sqlglot
+    from sqlglot.errors import ErrorLevel
+
+    from .sqlgen import ExploreSQL, LookMLError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-LOOKER_DIALECTS = ["postgres", "redshift", "snowflake", "bigquery_standard_sql"]
+#: every Looker dialect of the registry: the static check renders and parses the SQL in each
+LOOKER_DIALECTS = [d.name for d in looker_dialects()]
 
 
 @dataclass
@@ -466,15 +470,6 @@ class Checker:
                 )
 
 
-#: Text the four Looker dialects reject although sqlglot would parse it (sqlglot is lenient).
-DIALECT_LINT = {
-    "bigquery_standard_sql": [
-        (re.compile(r"INTERVAL\s+'"), "quoted INTERVAL literal (BigQuery: INTERVAL n UNIT)"),
-        (re.compile(r"DATE_TRUNC\(\s*'"), "DATE_TRUNC('unit', x) (BigQuery: DATE_TRUNC(x, UNIT))"),
-        (re.compile(r"::"), ":: cast (BigQuery: CAST(x AS type))"),
-        (re.compile(r"DECIMAL\(\s*38\s*,\s*(1\d|[1-9]\d)"), "NUMERIC scale above 9 (use BIGNUMERIC)"),
-    ],
-}
 _PARSE_CACHE: dict[tuple[str, str], str | None] = {}
 
 
@@ -483,13 +478,14 @@ def _parse_problem(sql: str, dialect: str) -> str | None:
     key = (sql, dialect)
     if key not in _PARSE_CACHE:
         problem = None
+        spec = Dialect(dialect)
         try:
-            sqlglot.parse_one(sql, read=SQLGLOT[dialect], error_level=ErrorLevel.RAISE)
-        except Exception as exc:
+            sqlglot.parse_one(sql, read=spec.sqlglot, error_level=ErrorLevel.RAISE)
+        except Exception as exc:  # noqa: BLE001 - any parser failure is the finding, reported in one line
             problem = f"SQL does not parse as {dialect}: {str(exc).splitlines()[0]}"
-        for rx, what in DIALECT_LINT.get(dialect, []):
-            if problem is None and rx.search(sql):
-                problem = f"SQL is not valid {dialect}: {what}"
+        lint = spec.lint_problem(sql) if problem is None else None
+        if lint:
+            problem = f"SQL is not valid {dialect}: {lint}"
         _PARSE_CACHE[key] = problem
     return _PARSE_CACHE[key]
 
@@ -513,7 +509,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dialect",
         action="append",
         choices=LOOKER_DIALECTS,
-        help="dialects to render and parse (default: all four)",
+        help="dialects to render and parse (default: every Looker dialect)",
     )
     parser.add_argument("--quiet", action="store_true", help="print errors only")
 

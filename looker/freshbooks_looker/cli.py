@@ -1,20 +1,33 @@
 """``freshbooks-looker``: one console script, one sub-command per job.
 
-freshbooks-looker check [--duckdb FILE | --postgres DSN]   offline LookML check
+freshbooks-looker check [--duckdb FILE | --postgres DSN]   offline LookML check [dev extra]
 freshbooks-looker post-load                                 every step after a load: timestamptz,
                                                             datagroup reset, scheduled plans
 freshbooks-looker refresh                                   reset the Looker datagroup (after a load)
 freshbooks-looker drift  (--duckdb FILE | --postgres DSN)   FreshBooks dimensions vs the model
 freshbooks-looker timestamptz --postgres DSN               timestamp -> timestamptz (PostgreSQL)
-freshbooks-looker generate [--check]                        regenerate views/*_base.view.lkml
+freshbooks-looker generate [--check]                        regenerate the generated LookML [dev]
 freshbooks-looker cost-centers --csv F (--duckdb F | --postgres DSN)   load the cost-center mapping
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
+
+from . import cost_centers, drift, generate, looker_api, post_load
+from .extras import ExtraMissing
+from .warehouse import convert_timestamps_to_timestamptz
+
+try:  # a development tool: the runtime install (no `dev` extra) has no sqlglot / python-liquid
+    from . import check
+
+    CHECK_MISSING: str | None = None
+except ExtraMissing as exc:
+    CHECK_MISSING = str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,11 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from . import check, cost_centers, drift, looker_api, post_load
-
-    p = sub.add_parser("check", help="offline LookML check (static, all dialects, optional warehouse run)")
-    check.add_arguments(p)
-    p.set_defaults(func=check.run)
+    p = sub.add_parser(
+        "check", help="offline LookML check (static, all dialects, optional warehouse run) [dev]"
+    )
+    if CHECK_MISSING is None:
+        check.add_arguments(p)
+        p.set_defaults(func=check.run)
+    else:  # one line instead of a traceback, whatever the arguments
+        p.add_argument("args", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_missing)
 
     p = sub.add_parser(
         "post-load",
@@ -54,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schema", default="freshbooks")
     p.set_defaults(func=_timestamptz)
 
-    p = sub.add_parser("generate", help="regenerate the base views from the tap catalog")
+    p = sub.add_parser(
+        "generate", help="regenerate the base views and the manifest's dialect constants [dev]"
+    )
     p.add_argument("--check", action="store_true", help="exit 1 if generated files are stale")
     p.add_argument("--catalog", help="catalog JSON file (default: run tap-freshbooks --discover)")
     p.set_defaults(func=_generate)
@@ -64,12 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cost_centers.run)
 
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ExtraMissing as exc:  # a warehouse driver the install lacks: say which extra brings it
+        print(f"freshbooks-looker {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _missing(args: argparse.Namespace) -> int:
+    print(f"freshbooks-looker {args.command}: {CHECK_MISSING}", file=sys.stderr)
+    return 2
 
 
 def _timestamptz(args: argparse.Namespace) -> int:
-    from .warehouse import convert_timestamps_to_timestamptz
-
     if not args.postgres:
         print("timestamptz: give --postgres DSN or set FRESHBOOKS_LOOKER_POSTGRES_DSN")
         return 2
@@ -79,11 +105,7 @@ def _timestamptz(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import json
-
-    from . import generate
-
-    catalog = json.loads(open(args.catalog).read()) if args.catalog else None
+    catalog = json.loads(Path(args.catalog).read_text()) if args.catalog else None
     files = generate.generate(catalog)
     if args.check:
         stale = generate.stale(files)

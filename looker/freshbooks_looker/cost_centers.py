@@ -24,6 +24,8 @@ import csv
 import re
 from pathlib import Path
 
+from .extras import needs
+
 COLUMNS = ("account_id", "source", "source_key", "cost_center")
 SOURCES = ("client", "project", "service")
 TABLE = "cost_centers"
@@ -104,7 +106,8 @@ def load(
         f"WHERE table_schema = '{schema}' AND table_name = '{TABLE}'"
     )
     if duckdb:
-        import duckdb as ddb
+        with needs("duckdb", "cost-centers --duckdb"):
+            import duckdb as ddb  # noqa: PLC0415 - optional extra, only when a DuckDB file is given
 
         con = ddb.connect(str(duckdb))
         try:
@@ -123,14 +126,15 @@ def load(
             con.close()
         return len(rows)
     if postgres:
-        import psycopg
+        with needs("postgres", "cost-centers --postgres"):
+            import psycopg  # noqa: PLC0415 - optional extra, only when a PostgreSQL DSN is given
 
-        with psycopg.connect(postgres) as con:  # one transaction: committed on success only
-            _refuse_foreign([r[0] for r in con.execute(columns_sql).fetchall()], schema)
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(f"DROP TABLE IF EXISTS {schema}.{TABLE}")
-            con.execute(_ddl(schema))
-            with con.cursor() as cur, cur.copy(f"COPY {schema}.{TABLE} FROM STDIN") as copy:
+        with psycopg.connect(postgres) as pg:  # one transaction: committed on success only
+            _refuse_foreign([r[0] for r in pg.execute(columns_sql).fetchall()], schema)
+            pg.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            pg.execute(f"DROP TABLE IF EXISTS {schema}.{TABLE}")
+            pg.execute(_ddl(schema))
+            with pg.cursor() as cur, cur.copy(f"COPY {schema}.{TABLE} FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         return len(rows)

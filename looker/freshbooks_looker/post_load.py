@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import requests
 
+from . import warehouse
 from .looker_api import LookerAPIError, LookerClient, Settings
 
 STEPS = ("timestamptz", "refresh", "scheduled_plans")
@@ -187,13 +188,7 @@ class PostLoad:
                     )
                 return exc.retry_after, " (Retry-After)"
             return backoff, ""
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-            return backoff, ""
-        try:
-            import psycopg
-        except ImportError:  # pragma: no cover - the postgres extra is not installed
-            return None, ""
-        if isinstance(exc, psycopg.OperationalError):
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)) or warehouse.is_transient(exc):
             return backoff, ""
         return None, ""
 
@@ -207,19 +202,11 @@ class PostLoad:
 
     # -- the steps ---------------------------------------------------------------------------
     def step_timestamptz(self) -> str:
-        import psycopg
-
-        from .warehouse import convert_timestamps_to_timestamptz
-
         dsn = t.cast(str, self.settings.postgres_dsn)
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=30) as con:
-            version = con.execute("SELECT version()").fetchone()[0]
-        if "redshift" in str(version).lower():
-            return (
-                "skipped, Redshift cannot change a column's type: keep the Looker connection's "
-                "time zone at UTC"
-            )
-        changed = convert_timestamps_to_timestamptz(dsn, self.settings.schema, log=lambda m: None)
+        dialect = warehouse.postgres_dialect(dsn)
+        if not dialect.converts_timestamptz:
+            return f"skipped, {dialect.timestamps}"
+        changed = warehouse.convert_timestamps_to_timestamptz(dsn, self.settings.schema, log=lambda _m: None)
         return f"{len(changed)} column(s) converted to timestamptz in schema {self.settings.schema}"
 
     def step_refresh(self) -> str:

@@ -22,119 +22,41 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from liquid import Environment, StrictUndefined
-
+from .dialects import DURATION_INTERVALS, Dialect
+from .extras import needs
 from .lookml import CONSTANT_RE, REF_RE, Explore, Field, Project, View, _filters
 
-LIQUID = Environment(undefined=StrictUndefined)
+with needs("dev", "freshbooks-looker's SQL generation (sqlgen)"):
+    from liquid import Environment, StrictUndefined
 
-#: Looker dialect name -> sqlglot dialect name.
-SQLGLOT = {
-    "postgres": "postgres",
-    "redshift": "redshift",
-    "snowflake": "snowflake",
-    "bigquery_standard_sql": "bigquery",
-    "duckdb": "duckdb",
-}
+LIQUID = Environment(undefined=StrictUndefined)
 
 
 class LookMLError(Exception):
     """A field, reference or filter that cannot be turned into SQL."""
 
 
-#: The postgres branch of DECIMAL_TYPE is NUMERIC (arbitrary precision in PostgreSQL), which DuckDB
-#: reads as DECIMAL(18,3): 3 decimals. DuckDB's widest exact type keeps FreshBooks' 27.
-DUCKDB_CONSTANTS = {"DECIMAL_TYPE": "DECIMAL(38,27)"}
-
-
-class Dialect:
-    """SQL spelling differences between the warehouses. ``name`` is Looker's ``_dialect._name``."""
-
-    def __init__(self, name: str):
-        if name not in SQLGLOT:
-            raise ValueError(f"unknown dialect {name}")
-        self.name = name
-        # DuckDB is not a Looker dialect: it is reached through the PostgreSQL dialect
-        # (MotherDuck's Looker integration), so Liquid sees 'postgres'.
-        self.liquid_name = "postgres" if name == "duckdb" else name
-        #: constants that mean something else on this engine than in the Liquid branch it gets
-        self.constants = DUCKDB_CONSTANTS if name == "duckdb" else {}
-
-    @property
-    def bq(self) -> bool:
-        return self.name == "bigquery_standard_sql"
-
-    def cast_date(self, e: str) -> str:
-        return f"CAST({e} AS DATE)"
-
-    def trunc(self, unit: str, e: str) -> str:
-        if self.bq:
-            return f"DATE_TRUNC(CAST({e} AS DATE), {unit.upper()})"
-        return f"CAST(DATE_TRUNC('{unit}', {e}) AS DATE)"
-
-    def add(self, e: str, n: int, unit: str) -> str:
-        if self.bq:
-            return f"DATE_ADD(CAST({e} AS DATE), INTERVAL {n} {unit.upper()})"
-        if self.name == "snowflake":
-            return f"DATEADD({unit}, {n}, CAST({e} AS DATE))"
-        return f"CAST(CAST({e} AS DATE) + INTERVAL '{n} {unit}s' AS DATE)"
-
-    @property
-    def today(self) -> str:
-        return "CURRENT_DATE()" if self.bq else "CURRENT_DATE"
-
-    def timeframe(self, e: str, tf: str) -> str:
-        if tf in ("raw", "time"):
-            return e
-        if tf == "date":
-            return self.cast_date(e)
-        if tf in ("week", "month", "quarter"):
-            return self.trunc("isoweek" if (tf == "week" and self.bq) else tf, e)
-        if tf == "year":
-            return f"EXTRACT(YEAR FROM {e})"
-        if tf == "month_num":
-            return f"EXTRACT(MONTH FROM {e})"
-        if tf == "quarter_of_year":
-            return f"EXTRACT(QUARTER FROM {e})"
-        if tf == "day_of_month":
-            return f"EXTRACT(DAY FROM {e})"
-        if tf == "hour":
-            return f"DATE_TRUNC('hour', {e})" if not self.bq else f"TIMESTAMP_TRUNC({e}, HOUR)"
+def timeframe(dialect: Dialect, e: str, tf: str) -> str:
+    """SQL of one timeframe of a ``type: time`` dimension group."""
+    if tf in ("raw", "time"):
+        return e
+    if tf == "date":
+        return dialect.cast_date(e)
+    if tf in ("week", "month", "quarter"):
+        return dialect.trunc(tf, e)
+    if tf == "hour":
+        return dialect.trunc_hour(e)
+    part = {"year": "YEAR", "month_num": "MONTH", "quarter_of_year": "QUARTER", "day_of_month": "DAY"}.get(tf)
+    if part is None:
         raise LookMLError(f"timeframe {tf} is not supported by the offline checker")
+    return f"EXTRACT({part} FROM {e})"
 
-    def duration(self, start: str, end: str, interval: str) -> str:
-        if interval in ("day", "week"):
-            div = "" if interval == "day" else " / 7"
-            if self.bq:
-                diff = f"DATE_DIFF(CAST({end} AS DATE), CAST({start} AS DATE), DAY)"
-                return diff if interval == "day" else f"DIV({diff}, 7)"
-            if self.name == "snowflake":
-                return f"DATEDIFF(day, {start}, {end}){div}"
-            if self.name == "redshift":
-                return f"DATEDIFF(day, {start}, {end}){div}"
-            if interval == "week":
-                return f"FLOOR((CAST({end} AS DATE) - CAST({start} AS DATE)) / 7)"
-            return f"(CAST({end} AS DATE) - CAST({start} AS DATE))"
-        if interval in ("hour", "minute", "second"):
-            secs = {"hour": 3600, "minute": 60, "second": 1}[interval]
-            if self.bq:
-                return f"TIMESTAMP_DIFF(CAST({end} AS TIMESTAMP), CAST({start} AS TIMESTAMP), {interval.upper()})"
-            if self.name in ("snowflake", "redshift"):
-                return f"DATEDIFF({interval}, {start}, {end})"
-            return (
-                f"FLOOR(EXTRACT(EPOCH FROM (CAST({end} AS TIMESTAMP) - CAST({start} AS TIMESTAMP))) / {secs})"
-            )
-        if interval in ("month", "quarter", "year"):
-            if self.bq:
-                return f"DATE_DIFF(CAST({end} AS DATE), CAST({start} AS DATE), {interval.upper()})"
-            if self.name in ("snowflake", "redshift"):
-                return f"DATEDIFF({interval}, {start}, {end})"
-            months = {"month": 1, "quarter": 3, "year": 12}[interval]
-            return (
-                f"FLOOR(((EXTRACT(YEAR FROM {end}) - EXTRACT(YEAR FROM {start})) * 12 + "
-                f"EXTRACT(MONTH FROM {end}) - EXTRACT(MONTH FROM {start})) / {months})"
-            )
+
+def duration(dialect: Dialect, start: str, end: str, interval: str) -> str:
+    """SQL of one interval of a ``type: duration`` dimension group."""
+    if interval not in DURATION_INTERVALS:
         raise LookMLError(f"duration interval {interval} is not supported")
+    return dialect.duration(start, end, interval)
 
 
 @dataclass
@@ -188,7 +110,7 @@ class ExploreSQL:
         return ctx
 
     def render(self, text: str, where: str) -> str:
-        for name, value in self.dialect.constants.items():
+        for name, value in self.dialect.offline_constants.items():
             text = text.replace(f"@{{{name}}}", value) if text else text
         text = self.project.substitute_constants(text, where)
         unknown = CONSTANT_RE.search(text or "")
@@ -274,13 +196,13 @@ class ExploreSQL:
         p = fld.params
         if fld.timeframe is not None:
             base, used = self.expand(p.get("sql") or f"${{TABLE}}.{fld.group}", alias, where)
-            sql = self.dialect.timeframe(base, fld.timeframe)
+            sql = timeframe(self.dialect, base, fld.timeframe)
         elif fld.interval is not None:
             if "sql_start" not in p or "sql_end" not in p:
                 raise LookMLError(f"{where}: duration needs sql_start and sql_end")
             start, u1 = self.expand(p["sql_start"], alias, where)
             end, u2 = self.expand(p["sql_end"], alias, where)
-            sql, used = self.dialect.duration(start, end, fld.interval), u1 | u2
+            sql, used = duration(self.dialect, start, end, fld.interval), u1 | u2
         elif "case" in p:
             parts, used = [], frozenset({alias})
             for w in p["case"].get("whens", []):

@@ -1,5 +1,7 @@
-"""Connections to the warehouses the checker can execute against (DuckDB file, PostgreSQL DSN),
-and the PostgreSQL ``timestamptz`` conversion.
+"""Connections to the warehouses the checker and the drift report read (DuckDB file, PostgreSQL
+DSN), and the PostgreSQL ``timestamptz`` conversion. The drivers are optional extras
+(``freshbooks-looker[duckdb]`` / ``[postgres]``), imported only when a warehouse of that kind is
+given.
 
 DuckDB is opened read-only through ``ATTACH ... AS fbwh``: the pipeline writes
 a file named like ``freshbooks.duckdb`` has a catalog also called ``freshbooks``, and ``freshbooks.invoices``
@@ -8,17 +10,21 @@ would otherwise be ambiguous between the catalog and the schema of the same name
 
 from __future__ import annotations
 
+import types
 import typing as t
 from pathlib import Path
 
-from .sqlgen import Dialect
+from .dialects import Dialect
+from .extras import needs
+
+Row = tuple[t.Any, ...]
 
 
 class Warehouse:
     engine: str
     dialect: Dialect
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str) -> list[Row]:
         raise NotImplementedError
 
     def columns(self, schema: str) -> dict[str, dict[str, str]]:
@@ -49,7 +55,8 @@ class DuckDBWarehouse(Warehouse):
     engine = "duckdb"
 
     def __init__(self, path: str | Path):
-        import duckdb
+        with needs("duckdb", "a DuckDB warehouse (--duckdb)"):
+            import duckdb  # noqa: PLC0415 - optional extra, only when a DuckDB file is given
 
         self.path = str(path)
         self.dialect = Dialect("duckdb")
@@ -61,7 +68,7 @@ class DuckDBWarehouse(Warehouse):
     def _catalog_filter(self) -> str:
         return " AND table_catalog = 'fbwh'"
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str) -> list[Row]:
         return self.con.execute(sql).fetchall()
 
     def close(self) -> None:
@@ -72,7 +79,7 @@ class PostgresWarehouse(Warehouse):
     engine = "postgres"
 
     def __init__(self, dsn: str):
-        import psycopg
+        psycopg = _psycopg()
 
         self.dsn = dsn
         self.dialect = Dialect("postgres")
@@ -80,7 +87,7 @@ class PostgresWarehouse(Warehouse):
         self.con.execute("SET TIME ZONE 'UTC'")
         self.con.execute("SET statement_timeout = '60s'")
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str) -> list[Row]:
         with self.con.cursor() as cur:
             cur.execute(sql)
             return cur.fetchall() if cur.description else []
@@ -111,10 +118,8 @@ def convert_timestamps_to_timestamptz(
     ``ALTER ROLE <loader> SET timezone = 'UTC'`` otherwise). Redshift cannot alter column types:
     there, keep the connection's Database Time Zone at UTC instead.
     """
-    import psycopg
-
     changed = []
-    with psycopg.connect(dsn, autocommit=True) as con:
+    with _psycopg().connect(dsn, autocommit=True) as con:
         con.execute("SET TIME ZONE 'UTC'")
         rows = con.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
@@ -133,3 +138,25 @@ def convert_timestamps_to_timestamptz(
             changed += [f"{table}.{c}" for c in cols]
             log(f"timestamptz: {schema}.{table}: {', '.join(cols)}")
     return changed
+
+
+def postgres_dialect(dsn: str) -> Dialect:
+    """PostgreSQL or Redshift (which speaks its protocol), from the server's ``version()``."""
+    with _psycopg().connect(dsn, autocommit=True, connect_timeout=30) as con:
+        row = con.execute("SELECT version()").fetchone()
+    return Dialect("redshift" if row and "redshift" in str(row[0]).lower() else "postgres")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A PostgreSQL error that can pass (server unreachable, connection lost): worth a retry."""
+    try:
+        psycopg = _psycopg()
+    except ImportError:  # no postgres extra: the error is not psycopg's
+        return False
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def _psycopg() -> types.ModuleType:
+    with needs("postgres", "a PostgreSQL warehouse (--postgres / postgres_dsn)"):
+        import psycopg  # noqa: PLC0415 - optional extra, only when a PostgreSQL DSN is given
+    return psycopg
