@@ -43,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         check.add_arguments(p)
         p.set_defaults(func=check.run)
     else:  # one line instead of a traceback, whatever the arguments
-        p.add_argument("args", nargs=argparse.REMAINDER)
         p.set_defaults(func=_missing)
 
     p = sub.add_parser(
@@ -82,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     cost_centers.add_arguments(p)
     p.set_defaults(func=cost_centers.run)
 
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.func is not _missing:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args) or 0)
     except ExtraMissing as exc:  # a warehouse driver the install lacks: say which extra brings it
