@@ -13,6 +13,7 @@ for _p in (_REPO / "webhook-bridge", _REPO / "tests"):
         sys.path.insert(0, str(_p))
 
 from bridge.helpers import BridgeServer, FakeFreshBooks, bridge_env, fake_meltano, make_settings  # noqa: E402
+from warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -20,6 +21,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     # starlette 1.x nags about httpx in its TestClient; nothing to act on here
     config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL for the bridge's tests (each test takes its own schema in it)."""
+    with EmbeddedPostgres() as pg:
+        yield pg
 
 
 @pytest.fixture

@@ -154,7 +154,7 @@ def webhook_uri(public_url: str) -> str:
 def _open_store(settings: Settings) -> Store:
     from webhook_bridge.store import Store  # noqa: PLC0415
 
-    return Store(settings.db_path, settings.token_encryption_key.reveal())
+    return Store.from_settings(settings)
 
 
 def _client(settings: Settings) -> FreshBooksClient:

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from freshbooks_auth.errors import ConfigError
+from freshbooks_auth.fernet import GENERATE_KEY_COMMAND, fernet
+
 ENV_PREFIX = "WEBHOOK_BRIDGE_"
-GENERATE_KEY_COMMAND = (
-    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-)
 ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 PLUGIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -67,6 +67,9 @@ class Settings:
     token_encryption_key: Secret
     data_dir: Path
     project_root: Path
+    # postgresql://... : queue, runs, verifiers and callbacks in PostgreSQL, shared by replicas
+    # (None: SQLite at db_path). A Secret: the URL may hold a password.
+    database_url: Secret | None = None
     token_store_path: Path | None = None
     token_store_url: Secret | None = None  # the tap's token_store_url (may hold a password)
     client_id: str | None = None
@@ -191,6 +194,10 @@ class Settings:
                     "(letters and digits only)"
                 )
 
+        database_url = reader.string("database_url", secret=True)
+        if database_url:
+            _check_database_url(database_url)
+
         client_secret = reader.string("client_secret", secret=True)
         token_store = reader.string("token_store_path")
         token_store_url = reader.string("token_store_url", secret=True)
@@ -199,6 +206,7 @@ class Settings:
             token_encryption_key=Secret(key),
             data_dir=data_dir,
             project_root=project_root,
+            database_url=Secret(database_url) if database_url else None,
             token_store_path=Path(token_store).expanduser() if token_store else None,
             token_store_url=Secret(token_store_url) if token_store_url else None,
             client_id=reader.string("client_id"),
@@ -382,15 +390,19 @@ class _Reader:
 
 
 def _check_fernet_key(key: str) -> None:
-    from cryptography.fernet import Fernet  # noqa: PLC0415  (keep import time small)
-
     try:
-        Fernet(key.encode())
-    except (ValueError, TypeError):
+        fernet(key, setting=f"{ENV_PREFIX}TOKEN_ENCRYPTION_KEY")
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _check_database_url(url: str) -> None:
+    """``postgresql://`` (or ``postgres://``); the message never echoes the URL (it may hold a password)."""
+    if urlsplit(url).scheme.lower() not in ("postgresql", "postgres"):
         raise SettingsError(
-            f"{ENV_PREFIX}TOKEN_ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64-encoded "
-            f"bytes); generate one with: {GENERATE_KEY_COMMAND}"
-        ) from None
+            f"{ENV_PREFIX}DATABASE_URL must be a postgresql:// URL; leave it unset for "
+            "the SQLite queue under the data directory"
+        )
 
 
 def is_loopback_host(host: str | None) -> bool:
