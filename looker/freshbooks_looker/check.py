@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dialects import Dialect, looker_dialects
 from .extras import needs
 from .lookml import Explore, Issue, Project
-from .warehouse import Warehouse, connect
+from .warehouse import Row, Warehouse, connect
 
 with needs("dev", "freshbooks-looker check"):
     import sqlglot
@@ -41,6 +42,8 @@ with needs("dev", "freshbooks-looker check"):
     from .sqlgen import ExploreSQL, LookMLError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: a dashboard data tile: (dashboard, element, explore, fields, filters, sorts, limit)
+Tile = tuple[str, dict[str, t.Any], t.Any, list[str], dict[str, t.Any], list[str], t.Any]
 #: every Looker dialect of the registry: the static check renders and parses the SQL in each
 LOOKER_DIALECTS = [d.name for d in looker_dialects()]
 
@@ -117,7 +120,7 @@ class Checker:
         sorts: list[str] | None = None,
         limit: int | None = None,
         params: dict[str, str] | None = None,
-    ) -> list[dict]:
+    ) -> list[dict[str, t.Any]]:
         """Run a Looker-style query on the warehouse; rows as {field: value}."""
         if self.warehouse is None:
             raise RuntimeError("no warehouse to query")
@@ -262,7 +265,7 @@ class Checker:
             self._error(where, f"unknown field {item}")
 
     # -- dashboards ----------------------------------------------------------------------------
-    def dashboard_tiles(self):
+    def dashboard_tiles(self) -> t.Iterator[Tile]:
         """(dashboard, element, explore name, fields, filters, sorts, limit) for data tiles."""
         for dname, dash in self.project.dashboards.items():
             body = dash.body
@@ -362,17 +365,23 @@ class Checker:
                 self._error(where, f"{ewhere}: field {ref} is not in explore {explore}")
 
     # -- warehouse -----------------------------------------------------------------------------
-    def _run(self, sql: str, where: str) -> list[tuple] | None:
+    def _run(self, sql: str, where: str) -> list[Row] | None:
+        wh = self._warehouse()
         try:
-            rows = self.warehouse.query(sql)
-            self.report.count(f"queries run ({self.warehouse.engine})")
+            rows = wh.query(sql)
+            self.report.count(f"queries run ({wh.engine})")
             return rows
-        except Exception as exc:
-            self._error(where, f"{self.warehouse.engine}: {str(exc).splitlines()[0]}")
+        except Exception as exc:  # noqa: BLE001 - whatever the warehouse raises is the finding
+            self._error(where, f"{wh.engine}: {str(exc).splitlines()[0]}")
             return None
 
+    def _warehouse(self) -> Warehouse:
+        if self.warehouse is None:
+            raise RuntimeError("no warehouse to run the check on")
+        return self.warehouse
+
     def check_warehouse(self) -> None:
-        wh = self.warehouse
+        wh = self._warehouse()
         dialect = wh.dialect
         for ex_name, explore in self.project.explores.items():
             for params in parameter_variants(self.project, explore):
@@ -438,7 +447,7 @@ class Checker:
 
     def _check_relationships(self, explore: Explore) -> None:
         """many_to_one / one_to_one joins: each row of what is joined before matches <= 1 row."""
-        xs = ExploreSQL(self.project, explore, self.warehouse.dialect)
+        xs = ExploreSQL(self.project, explore, self._warehouse().dialect)
         for i, j in enumerate(explore.joins):
             if j.relationship not in ("many_to_one", "one_to_one"):
                 continue

@@ -80,8 +80,12 @@ class Expectations:
 @dataclass
 class Snapshot:
     account_types: dict[str, list[str]] = field(default_factory=dict)  # type -> sub-types
-    ledger_accounts: dict[str, dict] = field(default_factory=dict)  # "acct|number" -> {...}
-    expense_categories: dict[str, dict] = field(default_factory=dict)  # "acct|id" -> {...}
+    ledger_accounts: dict[str, dict[str, t.Any]] = field(
+        default_factory=dict[str, t.Any]
+    )  # "acct|number" -> {...}
+    expense_categories: dict[str, dict[str, t.Any]] = field(
+        default_factory=dict[str, t.Any]
+    )  # "acct|id" -> {...}
     currencies: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -120,7 +124,9 @@ CATEGORY_COLUMNS = ("account_id", "categoryid", "category", "parentid", "vis_sta
 
 
 def build_snapshot(
-    ledger_rows: t.Iterable[t.Sequence], category_rows: t.Iterable[t.Sequence], currencies: set[str]
+    ledger_rows: t.Iterable[t.Sequence[t.Any]],
+    category_rows: t.Iterable[t.Sequence[t.Any]],
+    currencies: set[str],
 ) -> Snapshot:
     """Rows in LEDGER_COLUMNS / CATEGORY_COLUMNS order, from the warehouse or from Looker."""
     snap = Snapshot()
@@ -150,8 +156,8 @@ def build_snapshot(
 
 def snapshot(wh: Warehouse, schema: str) -> Snapshot:
     tables = wh.columns(schema)
-    ledger: list = []
-    categories: list = []
+    ledger: list[t.Any] = []
+    categories: list[t.Any] = []
     if "chart_of_accounts" in tables:
         ledger = wh.query(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {schema}.chart_of_accounts")
     if "expense_categories" in tables:
@@ -185,7 +191,9 @@ def looker_snapshot(client: LookerClient, model: str, project: Project) -> tuple
     ``ROW_LIMIT`` rows and fails when it gets that many (the answer may be cut off). Returns the
     snapshot and the currency columns no explore reaches (read from the warehouse only)."""
 
-    def rows(explore: str, view: str, columns: t.Sequence[str], filters: dict | None = None) -> list[list]:
+    def rows(
+        explore: str, view: str, columns: t.Sequence[str], filters: dict[str, t.Any] | None = None
+    ) -> list[list[t.Any]]:
         fields = [_column_field(project, view, c) for c in columns]
         return [[r.get(f) for f in fields] for r in client.run_query(model, explore, fields, filters)]
 
@@ -306,7 +314,12 @@ def compare(current: Snapshot, reviewed: Snapshot | None, expect: Expectations) 
 
 
 def _diff_named(
-    findings: list[Finding], area: str, now: dict, before: dict, attrs: tuple, label: t.Callable[[dict], str]
+    findings: list[Finding],
+    area: str,
+    now: dict[str, t.Any],
+    before: dict[str, t.Any],
+    attrs: tuple[t.Any, ...],
+    label: t.Callable[[dict[str, t.Any]], str],
 ) -> None:
     for key in sorted(set(now) - set(before)):
         findings.append(Finding("CHANGE", area, f"added {key}: {label(now[key])}"))

@@ -45,6 +45,7 @@ import sys
 import time
 import typing as t
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import requests
@@ -82,8 +83,6 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     value = value.strip()
     if value.isdigit():
         return float(value)
-    from email.utils import parsedate_to_datetime
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -116,7 +115,7 @@ class Settings:
         def get(name: str, sdk: str | None = None) -> str | None:
             value = override.get(name)
             if value not in (None, ""):
-                return value
+                return str(value)
             value = env.get(f"FRESHBOOKS_LOOKER_{name.upper()}")
             if value not in (None, ""):
                 return value
@@ -239,11 +238,25 @@ class LookerClient:
             raise _error(resp, f"{method} {path}:")
         return resp.json() if resp.content else None
 
-    # -- datagroups ----------------------------------------------------------------------------
-    def datagroups(self) -> list[dict]:
-        return self.request("GET", "/datagroups")
+    def request_list(self, method: str, path: str, **kwargs: t.Any) -> list[dict[str, t.Any]]:
+        """A request Looker answers with a JSON array of objects."""
+        body = self.request(method, path, **kwargs)
+        if not isinstance(body, list):
+            raise LookerAPIError(f"{method} {path}: expected a JSON array, got {type(body).__name__}")
+        return body
 
-    def find_datagroup(self, model: str, name: str) -> dict:
+    def request_dict(self, method: str, path: str, **kwargs: t.Any) -> dict[str, t.Any]:
+        """A request Looker answers with one JSON object."""
+        body = self.request(method, path, **kwargs)
+        if not isinstance(body, dict):
+            raise LookerAPIError(f"{method} {path}: expected a JSON object, got {type(body).__name__}")
+        return body
+
+    # -- datagroups ----------------------------------------------------------------------------
+    def datagroups(self) -> list[dict[str, t.Any]]:
+        return self.request_list("GET", "/datagroups")
+
+    def find_datagroup(self, model: str, name: str) -> dict[str, t.Any]:
         groups = self.datagroups()
         for dg in groups:
             if dg.get("model_name") == model and dg.get("name") == name:
@@ -254,20 +267,25 @@ class LookerClient:
             "LookML project deployed to production?"
         )
 
-    def reset_datagroup(self, model: str, name: str) -> dict:
+    def reset_datagroup(self, model: str, name: str) -> dict[str, t.Any]:
         dg = self.find_datagroup(model, name)
         stamp = int(self.clock()) - CLOCK_SKEW
-        return self.request(
+        return self.request_dict(
             "PATCH", f"/datagroups/{dg['id']}", json={"stale_before": stamp, "triggered_at": stamp}
         )
 
     # -- queries -----------------------------------------------------------------------------
     def run_query(
-        self, model: str, explore: str, fields: list[str], filters: dict | None = None, limit: int = ROW_LIMIT
-    ) -> list[dict]:
+        self,
+        model: str,
+        explore: str,
+        fields: list[str],
+        filters: dict[str, t.Any] | None = None,
+        limit: int = ROW_LIMIT,
+    ) -> list[dict[str, t.Any]]:
         """``POST /queries/run/json`` (run_inline_query) with an explicit limit. A result with
         ``limit`` rows may be cut off: that is an error, never a silently short answer."""
-        rows = self.request(
+        rows = self.request_list(
             "POST",
             "/queries/run/json",
             json={
@@ -287,20 +305,20 @@ class LookerClient:
         return rows
 
     # -- scheduled plans -------------------------------------------------------------------------
-    def scheduled_plans(self) -> list[dict]:
+    def scheduled_plans(self) -> list[dict[str, t.Any]]:
         """Every plan the key can see (all users' with an admin key / see_schedules)."""
-        return self.request("GET", "/scheduled_plans", params={"all_users": "true"})
+        return self.request_list("GET", "/scheduled_plans", params={"all_users": "true"})
 
-    def dashboard_plans(self, dashboard: str) -> list[dict]:
+    def dashboard_plans(self, dashboard: str) -> list[dict[str, t.Any]]:
         """Plans on a user-defined dashboard (numeric id) or a LookML dashboard (``model::name``)."""
         kind = "lookml_dashboard" if "::" in dashboard else "dashboard"
-        return self.request(
+        return self.request_list(
             "GET", f"/scheduled_plans/{kind}/{quote(dashboard, safe=':')}", params={"all_users": "true"}
         )
 
-    def run_plan_once(self, plan_id: t.Any) -> dict:
+    def run_plan_once(self, plan_id: t.Any) -> dict[str, t.Any]:
         """Looker copies the plan and delivers it now; returns the copy."""
-        return self.request("POST", f"/scheduled_plans/{quote(str(plan_id), safe='')}/run_once")
+        return self.request_dict("POST", f"/scheduled_plans/{quote(str(plan_id), safe='')}/run_once")
 
     def __enter__(self) -> LookerClient:
         return self

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class Field:
     name: str
     category: str  # dimension | measure | parameter | filter
     type: str
-    params: dict
+    params: dict[str, t.Any]
     group: str | None = None  # dimension group this field was expanded from
     timeframe: str | None = None
     interval: str | None = None
@@ -100,14 +101,18 @@ class Field:
 class View:
     name: str
     file: str
-    params: dict = field(default_factory=dict)
-    dimensions: dict = field(default_factory=dict)  # name -> raw dict (incl. dimension groups)
-    groups: dict = field(default_factory=dict)  # dimension_group name -> raw dict
-    measures: dict = field(default_factory=dict)
-    parameters: dict = field(default_factory=dict)
-    filters: dict = field(default_factory=dict)
-    sets: dict = field(default_factory=dict)
-    fields: dict = field(default_factory=dict)  # expanded: name -> Field
+    params: dict[str, t.Any] = field(default_factory=dict[str, t.Any])
+    dimensions: dict[str, t.Any] = field(
+        default_factory=dict[str, t.Any]
+    )  # name -> raw dict[str, t.Any] (incl. dimension groups)
+    groups: dict[str, t.Any] = field(
+        default_factory=dict[str, t.Any]
+    )  # dimension_group name -> raw dict[str, t.Any]
+    measures: dict[str, t.Any] = field(default_factory=dict[str, t.Any])
+    parameters: dict[str, t.Any] = field(default_factory=dict[str, t.Any])
+    filters: dict[str, t.Any] = field(default_factory=dict[str, t.Any])
+    sets: dict[str, t.Any] = field(default_factory=dict[str, t.Any])
+    fields: dict[str, t.Any] = field(default_factory=dict[str, t.Any])  # expanded: name -> Field
 
     @property
     def extension_required(self) -> bool:
@@ -131,15 +136,16 @@ class View:
 class Join:
     alias: str
     view: str
-    params: dict
+    params: dict[str, t.Any]
 
     @property
     def relationship(self) -> str | None:
-        return self.params.get("relationship")
+        value = self.params.get("relationship")
+        return None if value is None else str(value)
 
     @property
     def type(self) -> str:
-        return self.params.get("type", "left_outer")
+        return str(self.params.get("type", "left_outer"))
 
 
 @dataclass
@@ -147,7 +153,7 @@ class Explore:
     name: str
     model: str
     file: str
-    params: dict
+    params: dict[str, t.Any]
     base_alias: str
     base_view: str
     joins: list[Join] = field(default_factory=list)
@@ -165,22 +171,22 @@ class Explore:
 class Dashboard:
     name: str
     file: str
-    body: dict
+    body: dict[str, t.Any]
 
 
 @dataclass
 class Model:
     name: str
     file: str
-    params: dict
+    params: dict[str, t.Any]
     files: list[str] = field(default_factory=list)  # included files, in include order
 
 
-def _plural(block: dict, key: str) -> list[dict]:
+def _plural(block: dict[str, t.Any], key: str) -> list[dict[str, t.Any]]:
     return list(block.get(key, []) or [])
 
 
-def _filters(params: dict) -> list[tuple[str, str]]:
+def _filters(params: dict[str, t.Any]) -> list[tuple[str, str]]:
     """``filters: [a: "x", b: "y"]`` as a list of (field, expression)."""
     out = []
     for group in params.get("filters__all", []) or []:
@@ -195,13 +201,13 @@ class Project:
     def __init__(self, root: Path | str, constant_overrides: dict[str, str] | None = None):
         self.root = Path(root).resolve()
         self.issues: list[Issue] = []
-        self.parsed: dict[str, dict] = {}  # relative path -> lkml dict
+        self.parsed: dict[str, dict[str, t.Any]] = {}  # relative path -> lkml dict[str, t.Any]
         self.raw_text: dict[str, str] = {}
-        self.constants: dict[str, dict] = {}
+        self.constants: dict[str, dict[str, t.Any]] = {}
         self.models: dict[str, Model] = {}
         self.views: dict[str, View] = {}
         self.explores: dict[str, Explore] = {}
-        self.datagroups: dict[str, dict] = {}
+        self.datagroups: dict[str, dict[str, t.Any]] = {}
         self.dashboards: dict[str, Dashboard] = {}
         self._overrides = dict(constant_overrides or {})
         self._load()
@@ -226,7 +232,7 @@ class Project:
         if text is None or "@{" not in text:
             return text
 
-        def repl(m: re.Match) -> str:
+        def repl(m: re.Match[str]) -> str:
             value = self.constant(m.group(1))
             if value is None:
                 self.error(where or "constants", f"unknown constant @{{{m.group(1)}}}")
@@ -249,7 +255,7 @@ class Project:
             self.raw_text[rel] = text
             try:
                 self.parsed[rel] = lkml.load(text)
-            except Exception as exc:  # lkml raises SyntaxError, KeyError, IndexError...
+            except Exception as exc:  # noqa: BLE001 - lkml raises SyntaxError, KeyError, IndexError...
                 self.error(rel, f"LookML parse error: {type(exc).__name__}: {exc}")
         for path in dash_files:
             rel = self.rel(path)
@@ -298,8 +304,8 @@ class Project:
         for rel in self.parsed:
             if rel not in order and rel != "manifest.lkml" and not rel.endswith(".model.lkml"):
                 self.warn(rel, "file is not included by any model")
-        definitions: dict[str, tuple[str, dict]] = {}
-        refinements: list[tuple[str, dict]] = []
+        definitions: dict[str, tuple[str, dict[str, t.Any]]] = {}
+        refinements: list[tuple[str, dict[str, t.Any]]] = []
         for rel in order:
             for v in _plural(self.parsed.get(rel, {}), "views"):
                 if v["name"].startswith("+"):
@@ -308,7 +314,7 @@ class Project:
                     self.error(rel, f"view {v['name']} is also defined in {definitions[v['name']][0]}")
                 else:
                     definitions[v["name"]] = (rel, v)
-        raw_views: dict[str, tuple[str, dict]] = {
+        raw_views: dict[str, tuple[str, dict[str, t.Any]]] = {
             k: (r, copy.deepcopy(v)) for k, (r, v) in definitions.items()
         }
         for rel, ref in refinements:
@@ -327,7 +333,7 @@ class Project:
             for ex in _plural(doc, "explores"):
                 self._add_explore(rel, ex)
 
-    def _include(self, rel: str, doc: dict, out: list[str], seen: set[str]) -> None:
+    def _include(self, rel: str, doc: dict[str, t.Any], out: list[str], seen: set[str]) -> None:
         for pattern in doc.get("includes", []) or []:
             matches = self._glob(pattern, rel)
             if not matches:
@@ -365,7 +371,14 @@ class Project:
         candidates = set(self.parsed) | set(self.raw_text)
         return sorted(c for c in candidates if rx.match(c))
 
-    def _build_view(self, name: str, rel: str, raw: dict, raw_views: dict, _stack: tuple = ()) -> View:
+    def _build_view(
+        self,
+        name: str,
+        rel: str,
+        raw: dict[str, t.Any],
+        raw_views: dict[str, t.Any],
+        _stack: tuple[t.Any, ...] = (),
+    ) -> View:
         raw = copy.deepcopy(raw)
         parents = [p for group in raw.get("extends__all", []) or [] for p in group]
         parents += list(raw.get("extends", []) or [])
@@ -413,7 +426,7 @@ class Project:
             view.fields[f.name] = f
 
         for name, d in view.dimensions.items():
-            typ = d.get("type") or ("string" if "case" in d else "string")
+            typ = d.get("type") or "string"
             add(Field(view.name, name, "dimension", typ, d))
         for name, g in view.groups.items():
             typ = g.get("type", "time")
@@ -446,7 +459,7 @@ class Project:
         for name, f in view.filters.items():
             add(Field(view.name, name, "filter", f.get("type", "string"), f))
 
-    def _add_explore(self, rel: str, ex: dict) -> None:
+    def _add_explore(self, rel: str, ex: dict[str, t.Any]) -> None:
         name = ex["name"]
         model = next((m.name for m in self.models.values() if rel in m.files), None)
         if name in self.explores:
@@ -526,7 +539,7 @@ class Project:
         return out - negative
 
 
-def _merge_field_lists(base: list[dict], extra: list[dict]) -> list[dict]:
+def _merge_field_lists(base: list[dict[str, t.Any]], extra: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     by_name = {f["name"]: copy.deepcopy(f) for f in base}
     order = [f["name"] for f in base]
     for f in extra:
@@ -538,7 +551,9 @@ def _merge_field_lists(base: list[dict], extra: list[dict]) -> list[dict]:
     return [by_name[n] for n in order]
 
 
-def _merge_view(base: dict, extra: dict, rel: str, project: Project, extending: bool = False) -> dict:
+def _merge_view(
+    base: dict[str, t.Any], extra: dict[str, t.Any], rel: str, project: Project, extending: bool = False
+) -> dict[str, t.Any]:
     """Refinement / extension merge: fields merge by name (parameters override), others override."""
     out = copy.deepcopy(base)
     # duplicate field names inside one block are a LookML error even before merging

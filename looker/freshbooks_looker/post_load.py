@@ -218,7 +218,7 @@ class PostLoad:
         client, looker = self.client(), self.settings.looker
         plans: dict[str, str] = {}  # id -> name, in order
         missing: list[str] = []
-        known: list[dict] = []
+        known: list[dict[str, t.Any]] = []
         if looker.scheduled_plans:
             known = client.scheduled_plans()
             for wanted in looker.scheduled_plans:

@@ -20,6 +20,7 @@ Not emulated: Looker's exact SQL text, time zone conversion (run the connection 
 from __future__ import annotations
 
 import re
+import typing as t
 from dataclasses import dataclass, field
 
 from .dialects import DURATION_INTERVALS, Dialect
@@ -81,7 +82,7 @@ class ExploreSQL:
         self.dialect = dialect
         self.params = dict(params or {})
         self.aliases = explore.aliases()
-        self._dim_cache: dict[tuple[str, str], tuple[str, frozenset]] = {}
+        self._dim_cache: dict[tuple[str, str], tuple[str, frozenset[str]]] = {}
         self._in_progress: set[tuple[str, str]] = set()
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -91,8 +92,8 @@ class ExploreSQL:
             raise LookMLError(f"unknown view alias {alias!r} in explore {self.explore.name}")
         return self.project.views[name]
 
-    def liquid_context(self) -> dict:
-        ctx: dict = {
+    def liquid_context(self) -> dict[str, t.Any]:
+        ctx: dict[str, t.Any] = {
             "_dialect": {"_name": self.dialect.liquid_name},
             "_user_attributes": {},
             "_model": {"_name": self.explore.model},
@@ -132,8 +133,13 @@ class ExploreSQL:
         return f"{view.name}"
 
     def expand(
-        self, text: str, alias: str, where: str, measure_ref=None, dim_hook=None
-    ) -> tuple[str, frozenset]:
+        self,
+        text: str,
+        alias: str,
+        where: str,
+        measure_ref: t.Callable[[str, str], str] | None = None,
+        dim_hook: t.Callable[[str, str, str], str] | None = None,
+    ) -> tuple[str, frozenset[str]]:
         """Render constants and Liquid, then replace ``${...}`` references.
 
         Returns the SQL and the aliases it uses. ``measure_ref(alias, field)`` resolves measure
@@ -143,7 +149,7 @@ class ExploreSQL:
         text = self.render(text, where)
         used = {alias}
 
-        def repl(m: re.Match) -> str:
+        def repl(m: re.Match[str]) -> str:
             ref = m.group(1).strip()
             if ref == "TABLE":
                 return alias
@@ -175,7 +181,7 @@ class ExploreSQL:
         return REF_RE.sub(repl, text), frozenset(used)
 
     # -- dimensions ----------------------------------------------------------------------------
-    def dim_ref(self, alias: str, fname: str) -> tuple[str, frozenset]:
+    def dim_ref(self, alias: str, fname: str) -> tuple[str, frozenset[str]]:
         """SQL of a dimension as other fields see it (yesno: the condition)."""
         key = (alias, fname)
         if key in self._dim_cache:
@@ -190,7 +196,7 @@ class ExploreSQL:
         self._dim_cache[key] = result
         return result
 
-    def _dim_ref(self, alias: str, fname: str) -> tuple[str, frozenset]:
+    def _dim_ref(self, alias: str, fname: str) -> tuple[str, frozenset[str]]:
         fld = self.view(alias).fields[fname]
         where = f"{self.aliases[alias]}.{fname}"
         p = fld.params
@@ -218,7 +224,7 @@ class ExploreSQL:
             sql, used = self.expand(p.get("sql") or f"${{TABLE}}.{fname}", alias, where)
         return sql, used
 
-    def dim_select(self, alias: str, fname: str) -> tuple[str, frozenset]:
+    def dim_select(self, alias: str, fname: str) -> tuple[str, frozenset[str]]:
         fld = self.view(alias).fields[fname]
         sql, used = self.dim_ref(alias, fname)
         if fld.type == "yesno":
@@ -235,7 +241,7 @@ class ExploreSQL:
         return alias, fname, fld
 
     # -- filters -------------------------------------------------------------------------------
-    def filter_sql(self, alias: str, fname: str, expr: str) -> tuple[str, frozenset]:
+    def filter_sql(self, alias: str, fname: str, expr: str) -> tuple[str, frozenset[str]]:
         fld = self.view(alias).fields[fname]
         if fld.category == "parameter":
             return "1 = 1", frozenset({alias})
@@ -334,9 +340,8 @@ class ExploreSQL:
                     self.field(rf_full)
                     if rf_full not in dims and rf_full not in fields:
                         dims.append(rf_full)
-            elif fld.category == "dimension":
-                if full not in dims:
-                    dims.append(full)
+            elif fld.category == "dimension" and full not in dims:
+                dims.append(full)
         used: set[str] = {self.explore.base_alias}
         where: list[str] = []
         having_filters: list[tuple[str, str]] = []
@@ -416,7 +421,7 @@ class ExploreSQL:
         needed = set(used) | set(self.explore.params.get("always_join", []) or [])
         if all_joins:
             needed |= {j.alias for j in self.explore.joins}
-        on_sql: dict[str, tuple[str, frozenset]] = {}
+        on_sql: dict[str, tuple[str, frozenset[str]]] = {}
         changed = True
         while changed:
             changed = False
@@ -485,7 +490,7 @@ class _Aggregator:
             raise LookMLError(f"view {view.name} has no primary_key: measures cannot be deduplicated")
         pk_sql, u = self.xs.dim_ref(alias, pks[0])
         self.used |= u
-        part = ", ".join(self.group_sql + [pk_sql])
+        part = ", ".join([*self.group_sql, pk_sql])
         pk_col = self._col(pk_sql, "pk")
         rn_col = self._col(f"ROW_NUMBER() OVER (PARTITION BY {part})", "rn")
         self.pk_cols[alias] = (pk_col, rn_col)
@@ -513,7 +518,7 @@ class _Aggregator:
                 alias,
                 where,
                 measure_ref=self.measure,
-                dim_hook=lambda a, f, dim_sql: self._col(dim_sql, "d"),
+                dim_hook=lambda _a, _f, dim_sql: self._col(dim_sql, "d"),
             )
             self.used |= u
             return f"({sql})"
@@ -572,7 +577,8 @@ def _split_terms(expr: str) -> list[str]:
 
 
 def _string_filter(sql: str, expr: str) -> str:
-    pos, neg = [], []
+    pos: list[str] = []
+    neg: list[str] = []
     for term in _split_terms(expr):
         negate = term.startswith("-")
         t = term[1:] if negate else term
