@@ -64,6 +64,15 @@ class DirectUnavailable(RuntimeError):
     """Direct mode cannot run here; ``str(err)`` says why in one line."""
 
 
+def suffixed_state_id(state_id: str, suffix: str | None) -> str:
+    """``<environment>:<extractor>-to-<loader>[:<suffix>]``, as ``meltano run --state-id-suffix``."""
+    if not suffix:
+        return state_id
+    if ":" in suffix:
+        raise ValueError(f"a state ID suffix cannot contain ':' ({suffix!r})")
+    return f"{state_id}:{suffix}"
+
+
 def meltano_python(meltano: str) -> str:
     """The interpreter that runs the ``meltano`` executable (from its ``#!`` line)."""
     return script_python(meltano)
@@ -173,7 +182,8 @@ class MeltanoService:
             code = await self._proc.wait()
             self._proc = None
             raise DirectUnavailable(f"the Meltano helper exited (code {code}); its log: {self.log_path}")
-        return json.loads(line)
+        answer: dict[str, t.Any] = json.loads(line)
+        return answer
 
     async def request(self, message: dict[str, t.Any], *, timeout: float) -> dict[str, t.Any]:
         async with self._lock:
@@ -223,7 +233,9 @@ class MeltanoService:
         return self.resolved
 
     async def state_get(self, state_id: str) -> dict[str, t.Any]:
-        return (await self.request({"op": "state_get", "state_id": state_id}, timeout=STATE_TIMEOUT))["state"]
+        answer = await self.request({"op": "state_get", "state_id": state_id}, timeout=STATE_TIMEOUT)
+        state: dict[str, t.Any] = answer["state"]
+        return state
 
     async def state_set(self, state_id: str, state: dict[str, t.Any]) -> None:
         await self.request({"op": "state_set", "state_id": state_id, "state": state}, timeout=STATE_TIMEOUT)

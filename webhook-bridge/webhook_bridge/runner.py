@@ -61,6 +61,7 @@ PRUNE_AFTER_SECONDS = 7 * 86400
 ORPHAN_CHECK_SECONDS = 10.0
 PRUNE_EVERY_SECONDS = 3600.0
 DIRECT_RETRY_SECONDS = 300.0  # direct mode could not be used: runs go through meltano run this long
+SUFFIX_VAR = "MELTANO_RUN_STATE_ID_SUFFIX"  # meltano run's --state-id-suffix, read by the tap's lock
 
 
 # ================================================================================================
@@ -235,11 +236,14 @@ def build_env(
     event_received_at: Mapping[str, Mapping[str, str]] | None = None,
     select: Sequence[str] | None = None,
     account_ids: Sequence[str] | None = None,
+    state_id_suffix: str | None = None,
 ) -> dict[str, str]:
     """The child's environment: the bridge's own (minus its secrets) plus the run's tap settings.
 
     A poll (no ``record_ids``) gets none of the webhook-only variables, even if they were set in the
-    bridge's environment by mistake.
+    bridge's environment by mistake. ``state_id_suffix`` (a per-account pipeline in replicated mode)
+    becomes ``MELTANO_RUN_STATE_ID_SUFFIX``: ``meltano run`` appends it to the state ID, and the tap
+    keys its pipeline lock with it.
     """
     env = {k: v for k, v in base.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
     prefix = settings.extractor_env_prefix
@@ -251,6 +255,8 @@ def build_env(
         env[f"{prefix}__SELECT_FILTER"] = json.dumps(list(select or record_ids))
     if account_ids is not None:
         env[f"{prefix}_ACCOUNT_IDS"] = json.dumps(list(account_ids))
+    if state_id_suffix is not None:
+        env[SUFFIX_VAR] = state_id_suffix
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -398,10 +404,11 @@ class ParkedRuns:
     At most one waits at a time, for the current resolution, with the tap and the target already
     imported; a run takes it (or starts one right away) and, once it ended, the next one is parked.
     Its output goes to a log file of its own, renamed to the run's when a run takes it. The parked
-    processes hold the run lock's kept-open descriptor, so they share the lock the bridge takes.
+    processes hold the run lock's kept-open descriptor, so they share the lock the bridge takes
+    (``lock=None`` in replicated mode: the account's lock is held in the database).
     """
 
-    def __init__(self, settings: Settings, base_env: Mapping[str, str], lock: RunLock) -> None:
+    def __init__(self, settings: Settings, base_env: Mapping[str, str], lock: RunLock | None) -> None:
         self.settings = settings
         self.base_env = dict(base_env)
         self.lock = lock
@@ -409,6 +416,7 @@ class ParkedRuns:
         self._spec_for: tuple[direct.Resolved, Path] | None = None  # the resolution's supervisor spec
         self._count = 0
         self.taken_warm = 0
+        self._parking = asyncio.Lock()
 
     def _spec(self, resolved: direct.Resolved) -> Path:
         if self._spec_for is None or self._spec_for[0] is not resolved:
@@ -421,10 +429,13 @@ class ParkedRuns:
                     / f"resolved-{os.getpid()}-{int(resolved.resolved_at * 1000)}",
                     resolved,
                     self.base_env,
-                    pass_fd=self.lock.descriptor(),
+                    pass_fd=self._lock_fd(),
                 ),
             )
         return self._spec_for[1]
+
+    def _lock_fd(self) -> int | None:
+        return None if self.lock is None else self.lock.descriptor()
 
     def _remove_spec(self) -> None:
         """The spec holds the plugins' environments: gone as soon as it is not needed."""
@@ -453,7 +464,7 @@ class ParkedRuns:
                     stdout=asyncio.subprocess.PIPE,
                     stderr=out,
                     start_new_session=True,
-                    pass_fds=(self.lock.descriptor(),),
+                    pass_fds=() if self.lock is None else (self.lock.descriptor(),),
                     limit=256 * 1024 * 1024,
                 )
             except OSError as exc:
@@ -478,6 +489,10 @@ class ParkedRuns:
 
     async def park(self, resolved: direct.Resolved) -> None:
         """Start the next run's supervisor now (it imports the plugins while nothing is due)."""
+        async with self._parking:  # runs ending together (replicated workers) park one, not two
+            await self._park(resolved)
+
+    async def _park(self, resolved: direct.Resolved) -> None:
         if self._parked is not None:
             if self._parked[0] is resolved and self._parked[1].returncode is None:
                 return
@@ -517,10 +532,13 @@ async def execute_direct(
     run_dir: Path,
     log_path: Path,
     on_start: t.Callable[[int], None] | None = None,
+    state_id_suffix: str | None = None,
     **run: t.Any,
 ) -> RunOutcome:
     """One direct run: resolved settings + state from Meltano, ``tap | target`` under a supervisor,
     the loader's last state saved through Meltano's state backend before the supervisor exits.
+    With ``state_id_suffix`` the state ID is ``meltano run --state-id-suffix``'s, and the plugins
+    get ``MELTANO_RUN_STATE_ID_SUFFIX`` as under ``meltano run``.
 
     Raises:
         direct.DirectUnavailable: before anything ran (the caller falls back to ``meltano run``).
@@ -535,9 +553,14 @@ async def execute_direct(
 
     resolved = await service.resolve()
     mark = lap("resolve", started)
-    state = await service.state_get(resolved.state_id)
+    state_id = direct.suffixed_state_id(resolved.state_id, state_id_suffix)
+    state = await service.state_get(state_id)
     mark = lap("state_get", mark)
-    args = await asyncio.to_thread(direct.write_run_files, run_dir, resolved, state=state, **run)
+    args: dict[str, t.Any] = await asyncio.to_thread(
+        direct.write_run_files, run_dir, resolved, state=state, **run
+    )
+    if state_id_suffix is not None:
+        args["env"] = {SUFFIX_VAR: state_id_suffix}
     warm_before = parked.taken_warm
     proc = await parked.take(resolved, log_path)
     phases["warm"] = float(parked.taken_warm > warm_before)
@@ -558,7 +581,7 @@ async def execute_direct(
             result = json.loads(line)
             if result.get("state"):
                 try:
-                    await service.state_set(resolved.state_id, {"singer_state": result["state"]})
+                    await service.state_set(state_id, {"singer_state": result["state"]})
                     lap("state_set", after)
                     answer = b"saved\n"
                 except direct.DirectUnavailable as exc:
@@ -768,6 +791,10 @@ class Runner:
             finally:
                 self.lock.release()
 
+    def state_id_suffix(self, account_id: str | None) -> str | None:  # noqa: ARG002  (replicated: the account)
+        """The state ID suffix of an account's runs: none here (one pipeline for every account)."""
+        return None
+
     async def _run_batch(self, batch: Batch) -> None:
         env = build_env(
             self.environ,
@@ -776,6 +803,7 @@ class Runner:
             event_received_at=batch.event_received_at,
             select=batch.select,
             account_ids=[batch.account_id],
+            state_id_suffix=self.state_id_suffix(batch.account_id),
         )
         fields = {
             "run_id": batch.run_id,
@@ -793,7 +821,7 @@ class Runner:
             # 5 minutes without heartbeat). We hold the run lock, so no bridge run is in progress.
             log(LOGGER, logging.WARNING, "previous run was killed; re-running with --force", **fields)
             await asyncio.to_thread(self.store.update_run, batch.run_id, forced=1)
-            outcome = await self._execute(batch.run_id, env, force=True)
+            outcome = await self._execute(batch.run_id, env, force=True, batch=batch)
         await self._finish_batch(batch, outcome, fields)
 
     async def _finish_batch(self, batch: Batch, outcome: RunOutcome, fields: dict[str, t.Any]) -> None:
@@ -877,9 +905,19 @@ class Runner:
         return False
 
     async def _execute(
-        self, run_id: int, env: Mapping[str, str], *, force: bool = False, batch: Batch | None = None
+        self,
+        run_id: int,
+        env: Mapping[str, str],
+        *,
+        force: bool = False,
+        batch: Batch | None = None,
+        account_id: str | None = None,
     ) -> RunOutcome:
-        """One run for run ``run_id`` (the caller holds the lock): direct, else ``meltano run``."""
+        """One run for run ``run_id`` (the caller holds the lock): direct, else ``meltano run``.
+
+        A poll of one account (``account_id``) extracts only that account."""
+        if batch is not None:
+            account_id = batch.account_id
         log_path = self.settings.runs_log_dir / f"run-{run_id:08d}.log"
         self.current_run = run_id
         self.runs_started += 1
@@ -898,6 +936,8 @@ class Runner:
                         run_dir=self.settings.data_dir / "direct" / f"run-{run_id:08d}",
                         log_path=log_path,
                         on_start=on_start,
+                        state_id_suffix=self.state_id_suffix(account_id),
+                        **({} if account_id is None else {"account_ids": [account_id]}),
                         **(
                             {}
                             if batch is None
@@ -905,7 +945,6 @@ class Runner:
                                 "record_ids": batch.record_ids,
                                 "event_received_at": batch.event_received_at,
                                 "select": batch.select,
-                                "account_ids": [batch.account_id],
                             }
                         ),
                     )
@@ -962,37 +1001,46 @@ class Runner:
                 await asyncio.to_thread(
                     self.store.recover_interrupted, max_attempts=self.settings.max_attempts
                 )
-                run_id = await asyncio.to_thread(self.store.start_run, "poll")
-                fields = {"run_id": run_id, "kind": "poll"}
-                log(LOGGER, logging.INFO, "poll started", **fields)
-                env = build_env(self.environ, self.settings)
-                outcome = await self._execute(run_id, env)
-                if outcome.busy and not outcome.direct and self._previous_run_was_killed(run_id):
-                    await asyncio.to_thread(self.store.update_run, run_id, forced=1)
-                    outcome = await self._execute(run_id, env, force=True)
-                status = "succeeded" if outcome.ok else ("busy" if outcome.busy else "failed")
-                await asyncio.to_thread(
-                    self.store.update_run,
-                    run_id,
-                    status=status,
-                    exit_code=outcome.exit_code,
-                    error=None if outcome.ok else outcome.summary(),
-                    finished_ts=time.time(),
-                )
-                log(
-                    LOGGER,
-                    logging.INFO if outcome.ok else logging.ERROR,
-                    f"poll {status}",
-                    **outcome.log_fields(),
-                    exit_code=outcome.exit_code,
-                    **({} if outcome.ok else {"error": outcome.summary()}),
-                    **fields,
-                )
-                if outcome.ok:
-                    self.post_load.request(run_id)
-                return outcome
+                return await self._poll(None)
             finally:
                 self.lock.release()
+
+    async def _poll(self, account_id: str | None) -> RunOutcome:
+        """One poll (of every account, or of ``account_id`` only); the caller holds the lock."""
+        run_id = await asyncio.to_thread(self.store.start_run, "poll", account_id=account_id)
+        fields = {"run_id": run_id, "kind": "poll", **({"account_id": account_id} if account_id else {})}
+        log(LOGGER, logging.INFO, "poll started", **fields)
+        env = build_env(
+            self.environ,
+            self.settings,
+            account_ids=None if account_id is None else [account_id],
+            state_id_suffix=self.state_id_suffix(account_id),
+        )
+        outcome = await self._execute(run_id, env, account_id=account_id)
+        if outcome.busy and not outcome.direct and self._previous_run_was_killed(run_id):
+            await asyncio.to_thread(self.store.update_run, run_id, forced=1)
+            outcome = await self._execute(run_id, env, force=True, account_id=account_id)
+        status = "succeeded" if outcome.ok else ("busy" if outcome.busy else "failed")
+        await asyncio.to_thread(
+            self.store.update_run,
+            run_id,
+            status=status,
+            exit_code=outcome.exit_code,
+            error=None if outcome.ok else outcome.summary(),
+            finished_ts=time.time(),
+        )
+        log(
+            LOGGER,
+            logging.INFO if outcome.ok else logging.ERROR,
+            f"poll {status}",
+            **outcome.log_fields(),
+            exit_code=outcome.exit_code,
+            **({} if outcome.ok else {"error": outcome.summary()}),
+            **fields,
+        )
+        if outcome.ok:
+            self.post_load.request(run_id)
+        return outcome
 
     async def run_post_load_now(self) -> bool | None:
         """The post-load steps once, now, if a load asked for them (``webhook-bridge poll``)."""

@@ -28,6 +28,7 @@ from webhook_bridge.freshbooks import (
 )
 from webhook_bridge.logs import log
 from webhook_bridge.poller import Poller
+from webhook_bridge.replicas import ReplicatedRunner
 from webhook_bridge.runner import Runner
 from webhook_bridge.store import EnqueueResult, Store, StoreError, backoff_seconds
 
@@ -44,6 +45,12 @@ CACHE_RELOAD_MIN_INTERVAL = 1.0
 CACHE_MAX_AGE = 30.0
 
 ClientFactory = t.Callable[[], t.Any]  # -> FreshBooksClient-like (verify_callback)
+
+
+def open_store(settings: Settings) -> Store:
+    """The queue: PostgreSQL when ``database_url`` is set (replicas share it), else SQLite in data_dir."""
+    location = settings.database_url.reveal() if settings.database_url else settings.db_path
+    return Store(location, settings.token_encryption_key.reveal())
 
 
 def default_client_factory(settings: Settings) -> Callable[[], FreshBooksClient]:
@@ -68,7 +75,7 @@ class Bridge:
         run_runner: bool = True,
     ) -> None:
         self.settings = settings
-        self.store = Store(settings.db_path, settings.token_encryption_key.reveal())
+        self.store = open_store(settings)
         self.run_runner = run_runner
         self.client_factory = client_factory or default_client_factory(settings)
         self._client: t.Any = None
@@ -90,8 +97,10 @@ class Bridge:
         self._tasks.append(asyncio.create_task(self._committer(), name="committer"))
         self._tasks.append(asyncio.create_task(self._verification_worker(), name="verifier"))
         if self.run_runner:
-            self._runner_store = Store(self.settings.db_path, self.settings.token_encryption_key.reveal())
-            self.runner = Runner(self.settings, self._runner_store)
+            self._runner_store = open_store(self.settings)
+            # replicated (database_url): a pipeline per account, under its lock in the database
+            runner_class = ReplicatedRunner if self.settings.database_url else Runner
+            self.runner = runner_class(self.settings, self._runner_store)
             self.poller = Poller(self.settings, self._runner_store, self.runner)
             self._tasks.append(asyncio.create_task(self.runner.run_forever(), name="runner"))
             self._tasks.append(asyncio.create_task(self.poller.run_forever(), name="poller"))

