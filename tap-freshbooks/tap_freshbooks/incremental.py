@@ -12,6 +12,10 @@
 Every mode emits only versions the change ledger has not delivered (fingerprints), so they are all
 declared INCREMENTAL in the catalog: a stream's messages are changes, never a full table (unless
 the catalog forces FULL_TABLE, which turns a poll into a full snapshot without state).
+
+A stream declares its mode once (``strategy = UpdatedFilter(server="search")``); the stream binds it
+to its replication key and the run's settings (``Strategy.bound``) before its first sync. The runs
+that use a strategy (poll, full snapshot, fetch by id) are in sync_modes.py.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class Strategy:
     #: True: the bookmark is the newest record recency read; False: the poll's start time
     bookmark_from_records = False
 
+    def bound(self, *, replication_key: str | None, config: t.Mapping[str, t.Any]) -> Strategy:  # noqa: ARG002
+        """This strategy for one stream: its replication key and the run's settings filled in."""
+        return self
+
     def window(self, bookmark: str | None, start_date: str | None) -> Window:  # noqa: ARG002
         return Window(None, {})
 
@@ -62,13 +70,17 @@ class Snapshot(Strategy):
 
 @dataclasses.dataclass(frozen=True)
 class UpdatedFilter(Strategy):
-    """Records carry a UTC change time in ``field``; ``server`` names the server-side filter."""
+    """Records carry a UTC change time in ``field`` (default: the stream's replication key);
+    ``server`` names the server-side filter (None: the server has none, the ledger copes)."""
 
-    field: str
     server: t.Literal["search", "since"] | None = None
+    field: str = ""
     name = "updated"
     windowed = True
     bookmark_from_records = True
+
+    def bound(self, *, replication_key: str | None, config: t.Mapping[str, t.Any]) -> Strategy:  # noqa: ARG002
+        return dataclasses.replace(self, field=self.field or replication_key or "updated")
 
     def window(self, bookmark: str | None, start_date: str | None) -> Window:
         start = window_start(bookmark, start_date)
@@ -110,8 +122,15 @@ class DateWindow(Strategy):
 
     field: str
     lookback_days: int = 90
+    #: the setting that overrides ``lookback_days``
+    lookback_setting: str = "journal_lookback_days"
     name = "date_window"
     windowed = True
+
+    def bound(self, *, replication_key: str | None, config: t.Mapping[str, t.Any]) -> Strategy:  # noqa: ARG002
+        return dataclasses.replace(
+            self, lookback_days=int(config.get(self.lookback_setting, self.lookback_days))
+        )
 
     def window(self, bookmark: str | None, start_date: str | None) -> Window:
         if bookmark:

@@ -133,3 +133,20 @@ def schema(*properties: th.Property | t.Iterable[th.Property], business_scoped: 
                 flat.append(prop)
                 names.add(prop.name)
     return th.PropertiesList(*flat).to_dict()
+
+
+def restore_decimal_sizes(node: t.Any) -> None:
+    """Add the tap's DECIMAL precision/scale to every x-singer.decimal node lacking them.
+
+    singer-sdk's catalog model drops them (sdk_compat.py, point 4): the SCHEMA messages and the
+    catalog the tap prints get them back from here.
+    """
+    if isinstance(node, dict):
+        if node.get("format") == "x-singer.decimal":
+            node.setdefault("precision", DECIMAL_PRECISION)
+            node.setdefault("scale", DECIMAL_SCALE)
+        for value in node.values():
+            restore_decimal_sizes(value)
+    elif isinstance(node, list):
+        for value in node:
+            restore_decimal_sizes(value)

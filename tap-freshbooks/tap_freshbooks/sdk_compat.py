@@ -25,6 +25,12 @@ silently breaking exactly-once delivery.
    the SDK's own path (``helpers._catalog.pop_deselected_record_properties``,
    ``helpers._typing.conform_record_data_types``).
 
+4. **Decimal sizes.** singer-sdk builds stream maps from its catalog ``Schema`` model, which keeps
+   only standard JSON-schema keys, so ``precision``/``scale`` vanish from every SCHEMA message and
+   SQL targets would size money columns NUMBER(38,0) (Snowflake) or NUMERIC(18,0) (Redshift),
+   rounding the cents away. ``DecimalSizedSchemaMixin`` puts them back in
+   ``Stream._generate_schema_messages``.
+
 The message writer (``BufferedMsgSpecWriter``) uses only public API: the SDK's own msgspec
 writer, with one write per 64 KiB of RECORD messages instead of one write and flush per message.
 """
@@ -43,6 +49,7 @@ from singer_sdk.singerlib.encoding.base import SingerMessageType
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_freshbooks.envelopes import float_constants_seen
+from tap_freshbooks.schema_objects import restore_decimal_sizes
 
 if t.TYPE_CHECKING:
     from singer_sdk.batch import BaseBatchFileEncoding
@@ -60,6 +67,7 @@ PRIVATE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("singer_sdk.streams.core.Stream", "_write_batch_message"),
     ("singer_sdk.streams.core.Stream", "_write_schema_message"),
     ("singer_sdk.streams.core.Stream", "_generate_record_messages"),
+    ("singer_sdk.streams.core.Stream", "_generate_schema_messages"),
     ("singer_sdk.streams.core.Stream", "_stream_version"),
     ("singer_sdk.helpers._catalog", "pop_deselected_record_properties"),
     ("singer_sdk.helpers._typing", "conform_record_data_types"),
@@ -108,6 +116,15 @@ class OwnedStateMixin:
 
     def _increment_stream_state(self, latest_record: t.Any, *, context: t.Any = None) -> None:
         """Off: the SDK would raise for an INCREMENTAL stream without a replication key."""
+
+
+class DecimalSizedSchemaMixin:
+    """SCHEMA messages with the decimal precision/scale the SDK's catalog model drops (point 4)."""
+
+    def _generate_schema_messages(self) -> t.Iterator[singer.SchemaMessage]:
+        for message in super()._generate_schema_messages():  # type: ignore[misc]  # the Stream's
+            restore_decimal_sizes(message.schema)
+            yield message
 
 
 def write_schema(stream: Stream) -> None:

@@ -14,21 +14,19 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
+from freshbooks_auth.authenticator import authenticator_from_config
 from tap_freshbooks import cli_output
-from tap_freshbooks.auth import authenticator_from_config
-from tap_freshbooks.client import restore_decimal_sizes
 from tap_freshbooks.errors import ConfigError, FreshBooksError
 from tap_freshbooks.run_lock import hold_pipeline_lock
+from tap_freshbooks.schema_objects import restore_decimal_sizes
 from tap_freshbooks.sdk_compat import BufferedMsgSpecWriter
-from tap_freshbooks.streams import STREAM_TYPES
+from tap_freshbooks.streams import RIDES_ALONG, STREAM_TYPES
 
 if t.TYPE_CHECKING:
-    from tap_freshbooks.auth import FreshBooksAuthenticator
-    from tap_freshbooks.client import FreshBooksStream
+    from freshbooks_auth.authenticator import FreshBooksAuthenticator
+    from tap_freshbooks.streams.base import FreshBooksStream
 
 IDENTITY_PATH = "/auth/api/v1/users/me"
-#: streams whose records arrive inside another stream's responses (rider -> carrier)
-RIDES_ALONG = {cls.name: cls.parent_stream for cls in STREAM_TYPES if getattr(cls, "parent_stream", "")}
 
 
 def _setting(name: str, kind: th.JSONTypeHelper, description: str, **kwargs: t.Any) -> th.Property:
@@ -181,7 +179,7 @@ class TapFreshBooks(Tap):
 
     @property
     def catalog_dict(self) -> dict:
-        """The catalog, with the decimal sizes the SDK's catalog model drops (see client.py)."""
+        """The catalog, with the decimal sizes the SDK's catalog model drops (sdk_compat.py)."""
         catalog = super().catalog_dict
         restore_decimal_sizes(catalog)
         return catalog
@@ -194,11 +192,6 @@ class TapFreshBooks(Tap):
     def authenticator(self) -> FreshBooksAuthenticator:
         """The one authenticator of this process (FreshBooks refresh tokens are single-use)."""
         return authenticator_from_config(self.config, logger=self.logger)
-
-    @cached_property
-    def rejected_access_tokens(self) -> set[str]:
-        """Access tokens that got a 401 (a second 401 on one token means re-authorize)."""
-        return set()
 
     @cached_property
     def record_ids(self) -> dict[str, list[str]] | None:
@@ -313,8 +306,7 @@ class TapFreshBooks(Tap):
             if pipeline_lock is not None:
                 pipeline_lock.done()
             for stream in self.streams.values():
-                guard = stream.__dict__.get("guard")  # created on the stream's first record
-                if guard is not None and (warning := guard.warning()):
+                if warning := t.cast("FreshBooksStream", stream).guard_warning():
                     self.logger.warning(warning)
         records = getattr(self.message_writer, "records", None)
         self.logger.info(
@@ -352,7 +344,7 @@ def auth_group() -> None:
 @click.option("--config", "config_paths", multiple=True, help="Config JSON file(s), or ENV.")
 @click.option("--paste", is_flag=True, help="Paste the redirected URL instead of a local listener.")
 def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:
-    from tap_freshbooks.login import login_command  # noqa: PLC0415
+    from freshbooks_auth.login import login_command  # noqa: PLC0415
 
     config = read_cli_config(config_paths)
     for key, value in (

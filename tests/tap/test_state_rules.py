@@ -274,7 +274,7 @@ def test_state_matches_its_documented_schema(emulator, one_account) -> None:
 
 def test_no_state_inside_the_invoices_stream_so_lines_cannot_lag_their_ledger(emulator, one_account, monkeypatch) -> None:
     """A STATE amid invoices would vouch for lines a per-stream loader may not have flushed yet."""
-    from tap_freshbooks.client import FreshBooksStream
+    from tap_freshbooks.streams.base import FreshBooksStream
 
     _, config = one_account
     monkeypatch.setattr(FreshBooksStream, "STATE_MSG_FREQUENCY", 3)  # every other stream: often

@@ -20,6 +20,7 @@ from tap_freshbooks.streams.accounting import (
 from tap_freshbooks.streams.ledger_accounts import ChartOfAccountsStream
 from tap_freshbooks.streams.projects import ProjectsStream, ServicesStream, TimeEntriesStream
 from tap_freshbooks.streams.reports import AccountsAgingStream, ProfitAndLossStream, TaxSummaryStream
+from tap_freshbooks.streams.riders import rides_along
 from tap_freshbooks.streams.sales import (
     EstimateLinesStream,
     EstimatesStream,
@@ -60,4 +61,8 @@ STREAM_TYPES = [
     AccountsAgingStream,
 ]
 
-__all__ = ["STREAM_TYPES"]
+#: streams whose records arrive inside another stream's responses (rider -> carrier), derived from
+#: the carriers' ``lines_stream`` declarations (riders.py)
+RIDES_ALONG = rides_along(STREAM_TYPES)
+
+__all__ = ["RIDES_ALONG", "STREAM_TYPES"]

@@ -6,14 +6,11 @@ UTC. Lists hide deleted records; streams with ``has_vis_state`` make a second pa
 
 from __future__ import annotations
 
-import sys
 import typing as t
 
 from singer_sdk import typing as th
-from singer_sdk.batch import Batcher
 
-from tap_freshbooks import sdk_compat
-from tap_freshbooks.client import FreshBooksStream, Strategy
+from tap_freshbooks import incremental
 from tap_freshbooks.schema_objects import (
     VIS_STATE,
     any_array,
@@ -28,11 +25,8 @@ from tap_freshbooks.schema_objects import (
     string,
     timestamp,
 )
-
-if t.TYPE_CHECKING:
-    from singer_sdk.batch import BaseBatchFileEncoding
-    from singer_sdk.helpers._batch import BatchConfig
-    from singer_sdk.helpers.types import Context
+from tap_freshbooks.streams.base import FreshBooksStream
+from tap_freshbooks.streams.riders import CarriesLines, LinesRider, rider_schema
 
 ACCOUNT = "/accounting/account/{account_id}"
 
@@ -40,8 +34,7 @@ ACCOUNT = "/accounting/account/{account_id}"
 class AccountingStream(FreshBooksStream):
     """A list under ``/accounting/account/{account_id}`` filtered by ``search[updated_min]``."""
 
-    strategy = Strategy.UPDATED
-    server_filter = "search"
+    strategy = incremental.UpdatedFilter(server="search")
     has_vis_state = True
     replication_key = "updated"
     eastern_fields = ("updated", "created_at")
@@ -139,121 +132,14 @@ INVOICE_LINE_PROPERTIES = [
 ]
 
 
-class CarriesLines(FreshBooksStream):
-    """A stream whose records arrive with their lines (``include[]=lines``); the lines leave as the
-    rider stream ``lines_stream``, each batch of lines before the records that carry them."""
+class InvoiceLinesStream(LinesRider):
+    """Invoice lines, emitted exactly when their invoice is (see ``LinesRider``)."""
 
-    #: name of the rider stream the lines go to
-    lines_stream: str = ""
-    #: No STATE in the middle of a carrier stream. Its partitions' change ledgers (which also vouch
-    #: for their lines) would reach the loader while lines are still buffered in another stream, and
-    #: a per-stream loader (target-duckdb flushes the full stream only, then emits that stream's
-    #: newest bookmark) could store "delivered" before the lines are loaded: a loader crash then
-    #: loses them (tests/chaos/rider_flush_repro.py). The one STATE comes after the whole stream.
-    STATE_MSG_FREQUENCY = sys.maxsize
-    extra_params: t.ClassVar[dict[str, t.Any]] = {"include[]": ["lines"]}
-
-    @property
-    def lines(self) -> LinesRider:
-        return self._tap.streams[self.lines_stream]  # type: ignore[return-value]
-
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        for record in super().get_records(context):
-            # The lines arrived with their parent (include[]=lines); they leave as the rider stream,
-            # before the parent itself and before any STATE that records it as delivered.
-            self.lines.emit_for_parent(record, record.pop("lines", None) or [])
-            yield record
-
-    def get_batches(
-        self, batch_config: BatchConfig, context: Context | None = None
-    ) -> t.Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
-        """Batch mode: each batch of parents is preceded by a BATCH of their lines."""
-        self.lines.spool = []
-        try:
-            for encoding, manifest in super().get_batches(batch_config, context):
-                self.lines.flush_spool(batch_config)
-                yield encoding, manifest
-            self.lines.flush_spool(batch_config)
-        finally:
-            self.lines.spool = None
-
-
-def rider_schema(parent: str, line_properties: t.Sequence[th.Property]) -> dict:
-    """A rider's schema: the parent's id, ``updated`` and ``vis_state`` at read time, then the line."""
-    return schema(
-        string(f"{parent}_id", f"Parent {parent} id"),
-        timestamp(f"{parent}_updated", f"The parent {parent}'s `updated` when this line was read"),
-        integer(f"{parent}_vis_state", f"The parent {parent}'s vis_state"),
-        *line_properties,
-    )
-
-
-class LinesRider(FreshBooksStream):
-    """Lines, emitted exactly when their parent is, from the same response.
-
-    Not an SDK child stream on purpose: a child syncs once per parent record, and each sync
-    re-sends a SCHEMA message (which makes pipelinewise targets flush one-row batches) and a STATE
-    message carrying the whole tap state. Here the parent stream hands each record's lines to
-    ``emit_for_parent`` instead; this stream's own sync emits nothing.
-
-    Each line carries ``<parent>_updated``: lines removed from a parent stay in the warehouse with
-    an older ``<parent>_updated``; join lines on (parent id, parent updated) to see the current set
-    (the LookML does for invoices).
-    """
-
-    #: the carrier stream's name and the singular used in column names (``invoice`` -> invoice_id)
-    parent_stream: str = ""
-    parent: str = ""
-    single_path = None
-    eastern_fields = ("updated",)
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._schema_sent = False
-        self.emitted = 0
-        #: batch mode: lines collected until the batch of their parents is written
-        self.spool: list[dict] | None = None
-
-    @property
-    def partitions(self) -> list[dict] | None:
-        return None
-
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
-        return iter(())  # lines are written by the parent stream (emit_for_parent)
-
-    def emit_for_parent(self, parent: dict, lines: list[dict]) -> None:
-        """Send the lines of one emitted parent (RECORD messages, or the spool in batch mode)."""
-        if not self.selected or not lines:
-            return
-        context = {"account_id": parent["account_id"]}
-        prefix = self.parent
-        for raw in lines:
-            record = self.transform({**raw, "id": raw.get("lineid")}, context, trigger=parent["_fb_trigger"])
-            record["_fb_event_received_at"] = parent.get("_fb_event_received_at")
-            record[f"{prefix}_id"] = parent["id"]
-            record[f"{prefix}_updated"] = parent.get("updated")
-            record[f"{prefix}_vis_state"] = parent.get("vis_state")
-            if self.spool is not None:
-                self.spool.append(record)
-            else:
-                self._ensure_schema()
-                sdk_compat.write_record(self, record)
-            self.emitted += 1
-
-    def flush_spool(self, batch_config: BatchConfig) -> None:
-        """Batch mode: write the spooled lines as BATCH message(s) of this stream."""
-        if not self.spool:
-            return
-        self._ensure_schema()
-        batcher = Batcher(tap_name=self.tap_name, stream_name=self.name, batch_config=batch_config)
-        for manifest in batcher.get_batches(records=iter(self.spool)):
-            sdk_compat.write_batch(self, batch_config.encoding, manifest)
-        self.spool = []
-
-    def _ensure_schema(self) -> None:
-        if not self._schema_sent:
-            sdk_compat.write_schema(self)
-            self._schema_sent = True
+    name = "invoice_lines"
+    primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_id", "id"]
+    parent = "invoice"
+    drop_fields = ("invoiceid",)  # same value as invoice_id
+    schema = rider_schema("invoice", INVOICE_LINE_PROPERTIES)
 
 
 class InvoicesStream(CarriesLines, AccountingStream):
@@ -262,7 +148,7 @@ class InvoicesStream(CarriesLines, AccountingStream):
     name = "invoices"
     path = f"{ACCOUNT}/invoices/invoices"
     list_key, single_key = "invoices", "invoice"
-    lines_stream = "invoice_lines"
+    lines_stream = InvoiceLinesStream
     schema = schema(
         integer("invoiceid"),
         string("invoice_number"),
@@ -324,17 +210,6 @@ class InvoicesStream(CarriesLines, AccountingStream):
         timestamp("updated", "Last change (UTC; FreshBooks sends naive US/Eastern)"),
         VIS_STATE,
     )
-
-
-class InvoiceLinesStream(LinesRider):
-    """Invoice lines, emitted exactly when their invoice is (see ``LinesRider``)."""
-
-    name = "invoice_lines"
-    primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_id", "id"]
-    path = f"{ACCOUNT}/invoices/invoices"
-    parent_stream, parent = "invoices", "invoice"
-    drop_fields = ("invoiceid",)  # same value as invoice_id
-    schema = rider_schema("invoice", INVOICE_LINE_PROPERTIES)
 
 
 class PaymentsStream(AccountingStream):
@@ -544,8 +419,7 @@ class BillPaymentsStream(AccountingStream):
     name = "bill_payments"
     path = f"{ACCOUNT}/bill_payments/bill_payments"
     list_key, single_key = "bill_payments", "bill_payment"
-    strategy = Strategy.SNAPSHOT
-    server_filter = None
+    strategy = incremental.Snapshot()
     replication_key = None
     schema = schema(
         integer("billid"),
@@ -666,8 +540,7 @@ class StaffStream(AccountingStream):
     name = "staff"
     path = f"{ACCOUNT}/users/staffs"
     list_key, single_key = "staffs", "staff"
-    strategy = Strategy.SNAPSHOT
-    server_filter = None
+    strategy = incremental.Snapshot()
     replication_key = None
     schema = schema(
         integer("userid"),
@@ -710,9 +583,7 @@ class JournalEntryDetailsStream(FreshBooksStream):
     path = f"{ACCOUNT}/journal_entries/journal_entry_details"
     list_key = "journal_entry_details"
     single_path = None
-    strategy = Strategy.DATE_WINDOW
-    server_filter = "date"
-    date_field = "user_entered_date"
+    strategy = incremental.DateWindow(field="user_entered_date")
     schema = schema(
         integer("detailid"),
         string("name"),

@@ -6,9 +6,9 @@ UTC), so the stream is incremental client-side: everything is read, only changes
 
 from __future__ import annotations
 
-from tap_freshbooks import envelopes
-from tap_freshbooks.client import FreshBooksStream, Strategy
+from tap_freshbooks import envelopes, incremental
 from tap_freshbooks.schema_objects import any_array, boolean, integer, schema, string, timestamp
+from tap_freshbooks.streams.base import FreshBooksStream
 
 
 class ChartOfAccountsStream(FreshBooksStream):
@@ -20,8 +20,7 @@ class ChartOfAccountsStream(FreshBooksStream):
     envelope = envelopes.LEDGER
     id_field = "uuid"
     business_scoped = True
-    strategy = Strategy.UPDATED
-    server_filter = None
+    strategy = incremental.UpdatedFilter()
     replication_key = "updated_at"
     utc_fields = ("updated_at",)
     is_sorted = False

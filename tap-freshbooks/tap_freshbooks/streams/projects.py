@@ -11,8 +11,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_freshbooks import envelopes
-from tap_freshbooks.client import FreshBooksStream, Strategy
+from tap_freshbooks import envelopes, incremental
 from tap_freshbooks.schema_objects import (
     any_array,
     any_object,
@@ -24,6 +23,7 @@ from tap_freshbooks.schema_objects import (
     string,
     timestamp,
 )
+from tap_freshbooks.streams.base import FreshBooksStream
 
 
 class BusinessStream(FreshBooksStream):
@@ -38,8 +38,7 @@ class ProjectsStream(BusinessStream):
     path = "/projects/business/{business_id}/projects"
     single_path = "/projects/business/{business_id}/project/{id}"
     list_key, single_key = "projects", "project"
-    strategy = Strategy.UPDATED
-    server_filter = "since"
+    strategy = incremental.UpdatedFilter(server="since")
     replication_key = "updated_at"
     utc_fields = ("created_at", "updated_at")
     is_sorted = False
@@ -79,7 +78,7 @@ class ServicesStream(BusinessStream):
     path = "/comments/business/{business_id}/services"
     single_path = "/comments/business/{business_id}/service/{id}"
     list_key, single_key = "services", "service"
-    strategy = Strategy.SNAPSHOT
+    strategy = incremental.Snapshot()
     schema = schema(
         string("name"),
         boolean("billable"),
@@ -100,8 +99,7 @@ class TimeEntriesStream(BusinessStream):
     path = "/timetracking/business/{business_id}/time_entries"
     single_path = "/timetracking/business/{business_id}/time_entries/{id}"
     list_key, single_key = "time_entries", "time_entry"
-    strategy = Strategy.SERVER_SINCE
-    server_filter = "since"
+    strategy = incremental.ServerSince()
     extra_params: t.ClassVar[dict[str, t.Any]] = {"team": "true", "include_deleted": "true"}
     utc_fields = ("started_at", "created_at")
     schema = schema(

@@ -19,16 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-from tap_freshbooks import envelopes
-from tap_freshbooks.client import FreshBooksStream, Strategy
+from tap_freshbooks import envelopes, incremental
 from tap_freshbooks.schema_objects import any_object, date, schema, string
 from tap_freshbooks.streams.accounting import ACCOUNT
+from tap_freshbooks.streams.base import FreshBooksStream
 from tap_freshbooks.timezones import utc_now
 
 if t.TYPE_CHECKING:
     import requests
 
-    from tap_freshbooks import incremental
     from tap_freshbooks.ledger import ChangeLedger
     from tap_freshbooks.state import PartitionState
 
@@ -46,7 +45,7 @@ class ReportStream(FreshBooksStream):
     """One FreshBooks report per account and day."""
 
     envelope = envelopes.ACCOUNTING
-    strategy = Strategy.SNAPSHOT
+    strategy = incremental.Snapshot()
     single_path = None
     id_field = "report_date"
     #: the key of the report inside ``response.result`` is ``list_key``
@@ -80,7 +79,7 @@ class ReportStream(FreshBooksStream):
         day = utc_now().date()
         self._report_day = day.isoformat()
         params = self.report_params(day)
-        for report in self._list(context, params):
+        for report in self.read_list(context, params):
             yield (
                 {
                     "report_date": day.isoformat(),

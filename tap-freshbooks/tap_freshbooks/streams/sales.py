@@ -5,7 +5,7 @@ envelope, naive US/Eastern ``updated``), so they share the invoices' machinery: 
 ``updated`` with ``search[updated_min]`` plus the change ledger (whether these lists honour the
 filter is UNCONFIRMED, freshbooks-api.md §5.2; the ledger copes either way), a ``search[vis_state]=1``
 pass for deletions, and, for estimates and profiles, ``include[]=lines`` with the lines leaving as a
-rider stream (``CarriesLines`` / ``LinesRider``, the mechanism ``invoice_lines`` uses).
+rider stream (``CarriesLines`` / ``LinesRider`` in riders.py, the mechanism ``invoice_lines`` uses).
 
 Sources (freshbooks-api.md §3.2): estimates ``A/estimates/estimates`` (``estimates``/``estimate``,
 ``id`` == ``estimateid``; fields "like invoices", full list UNCONFIRMED); invoice profiles
@@ -30,14 +30,8 @@ from tap_freshbooks.schema_objects import (
     string,
     timestamp,
 )
-from tap_freshbooks.streams.accounting import (
-    ACCOUNT,
-    INVOICE_LINE_PROPERTIES,
-    AccountingStream,
-    CarriesLines,
-    LinesRider,
-    rider_schema,
-)
+from tap_freshbooks.streams.accounting import ACCOUNT, INVOICE_LINE_PROPERTIES, AccountingStream
+from tap_freshbooks.streams.riders import CarriesLines, LinesRider, rider_schema
 
 #: what estimates and invoice profiles share with invoices (customer, currency, money, status)
 BILLING_DOCUMENT_PROPERTIES = [
@@ -77,13 +71,23 @@ BILLING_DOCUMENT_PROPERTIES = [
 ]
 
 
+class EstimateLinesStream(LinesRider):
+    """Estimate lines, emitted exactly when their estimate is (see ``LinesRider``)."""
+
+    name = "estimate_lines"
+    primary_keys: t.ClassVar[list[str]] = ["account_id", "estimate_id", "id"]
+    parent = "estimate"
+    drop_fields = ("estimateid",)  # same value as estimate_id
+    schema = rider_schema("estimate", INVOICE_LINE_PROPERTIES)
+
+
 class EstimatesStream(CarriesLines, AccountingStream):
     """Estimates (quotes: the sales pipeline), with ``include[]=lines``; lines go to ``estimate_lines``."""
 
     name = "estimates"
     path = f"{ACCOUNT}/estimates/estimates"
     list_key, single_key = "estimates", "estimate"
-    lines_stream = "estimate_lines"
+    lines_stream = EstimateLinesStream
     schema = schema(
         integer("estimateid"),
         string("estimate_number"),
@@ -96,15 +100,14 @@ class EstimatesStream(CarriesLines, AccountingStream):
     )
 
 
-class EstimateLinesStream(LinesRider):
-    """Estimate lines, emitted exactly when their estimate is (see ``LinesRider``)."""
+class InvoiceProfileLinesStream(LinesRider):
+    """Lines of recurring invoice profiles, emitted exactly when their profile is."""
 
-    name = "estimate_lines"
-    primary_keys: t.ClassVar[list[str]] = ["account_id", "estimate_id", "id"]
-    path = f"{ACCOUNT}/estimates/estimates"
-    parent_stream, parent = "estimates", "estimate"
-    drop_fields = ("estimateid",)  # same value as estimate_id
-    schema = rider_schema("estimate", INVOICE_LINE_PROPERTIES)
+    name = "invoice_profile_lines"
+    primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_profile_id", "id"]
+    parent = "invoice_profile"
+    drop_fields = ("profileid",)  # same value as invoice_profile_id
+    schema = rider_schema("invoice_profile", INVOICE_LINE_PROPERTIES)
 
 
 class InvoiceProfilesStream(CarriesLines, AccountingStream):
@@ -113,7 +116,7 @@ class InvoiceProfilesStream(CarriesLines, AccountingStream):
     name = "invoice_profiles"
     path = f"{ACCOUNT}/invoice_profiles/invoice_profiles"
     list_key, single_key = "invoice_profiles", "invoice_profile"
-    lines_stream = "invoice_profile_lines"
+    lines_stream = InvoiceProfileLinesStream
     schema = schema(
         integer("profileid"),
         string("frequency", "Repeat interval as FreshBooks writes it, e.g. 1m, 2w, 1y"),
@@ -126,17 +129,6 @@ class InvoiceProfilesStream(CarriesLines, AccountingStream):
         boolean("disable", "Paused"),
         *BILLING_DOCUMENT_PROPERTIES,
     )
-
-
-class InvoiceProfileLinesStream(LinesRider):
-    """Lines of recurring invoice profiles, emitted exactly when their profile is."""
-
-    name = "invoice_profile_lines"
-    primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_profile_id", "id"]
-    path = f"{ACCOUNT}/invoice_profiles/invoice_profiles"
-    parent_stream, parent = "invoice_profiles", "invoice_profile"
-    drop_fields = ("profileid",)  # same value as invoice_profile_id
-    schema = rider_schema("invoice_profile", INVOICE_LINE_PROPERTIES)
 
 
 class TasksStream(AccountingStream):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import typing as t
 
-from tap_freshbooks import envelopes
-from tap_freshbooks.client import FreshBooksStream, Strategy
+from tap_freshbooks import envelopes, incremental
 from tap_freshbooks.schema_objects import boolean, integer, schema, string, timestamp
+from tap_freshbooks.streams.base import FreshBooksStream
 
 
 class AuthEnvelope(envelopes.Envelope):
@@ -51,8 +51,7 @@ class TeamMembersStream(FreshBooksStream):
     envelope = AUTH
     id_field = "uuid"
     business_scoped = True
-    strategy = Strategy.UPDATED
-    server_filter = None
+    strategy = incremental.UpdatedFilter()
     replication_key = "updated_at"
     utc_fields = ("created_at", "updated_at", "invitation_date_accepted")
     is_sorted = False
