@@ -26,6 +26,7 @@ from runner.pipeline_runner import link_plugins
 from warehouse.embedded_pg import EmbeddedPostgres
 
 from bridge.helpers import REPO, BridgeServer, event_fields, free_port, signed
+from freshbooks_auth.token_store import TokenSet, TokenStore
 
 MELTANO = Path(sys.executable).with_name("meltano")
 KEY = "Z9-YCWqom_shcJfmiPesSB3Lz5ok9CuMVoJclbB9hMM="  # test-only Fernet key
@@ -38,14 +39,6 @@ def plugins_installed() -> bool:
         (plugins / kind / name).is_dir()
         for kind, name in (("extractors", "tap-freshbooks"), ("loaders", "target-postgres"))
     )
-
-
-def _token_store_module() -> t.Any:
-    try:
-        import freshbooks_auth.token_store as module  # noqa: PLC0415
-    except ImportError:
-        import tap_freshbooks.token_store as module  # type: ignore[no-redef]  # noqa: PLC0415  (older layout)
-    return module
 
 
 class Cluster:
@@ -74,20 +67,19 @@ class Cluster:
             ]
             for account in self.accounts
         }
-        store = _token_store_module()
         token_path = root / "tokens.fernet"
-        store.TokenStore(token_path, KEY).save(store.TokenSet.from_token_response(self.emu.issue_grant()))
+        TokenStore(token_path, KEY).save(TokenSet.from_token_response(self.emu.issue_grant()))
         self.verifiers = {
             account: f"verifier{n:02d}xxxxxxxxxxxxxxxxxxxxxxxxxx" for n, account in enumerate(self.accounts)
         }
-        self.env = {
+        self.env: dict[str, str] = {
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "MELTANO_DATABASE_URI": self.url("meltano", "postgresql+psycopg"),
             "TAP_FRESHBOOKS_CLIENT_ID": self.emu.client_id,
             "TAP_FRESHBOOKS_CLIENT_SECRET": self.emu.client_secret,
-            "TAP_FRESHBOOKS_REDIRECT_URI": self.emu.redirect_uri,
-            "TAP_FRESHBOOKS_API_URL": self.emu.url,
-            "TAP_FRESHBOOKS_AUTH_URL": self.emu.url,
+            "TAP_FRESHBOOKS_REDIRECT_URI": str(self.emu.redirect_uri),
+            "TAP_FRESHBOOKS_API_URL": str(self.emu.url),
+            "TAP_FRESHBOOKS_AUTH_URL": str(self.emu.url),
             "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(token_path),
             "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": KEY,
             "TAP_FRESHBOOKS_PIPELINE_LOCK_URL": self.url("bridge"),
@@ -100,7 +92,7 @@ class Cluster:
             "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": str(token_path),
             "WEBHOOK_BRIDGE_CLIENT_ID": self.emu.client_id,
             "WEBHOOK_BRIDGE_CLIENT_SECRET": self.emu.client_secret,
-            "WEBHOOK_BRIDGE_API_URL": self.emu.url,
+            "WEBHOOK_BRIDGE_API_URL": str(self.emu.url),
             "WEBHOOK_BRIDGE_DATABASE_URL": self.url("bridge"),
             "WEBHOOK_BRIDGE_ACCOUNT_IDS": ",".join(self.accounts),
             "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(MELTANO),
@@ -142,7 +134,7 @@ class Cluster:
         with psycopg.connect(self.url(database), autocommit=True) as conn:
             if database == "bridge":
                 conn.execute("SET search_path TO webhook_bridge, public")  # the store's default schema
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     def open_events(self) -> int:
         return int(self.query("bridge", "SELECT count(*) FROM events WHERE status <> 'done'")[0][0])

@@ -426,13 +426,15 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 def cmd_poll(settings: Settings, _args: argparse.Namespace) -> int:
     from webhook_bridge import logs  # noqa: PLC0415
+    from webhook_bridge.replicas import ReplicatedRunner  # noqa: PLC0415
     from webhook_bridge.runner import Runner  # noqa: PLC0415
 
     logs.configure(settings.log_level)
     store = _open_store(settings)
 
     async def go() -> int:
-        runner = Runner(settings, store)
+        # replicated (database_url): a poll per account, each under its lock and state ID
+        runner = (ReplicatedRunner if settings.database_url else Runner)(settings, store)
         try:
             outcome = await runner.run_poll()
             await runner.run_post_load_now()

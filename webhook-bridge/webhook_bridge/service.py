@@ -47,12 +47,6 @@ CACHE_MAX_AGE = 30.0
 ClientFactory = t.Callable[[], t.Any]  # -> FreshBooksClient-like (verify_callback)
 
 
-def open_store(settings: Settings) -> Store:
-    """The queue: PostgreSQL when ``database_url`` is set (replicas share it), else SQLite in data_dir."""
-    location = settings.database_url.reveal() if settings.database_url else settings.db_path
-    return Store(location, settings.token_encryption_key.reveal())
-
-
 def default_client_factory(settings: Settings) -> Callable[[], FreshBooksClient]:
     def factory() -> FreshBooksClient:
         return FreshBooksClient(
@@ -75,7 +69,7 @@ class Bridge:
         run_runner: bool = True,
     ) -> None:
         self.settings = settings
-        self.store = open_store(settings)
+        self.store = Store.from_settings(settings)
         self.run_runner = run_runner
         self.client_factory = client_factory or default_client_factory(settings)
         self._client: t.Any = None
@@ -97,7 +91,7 @@ class Bridge:
         self._tasks.append(asyncio.create_task(self._committer(), name="committer"))
         self._tasks.append(asyncio.create_task(self._verification_worker(), name="verifier"))
         if self.run_runner:
-            self._runner_store = open_store(self.settings)
+            self._runner_store = Store.from_settings(self.settings)
             # replicated (database_url): a pipeline per account, under its lock in the database
             runner_class = ReplicatedRunner if self.settings.database_url else Runner
             self.runner = runner_class(self.settings, self._runner_store)
