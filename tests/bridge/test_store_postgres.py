@@ -211,3 +211,17 @@ def test_kill_9_of_the_holder_frees_its_account_at_once(open_store, location):
     survivor.ack(batch.run_id)
     retry = survivor.claim(now=1e12)
     assert retry.record_ids == {"invoices": [1]} and retry.attempt_level == 1  # the interrupted one
+
+
+def test_a_store_that_lost_its_connection_fails_and_frees_its_account(open_store):
+    """The server ends a replica's session (restart, failover, admin): the replica's calls fail (its
+    health check too) instead of reconnecting without its locks; its account is free for the others."""
+    lost, survivor = open_store(), open_store()
+    lost.enqueue(ev(1, account="ACCA"), 100.0)
+    assert lost.claim(now=200.0).account_id == "ACCA"
+    pid = lost.db.value("SELECT pg_backend_pid() AS pid")
+    survivor.db.value("SELECT pg_terminate_backend(?) AS done", (pid,))
+    with pytest.raises(StoreError, match="is unusable"):
+        lost.ping()
+    assert survivor.recover_interrupted(now=300.0) == 1
+    assert survivor.claim(now=300.0).account_id == "ACCA"

@@ -31,6 +31,7 @@ from webhook_bridge.store.database import (
     Database,
     SqliteDatabase,
     StoreError,
+    first_line,
     open_database,
 )
 from webhook_bridge.store.queue import EventQueue, backoff_seconds, batch_limit
@@ -93,7 +94,9 @@ class Store:
         except BaseException as exc:
             self.db.close()
             if isinstance(exc, self.db.errors):
-                raise StoreError(f"cannot open the queue database {self.db.location}: {exc}") from None
+                raise StoreError(
+                    f"cannot open the queue database {self.db.location}: {first_line(exc)}"
+                ) from None
             raise
         self.run_log = RunLog(self.db, self.locks)
         self.queue = EventQueue(self.db, self.run_log, self.locks)
@@ -156,8 +159,11 @@ class Store:
         self.db.close()
 
     def ping(self) -> None:
-        """Raise if the database is unusable (health check)."""
-        self.db.ping()
+        """Raise StoreError if the database is unusable (health check), e.g. its connection was lost."""
+        try:
+            self.db.ping()
+        except self.db.errors as exc:
+            raise StoreError(f"the queue database {self.location} is unusable: {first_line(exc)}") from None
 
     def pragma(self, name: str) -> object:
         """Read a PRAGMA (SQLite; tests check WAL and synchronous)."""
@@ -177,7 +183,7 @@ class Store:
         try:
             return self.queue.enqueue_many(deliveries, coalesce_window=coalesce_window)
         except self.db.errors as exc:
-            raise StoreError(f"cannot store event: {exc}") from None
+            raise StoreError(f"cannot store event: {first_line(exc)}") from None
 
     def enqueue(
         self, delivery: EventDelivery, received_ts: float | None = None, *, coalesce_window: float = 0.0

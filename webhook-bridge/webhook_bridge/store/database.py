@@ -124,6 +124,11 @@ class StoreError(Exception):
     """The queue database cannot be opened or written."""
 
 
+def first_line(exc: BaseException) -> str:
+    """A driver error as one line (PostgreSQL's carry DETAIL/HINT lines)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class Cursor(t.Protocol):
     """What both drivers' cursors give back."""
 
@@ -377,7 +382,7 @@ class PostgresDatabase(Database):
     }
 
     def __init__(self, url: str) -> None:
-        from freshbooks_auth.token_backends import redact_url  # noqa: PLC0415
+        from freshbooks_auth.store_url import redact_url  # noqa: PLC0415
 
         super().__init__(redact_url(url), None)
         try:
@@ -399,8 +404,7 @@ class PostgresDatabase(Database):
                 connect_timeout=15,
             )
         except psycopg.Error as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StoreError(f"cannot open the queue database {self.location}: {first_line}") from None
+            raise StoreError(f"cannot open the queue database {self.location}: {first_line(exc)}") from None
         try:
             # A replica whose host vanishes (no FIN) loses its session, and so its locks, within a
             # minute instead of the kernel's two hours.
@@ -411,8 +415,7 @@ class PostgresDatabase(Database):
             self._create_schema()
         except psycopg.Error as exc:
             self.close()
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StoreError(f"cannot open the queue database {self.location}: {first_line}") from None
+            raise StoreError(f"cannot open the queue database {self.location}: {first_line(exc)}") from None
         except StoreError:
             self.close()
             raise

@@ -7,8 +7,6 @@ import datetime
 import json
 import typing as t
 
-from webhook_bridge.freshbooks import STREAM_SELECT
-
 Row = dict[str, t.Any]
 
 
@@ -79,16 +77,6 @@ class Batch:
         out: dict[str, dict[str, str]] = {}
         for (stream, object_id), event in sorted(earliest.items()):
             out.setdefault(stream, {})[object_id] = event.received_at
-        return out
-
-    @property
-    def select(self) -> list[str]:
-        """Streams to select (each record stream plus its child streams)."""
-        out: list[str] = []
-        for stream in self.record_ids:
-            for name in STREAM_SELECT.get(stream, (stream,)):
-                if name not in out:
-                    out.append(name)
         return out
 
     @property
