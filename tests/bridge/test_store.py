@@ -133,7 +133,6 @@ class TestClaim:
         batch = store.claim(now=200.0)
         assert batch.account_id == ACCOUNT
         assert batch.record_ids == {"invoices": [1, 2], "payments": [9]}
-        assert batch.select == ["invoices", "invoice_lines", "payments"]
         assert batch.record_count == 3 and len(batch.events) == 4
         assert set(batch.event_received_at["invoices"]) == {"1", "2"}
         assert batch.event_received_at["invoices"]["1"].startswith("1970-01-01T00:01:40.000")
