@@ -18,7 +18,7 @@ import types
 import typing as t
 
 from freshbooks_emulator.faults import TransportFault
-from webhook_bridge.freshbooks import STREAM_SELECT
+from webhook_bridge.events import EVENT_STREAMS
 from webhook_bridge.runner import build_env
 
 from chaos import checks, processes
@@ -347,8 +347,7 @@ def token_race(h: Harness, rng: random.Random, res: TrialResult) -> None:
 
 def _webhook_env(ids: dict[str, list[str]], received: dict[str, dict[str, str]]) -> dict[str, str]:
     """The variables the webhook bridge gives a record_ids run (webhook_bridge.runner.build_env)."""
-    select = sorted({s for stream in ids for s in STREAM_SELECT[stream]})
-    env = build_env({}, BRIDGE_SETTINGS, record_ids=ids, event_received_at=received, select=select)
+    env = build_env({}, BRIDGE_SETTINGS, record_ids=ids, event_received_at=received)
     return {k: v for k, v in env.items() if k.startswith("TAP_FRESHBOOKS")}
 
 
@@ -359,7 +358,7 @@ def _webhooks(h: Harness, rng: random.Random, changes: t.Sequence[Change], extra
     for change in changes:
         ids.setdefault(change.stream, []).append(change.id)
     for _ in range(extra):
-        stream = rng.choice(sorted(STREAM_SELECT.keys() & {"clients", "invoices", "expenses", "items", "payments"}))
+        stream = rng.choice(sorted(set(EVENT_STREAMS.values()) & {"clients", "invoices", "expenses", "items", "payments"}))
         acct = rng.choice([a["account_id"] for a in h.emu.accounts])
         pool = h.emu.store.ids(stream, acct)
         if pool:

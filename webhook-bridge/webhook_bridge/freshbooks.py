@@ -17,7 +17,10 @@ import typing as t
 
 import httpx
 
+from freshbooks_auth.errors import ConfigError, FreshBooksError, ReauthorizationRequired
+from freshbooks_auth.unauthorized import TokenProvider, UnauthorizedHook
 from webhook_bridge import __version__
+from webhook_bridge.events import EVENT_STREAMS, stream_for
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,69 +30,30 @@ if t.TYPE_CHECKING:
 LOGGER = logging.getLogger("webhook_bridge.freshbooks")
 
 # ------------------------------------------------------------------------------------------------
-# Event names (freshbooks-api.md §7.5) and the streams each one refreshes.
+# Event names (freshbooks-api.md §7.5). Which stream an event refreshes is events.py's.
 
 
 @dataclasses.dataclass(frozen=True)
 class EventTarget:
-    """Where the records named by an event live in the tap."""
+    """The stream whose ``record_ids`` fetch the record an event names (see events.py)."""
 
-    stream: str  # the `record_ids` key (the stream that fetches the object by id)
-    select: tuple[str, ...]  # streams to select for the run (the stream plus its children)
-
-
-# resource prefix of an event name -> tap stream
-EVENT_TARGETS: dict[str, EventTarget] = {
-    "invoice": EventTarget("invoices", ("invoices", "invoice_lines")),
-    "payment": EventTarget("payments", ("payments",)),
-    "expense": EventTarget("expenses", ("expenses",)),
-    "category": EventTarget("expense_categories", ("expense_categories",)),
-    "bill": EventTarget("bills", ("bills",)),
-    "bill_payment": EventTarget("bill_payments", ("bill_payments",)),
-    "bill_vendor": EventTarget("bill_vendors", ("bill_vendors",)),
-    "client": EventTarget("clients", ("clients",)),
-    "item": EventTarget("items", ("items",)),
-    "tax": EventTarget("taxes", ("taxes",)),
-    "credit_note": EventTarget("credit_notes", ("credit_notes",)),
-    "other_income": EventTarget("other_incomes", ("other_incomes",)),
-    "project": EventTarget("projects", ("projects",)),
-    "service": EventTarget("services", ("services",)),
-    "time_entry": EventTarget("time_entries", ("time_entries",)),
-    "estimate": EventTarget("estimates", ("estimates", "estimate_lines")),
-    "recurring": EventTarget("invoice_profiles", ("invoice_profiles", "invoice_profile_lines")),
-}
-STREAM_SELECT: dict[str, tuple[str, ...]] = {v.stream: v.select for v in EVENT_TARGETS.values()}
-EVENT_ACTIONS = ("create", "update", "delete")
-
-# What `register` subscribes to by default. FreshBooks documents (or third parties list) events for
-# these resources; `bill_payment` and `other_income` have no documented events, they are tried and
-# reported as "not offered" if FreshBooks answers 422. Journal entries, ledger accounts and bill
-# payments without events are covered by the scheduled poll.
-DEFAULT_EVENT_RESOURCES = (
-    "invoice",
-    "payment",
-    "expense",
-    "bill",
-    "bill_payment",
-    "bill_vendor",
-    "client",
-    "item",
-    "category",
-    "credit_note",
-    "other_income",
-    "tax",
-    "project",
-    "service",
-    "time_entry",
-    "estimate",
-    "recurring",
-)
-DEFAULT_EVENTS = tuple(f"{r}.{a}" for r in DEFAULT_EVENT_RESOURCES for a in EVENT_ACTIONS)
+    stream: str
 
 
 def target_for(event_name: str) -> EventTarget | None:
     """The stream an event refreshes (``None``: not fetchable by id, left to the poll)."""
-    return EVENT_TARGETS.get(event_name.split(".", 1)[0])
+    stream = stream_for(event_name)
+    return None if stream is None else EventTarget(stream)
+
+
+EVENT_ACTIONS = ("create", "update", "delete")
+
+# What `register` subscribes to by default: every resource with a stream in events.py. FreshBooks
+# documents (or third parties list) events for these resources; `bill_payment` and `other_income`
+# have no documented events, they are tried and reported as "not offered" if FreshBooks answers 422.
+# Journal entries, ledger accounts and bill payments without events are covered by the scheduled poll.
+DEFAULT_EVENT_RESOURCES = tuple(EVENT_STREAMS)
+DEFAULT_EVENTS = tuple(f"{r}.{a}" for r in DEFAULT_EVENT_RESOURCES for a in EVENT_ACTIONS)
 
 
 def expand_events(names: Iterable[str]) -> list[str]:
@@ -103,14 +67,6 @@ def expand_events(names: Iterable[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------
 # tokens
-
-
-class TokenProvider(t.Protocol):
-    """What the client needs from an authenticator (the tap's ``FreshBooksAuthenticator`` fits)."""
-
-    def get_access_token(self) -> str: ...
-
-    def handle_unauthorized(self, failed_access_token: str | None = None) -> None: ...
 
 
 class StaticToken:
@@ -127,20 +83,11 @@ class StaticToken:
 
 
 def token_provider_from_settings(settings: Settings) -> TokenProvider:
-    """The tap's authenticator over the tap's encrypted token store.
+    """The shared FreshBooks authenticator over the tap's encrypted token store.
 
     Raises:
-        FreshBooksAPIError: the tap is not installed or its settings are incomplete (one line).
+        FreshBooksAPIError: its settings are incomplete or unusable (one line).
     """
-    try:
-        from tap_freshbooks.auth import authenticator_from_config  # noqa: PLC0415
-        from tap_freshbooks.errors import FreshBooksError  # noqa: PLC0415
-    except ImportError:
-        raise FreshBooksAPIError(
-            0,
-            "tap-freshbooks is not installed next to webhook-bridge (it provides the token store); "
-            "install both: pip install -e ./tap-freshbooks -e ./webhook-bridge",
-        ) from None
     missing = [
         name
         for name, value in (
@@ -156,10 +103,19 @@ def token_provider_from_settings(settings: Settings) -> TokenProvider:
             "calling FreshBooks needs the tap's OAuth app and token store: set "
             + ", ".join(f"WEBHOOK_BRIDGE_{m}" for m in missing),
         )
+    # imported here: the authenticator pulls in singer-sdk, which only FreshBooks calls need
+    from freshbooks_auth.authenticator import authenticator_from_config  # noqa: PLC0415
+
     try:
         return authenticator_from_config(settings.tap_config(), logger=LOGGER)
     except FreshBooksError as exc:
         raise FreshBooksAPIError(0, str(exc)) from None
+
+
+def _token_error(exc: FreshBooksError) -> FreshBooksAPIError:
+    """A token problem as an API error: re-authorize / fix a setting (final), else an outage (retried)."""
+    final = isinstance(exc, (ReauthorizationRequired, ConfigError))
+    return FreshBooksAPIError(401 if final else 0, str(exc))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -197,7 +153,7 @@ class Callback:
 
     @classmethod
     def from_api(cls, account_id: str, data: dict[str, t.Any]) -> Callback:
-        raw_id = data.get("callbackid", data.get("id"))
+        raw_id: t.Any = data.get("callbackid", data.get("id"))  # an int, or its digits
         return cls(
             callback_id=int(raw_id),
             event=str(data.get("event", "")),
@@ -225,6 +181,7 @@ class FreshBooksClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tokens = tokens
+        self._unauthorized = UnauthorizedHook(tokens)  # the 401 rule, shared with the tap
         self.max_tries = max(1, max_tries)
         self.retry_wait = retry_wait
         self._http = httpx.Client(
@@ -249,18 +206,21 @@ class FreshBooksClient:
     ) -> dict[str, t.Any]:
         url = f"{self.api_url}{path}"
         idempotent = method != "POST"
-        refreshed = False
+        credentials = self._unauthorized.request()
         attempt = 0
         while True:
             attempt += 1
-            token = self.tokens.get_access_token()
+            try:
+                authorization = credentials.authorization()
+            except FreshBooksError as exc:
+                raise _token_error(exc) from None
             try:
                 response = self._http.request(
                     method,
                     url,
                     json=json,
                     params=params,
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers={"Authorization": authorization},
                 )
             except httpx.HTTPError as exc:
                 # a POST may have been processed; `register` re-lists before creating again
@@ -268,9 +228,11 @@ class FreshBooksClient:
                     time.sleep(self.retry_wait * 2 ** (attempt - 1))
                     continue
                 raise FreshBooksAPIError(0, f"{method} {path}: {type(exc).__name__}") from None
-            if response.status_code == 401 and not refreshed:
-                refreshed = True
-                self.tokens.handle_unauthorized(token)
+            if response.status_code == 401:
+                try:
+                    credentials.unauthorized()  # refresh once, or re-authorize
+                except FreshBooksError as exc:
+                    raise _token_error(exc) from None
                 continue
             if (
                 response.status_code in RETRY_STATUSES

@@ -241,9 +241,11 @@ def build_env(
     """The child's environment: the bridge's own (minus its secrets) plus the run's tap settings.
 
     A poll (no ``record_ids``) gets none of the webhook-only variables, even if they were set in the
-    bridge's environment by mistake. ``state_id_suffix`` (a per-account pipeline in replicated mode)
-    becomes ``MELTANO_RUN_STATE_ID_SUFFIX``: ``meltano run`` appends it to the state ID, and the tap
-    keys its pipeline lock with it.
+    bridge's environment by mistake. A webhook run sends no stream selection (``select`` is a
+    Meltano select filter for callers that want one): the tap narrows the run to its ``record_ids``
+    streams and the streams riding along with them. ``state_id_suffix`` (a per-account pipeline in
+    replicated mode) becomes ``MELTANO_RUN_STATE_ID_SUFFIX``: ``meltano run`` appends it to the state
+    ID, and the tap keys its pipeline lock with it.
     """
     env = {k: v for k, v in base.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
     prefix = settings.extractor_env_prefix
@@ -252,7 +254,8 @@ def build_env(
     if record_ids is not None:
         env[f"{prefix}_RECORD_IDS"] = json.dumps(dict(record_ids), separators=(",", ":"))
         env[f"{prefix}_EVENT_RECEIVED_AT"] = json.dumps(dict(event_received_at or {}), separators=(",", ":"))
-        env[f"{prefix}__SELECT_FILTER"] = json.dumps(list(select or record_ids))
+    if record_ids is not None and select is not None:  # the tap itself adds what rides along
+        env[f"{prefix}__SELECT_FILTER"] = json.dumps(list(select))
     if account_ids is not None:
         env[f"{prefix}_ACCOUNT_IDS"] = json.dumps(list(account_ids))
     if state_id_suffix is not None:
@@ -801,7 +804,6 @@ class Runner:
             self.settings,
             record_ids=batch.record_ids,
             event_received_at=batch.event_received_at,
-            select=batch.select,
             account_ids=[batch.account_id],
             state_id_suffix=self.state_id_suffix(batch.account_id),
         )
@@ -944,7 +946,6 @@ class Runner:
                             else {
                                 "record_ids": batch.record_ids,
                                 "event_received_at": batch.event_received_at,
-                                "select": batch.select,
                             }
                         ),
                     )
