@@ -132,7 +132,7 @@ def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, lis
 
 def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int], object]:
     from freshbooks_emulator import FreshBooksEmulator
-    from tap_freshbooks.token_store import TokenSet, TokenStore
+    from freshbooks_auth.token_store import TokenSet, TokenStore
 
     meltano = Path(sys.executable).with_name("meltano")
     plugins = ROOT / ".meltano"

@@ -24,25 +24,28 @@ import logging
 import threading
 import time
 import typing as t
+import weakref
 
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 
-from tap_freshbooks import retries
-from tap_freshbooks.errors import (
+from freshbooks_auth import retry_policy
+from freshbooks_auth.errors import (
     REAUTH_COMMAND,
     ConfigError,
     ReauthorizationRequired,
     TokenEndpointError,
     TokenStoreError,
 )
-from tap_freshbooks.token_backends import store_from_config
-from tap_freshbooks.token_store import TokenSet
+from freshbooks_auth.settings import api_base_url, require_settings, token_url
+from freshbooks_auth.token_backends import store_from_config
+from freshbooks_auth.token_store import TokenSet
+from freshbooks_auth.unauthorized import RequestAuth, UnauthorizedHook
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from tap_freshbooks.token_backends import TokenStoreBackend
+    from freshbooks_auth.token_backends import TokenStoreBackend
 
 GRANT_REJECTED_MESSAGE = (
     "FreshBooks rejected the refresh token (the grant was revoked or the token was already used). "
@@ -107,8 +110,9 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
     """OAuth 2.0 authenticator for FreshBooks with single-use, rotating refresh tokens.
 
     Streams call :meth:`authenticate_request` (the SDK does, through ``requests``' auth hook) and, after an
-    API call answered 401, :meth:`handle_unauthorized` with the access token that call used, then
-    re-send the request once.
+    API call answered 401, :meth:`on_unauthorized` with that request, then re-send it once. Clients
+    that do not use ``requests`` take a :class:`~freshbooks_auth.unauthorized.RequestAuth` per request
+    from :attr:`unauthorized_hook` instead.
     """
 
     def __init__(
@@ -141,7 +145,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         self.max_tries = max(1, int(max_tries))
         self.retry_wait_seconds = float(retry_wait_seconds)
         self.timeout = float(timeout)
-        self.retry_policy = retries.RetryPolicy(base_seconds=self.retry_wait_seconds)
+        self.retry_policy = retry_policy.RetryPolicy(base_seconds=self.retry_wait_seconds)
         self.refresh_count = 0  # POSTs to the token endpoint that rotated the pair (this process)
         self._tokens: TokenSet | None = None
         self._rejected_refresh_token: str | None = None  # answered invalid_grant in this process
@@ -149,12 +153,18 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
         # The SDK's session retries POSTs inside urllib3 (also after the request was sent), which
         # could resend a refresh token the server already consumed. Retries are done here instead.
         self._session = requests.Session()
+        self.unauthorized_hook = UnauthorizedHook(self)  # the 401 rule (one per process, like this)
+        # each request this authenticator signed -> its credentials across attempts (the SDK re-sends
+        # the same PreparedRequest object on a retry)
+        self._signed: weakref.WeakKeyDictionary[requests.PreparedRequest, RequestAuth] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # ---------------------------------------------------------------------------------------------
     # SDK interface
 
     @property
-    def oauth_request_body(self) -> dict:
+    def oauth_request_body(self) -> dict[str, str]:
         """Body of a refresh POST for the current refresh token."""
         current = self._tokens
         return self._refresh_body(current.refresh_token if current else self.bootstrap_refresh_token)
@@ -179,7 +189,24 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set ``Authorization: Bearer`` with a fresh access token (refreshing under the lock if needed)."""
         with self._mutex:
-            return super().authenticate_request(request)
+            credentials = self._signed.get(request)
+            if credentials is None:
+                credentials = self._signed[request] = self.unauthorized_hook.request()
+            request.headers["Authorization"] = credentials.authorization()
+            return request
+
+    def on_unauthorized(self, request: requests.PreparedRequest | None) -> None:
+        """The API answered ``request`` (signed here) with 401: refresh once; the caller re-sends it.
+
+        Raises:
+            ReauthorizationRequired: the request was already refreshed once, its token already got
+                a 401, or the refresh token was rejected.
+        """
+        with self._mutex:
+            credentials = self._signed.get(request) if request is not None else None
+        if credentials is None:  # not signed here: nothing to compare, refresh the current token
+            credentials = self.unauthorized_hook.request()
+        credentials.unauthorized()
 
     def update_access_token(self) -> None:
         """Make the access token fresh: adopt the store's pair, or refresh under the lock."""
@@ -376,7 +403,7 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
     def _post_token(self, body: Mapping[str, str]) -> requests.Response:
         """POST to the token endpoint, retrying outages (connection errors, 429, 5xx) only.
 
-        Waits follow retries.RetryPolicy (jittered exponential steps from ``retry_wait_seconds``,
+        Waits follow retry_policy.RetryPolicy (jittered exponential steps from ``retry_wait_seconds``,
         ``Retry-After`` as a floor).
 
         A 2xx or 4xx answer is returned at once: 2xx consumed the refresh token; 4xx is final.
@@ -397,10 +424,10 @@ class FreshBooksAuthenticator(OAuthAuthenticator):
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = type(exc).__name__
             else:
-                if not retries.is_retriable_status(response.status_code):
+                if not retry_policy.is_retriable_status(response.status_code):
                     return response
                 last_problem = f"HTTP {response.status_code}"
-                retry_after = retries.parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = retry_policy.parse_retry_after(response.headers.get("Retry-After"))
             if attempt < self.max_tries:
                 wait = self.retry_policy.wait(attempt, retry_after)
                 self.logger.warning(
@@ -430,15 +457,12 @@ def authenticator_from_config(
     Raises:
         ConfigError: a required setting is missing or the encryption key is malformed.
     """
-    from tap_freshbooks.login import require_settings  # noqa: PLC0415  (avoid an import cycle)
-
     require_settings(config, ("client_id", "client_secret", "token_encryption_key"))
-    api_url = str(config.get("api_url") or "https://api.freshbooks.com").rstrip("/")
     return FreshBooksAuthenticator(
         client_id=str(config["client_id"]),
         client_secret=str(config["client_secret"]),
         redirect_uri=config.get("redirect_uri") or None,
-        token_url=f"{api_url}/auth/oauth/token",
+        token_url=token_url(api_base_url(config)),
         store=store_from_config(config),  # token_store_url, else token_store_path (a file)
         bootstrap_refresh_token=config.get("refresh_token") or None,
         refresh_margin_seconds=refresh_margin_seconds,

@@ -22,19 +22,21 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from tap_freshbooks.auth import raise_for_token_error
-from tap_freshbooks.errors import (
+from freshbooks_auth.authenticator import raise_for_token_error
+from freshbooks_auth.errors import (
     ConfigError,
     FreshBooksError,
     LoginError,
     TokenEndpointError,
     TokenStoreError,
 )
-from tap_freshbooks.token_backends import store_from_config
-from tap_freshbooks.token_store import TokenSet, new_encryption_key
+from freshbooks_auth.fernet import new_encryption_key
+from freshbooks_auth.settings import DEFAULT_AUTH_URL, api_base_url, require_settings, token_url
+from freshbooks_auth.token_backends import store_from_config
+from freshbooks_auth.token_store import TokenSet
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "build_authorize_url",
@@ -47,31 +49,10 @@ __all__ = [
     "run_login",
 ]
 
-DEFAULT_API_URL = "https://api.freshbooks.com"
-DEFAULT_AUTH_URL = "https://auth.freshbooks.com"
 # plus a token store: token_store_url, or token_store_path (checked by store_from_config)
 LOGIN_SETTINGS = ("client_id", "client_secret", "redirect_uri", "token_encryption_key")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 DEFAULT_LISTEN_TIMEOUT = 300.0  # FreshBooks authorization codes expire after 5 minutes
-
-
-def require_settings(config: Mapping[str, t.Any], names: Iterable[str]) -> None:
-    """Raise ConfigError for the first missing/empty setting, naming its environment variable."""
-    for name in names:
-        value = config.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            env = f"TAP_FRESHBOOKS_{name.upper()}"
-            hint = ""
-            if name == "token_encryption_key":
-                hint = f"; generate one with: {_generate_key_hint()}"
-            msg = f"setting `{name}` is missing: set it in the config file or as {env}{hint}"
-            raise ConfigError(msg)
-
-
-def _generate_key_hint() -> str:
-    from tap_freshbooks.token_store import GENERATE_KEY_COMMAND  # noqa: PLC0415
-
-    return GENERATE_KEY_COMMAND
 
 
 def build_authorize_url(auth_url: str, client_id: str, redirect_uri: str, state: str) -> str:
@@ -161,7 +142,7 @@ def exchange_code(
         ConfigError: client_id/client_secret rejected (``invalid_client``).
         TokenEndpointError: outage or unexpected answer.
     """
-    url = f"{api_url.rstrip('/')}/auth/oauth/token"
+    url = token_url(api_url)
     body = {
         "grant_type": "authorization_code",
         "client_id": client_id,
@@ -304,7 +285,7 @@ def run_login(
     client_id = str(config["client_id"])
     client_secret = str(config["client_secret"])
     redirect_uri = str(config["redirect_uri"])
-    api_url = str(config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+    base_api_url = api_base_url(config)
     auth_url = str(config.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
     store = store_from_config(config)
     try:
@@ -355,7 +336,7 @@ def run_login(
         code = parse_pasted_redirect(pasted or "", state)
 
     tokens = exchange_code(
-        api_url=api_url,
+        api_url=base_api_url,
         client_id=client_id,
         client_secret=client_secret,
         redirect_uri=redirect_uri,

@@ -3,12 +3,12 @@
 ``token_store_url`` picks the backend (``token_store_path`` still works and means ``file://``):
 
 * ``file:///abs/path`` (or a plain path): the encrypted local file, locked with ``flock``
-  (:class:`tap_freshbooks.token_store.TokenStore`);
+  (:class:`freshbooks_auth.token_store.TokenStore`);
 * ``postgresql://user@host:5432/db?grant=NAME&table=NAME``: one row per (``client_id``, grant), the
-  refresh done under ``SELECT ... FOR UPDATE`` (:mod:`tap_freshbooks.token_store_postgres`);
+  refresh done under ``SELECT ... FOR UPDATE`` (:mod:`freshbooks_auth.token_store_postgres`);
 * ``s3://bucket/key?lease_seconds=N``: one object per grant, written only with compare-and-swap
   (``If-Match`` / ``If-None-Match: *``); the endpoint and credentials come from the standard AWS
-  variables (:mod:`tap_freshbooks.token_store_s3`).
+  variables (:mod:`freshbooks_auth.token_store_s3`).
 
 Every backend keeps the same Fernet-encrypted document and honours the same contract, which is all
 ``auth.py`` relies on (it never asks which backend it has):
@@ -25,16 +25,15 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import unquote, urlsplit
 
-from tap_freshbooks.errors import ConfigError
-from tap_freshbooks.token_store import DEFAULT_LOCK_TIMEOUT, TokenSet, TokenStore
+from freshbooks_auth.errors import ConfigError
+from freshbooks_auth.store_url import URL_EXAMPLES, URL_SETTING, redact_url
+from freshbooks_auth.token_store import DEFAULT_LOCK_TIMEOUT, TokenSet, TokenStore
 
 if t.TYPE_CHECKING:
     import contextlib
     from collections.abc import Mapping
 
-URL_SETTING = "token_store_url"
 PATH_SETTING = "token_store_path"
-URL_EXAMPLES = "file:///path/tokens.fernet, postgresql://user@host:5432/db, s3://bucket/key"
 
 
 @t.runtime_checkable
@@ -72,19 +71,6 @@ def _one_line_url_error(url: str, problem: str) -> ConfigError:
     return ConfigError(f"setting `{URL_SETTING}` ({shown}) {problem}; examples: {URL_EXAMPLES}")
 
 
-def redact_url(url: str) -> str:
-    """``url`` without its password (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
-
-
 def file_path_from_url(url: str) -> str:
     """The local path of a ``file:`` URL (``file:///abs``, ``file://localhost/abs``, ``file:rel``)."""
     parts = urlsplit(url)
@@ -120,11 +106,11 @@ def open_token_store(
                 "setting `client_id` is missing: a PostgreSQL token store keys its row by client_id "
                 "(set it in the config file or as TAP_FRESHBOOKS_CLIENT_ID)"
             )
-        from tap_freshbooks.token_store_postgres import PostgresTokenStore  # noqa: PLC0415
+        from freshbooks_auth.token_store_postgres import PostgresTokenStore  # noqa: PLC0415
 
         return PostgresTokenStore(text, encryption_key, client_id=client_id, lock_timeout=lock_timeout)
     if scheme == "s3":
-        from tap_freshbooks.token_store_s3 import S3TokenStore  # noqa: PLC0415
+        from freshbooks_auth.token_store_s3 import S3TokenStore  # noqa: PLC0415
 
         return S3TokenStore(text, encryption_key, lock_timeout=lock_timeout)
     raise _one_line_url_error(text, f"has the unsupported scheme {scheme!r}")
@@ -156,15 +142,4 @@ def store_from_config(
         config.get("token_encryption_key"),
         client_id=str(client_id) if client_id else None,
         lock_timeout=lock_timeout,
-    )
-
-
-def missing_extra_error(backend: str, extra: str, module: str) -> ConfigError:
-    """One line saying which optional extra a backend needs."""
-    import importlib.metadata  # noqa: PLC0415  (error path only)
-
-    dist = (importlib.metadata.packages_distributions().get("tap_freshbooks") or ["tap-freshbooks"])[0]
-    return ConfigError(
-        f"setting `{URL_SETTING}` selects the {backend} token store, which needs the `{module}` "
-        f"package: pip install '{dist}[{extra}]' (Meltano: add [{extra}] to the extractor's pip_url)"
     )

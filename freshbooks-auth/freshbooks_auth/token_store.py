@@ -28,18 +28,16 @@ import typing as t
 from pathlib import Path
 
 import filelock
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 
-from tap_freshbooks.errors import ConfigError, TokenStoreError
+from freshbooks_auth.errors import ConfigError, TokenStoreError
+from freshbooks_auth.fernet import fernet
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
 LOGGER = logging.getLogger(__name__)
 
-GENERATE_KEY_COMMAND = (
-    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-)
 STORE_FORMAT_VERSION = 1
 DEFAULT_LOCK_TIMEOUT = 120.0
 
@@ -179,24 +177,6 @@ def _redact(value: str | None) -> str:
     return "None" if value is None else f"'<redacted {len(value)} chars>'"
 
 
-def _fernet(encryption_key: str | bytes | None) -> Fernet:
-    if not encryption_key:
-        msg = (
-            "token_encryption_key is not set (TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY). "
-            f"Generate one with: {GENERATE_KEY_COMMAND}"
-        )
-        raise ConfigError(msg)
-    key = encryption_key.strip() if isinstance(encryption_key, (str, bytes)) else encryption_key
-    try:
-        return Fernet(key)
-    except (ValueError, TypeError):
-        msg = (
-            "token_encryption_key is not a valid Fernet key (32 url-safe base64-encoded bytes). "
-            f"Generate one with: {GENERATE_KEY_COMMAND}"
-        )
-        raise ConfigError(msg) from None
-
-
 class TokenCipher:
     """Fernet encryption of the stored token document, shared by every backend.
 
@@ -206,7 +186,7 @@ class TokenCipher:
 
     def __init__(self, encryption_key: str | bytes | None) -> None:
         """Raises ConfigError when ``encryption_key`` is missing or not a Fernet key."""
-        self._fernet = _fernet(encryption_key)
+        self._fernet = fernet(encryption_key)
 
     def seal(self, tokens: TokenSet | None, **extra: t.Any) -> bytes:
         """Encrypt a document holding ``tokens`` (``None``: no token yet) and ``extra`` fields."""
@@ -451,8 +431,3 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(dir_fd)
-
-
-def new_encryption_key() -> str:
-    """A fresh Fernet key for ``token_encryption_key``."""
-    return Fernet.generate_key().decode()

@@ -22,9 +22,9 @@ import threading
 import typing as t
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tap_freshbooks.errors import ConfigError, TokenStoreError
-from tap_freshbooks.token_backends import URL_SETTING, missing_extra_error, redact_url
-from tap_freshbooks.token_store import DEFAULT_LOCK_TIMEOUT, TokenCipher
+from freshbooks_auth.errors import ConfigError, TokenStoreError
+from freshbooks_auth.store_url import URL_SETTING, missing_extra_error, redact_url
+from freshbooks_auth.token_store import DEFAULT_LOCK_TIMEOUT, TokenCipher
 
 try:
     import psycopg
@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_freshbooks.token_store import TokenSet
+    from freshbooks_auth.token_store import TokenSet
 
 DEFAULT_GRANT = "default"
 DEFAULT_TABLE = "tap_freshbooks_tokens"

@@ -37,21 +37,21 @@ import typing as t
 import uuid
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tap_freshbooks.errors import ConfigError, TokenStoreError
-from tap_freshbooks.token_backends import URL_SETTING, missing_extra_error
-from tap_freshbooks.token_store import DEFAULT_LOCK_TIMEOUT, TokenCipher
+from freshbooks_auth.errors import ConfigError, TokenStoreError
+from freshbooks_auth.store_url import DISTRIBUTION, URL_SETTING, missing_extra_error
+from freshbooks_auth.token_store import DEFAULT_LOCK_TIMEOUT, TokenCipher
 
 try:
     import boto3
     import botocore.config
     import botocore.exceptions
 except ImportError:  # pragma: no cover - exercised only without the extra
-    boto3 = None  # type: ignore[assignment]
+    boto3 = None
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tap_freshbooks.token_store import TokenSet
+    from freshbooks_auth.token_store import TokenSet
 
 LOGGER = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class S3TokenStore:
             if "IfMatch" not in members or "IfNoneMatch" not in members:
                 msg = (
                     f"setting `{URL_SETTING}` is s3:// but the installed botocore cannot send conditional "
-                    "writes (If-Match on PutObject): pip install 'tap-freshbooks[s3]'"
+                    f"writes (If-Match on PutObject): pip install '{DISTRIBUTION}[s3]'"
                 )
                 raise ConfigError(msg)
             self._client = client
@@ -235,7 +235,7 @@ class S3TokenStore:
         return self._cipher.tokens(read.document, location=self._location)
 
     def _put_or_recognise(
-        self, tokens: TokenSet | None, rotation: dict | None, etag: str | None
+        self, tokens: TokenSet | None, rotation: dict[str, t.Any] | None, etag: str | None
     ) -> str | None:
         """CAS write; after a lost precondition, the ETag if the object is our own write anyway."""
         blob, write_id = self._seal(tokens, rotation)

@@ -1,45 +1,29 @@
 """User-actionable errors of tap-freshbooks.
 
-Every error here carries a one-line ``message`` meant for the person running the tap (and an optional
-``hint``). Messages never contain token, secret or key values.
+Every error carries a one-line ``message`` meant for the person running the tap (and an optional
+``hint``); messages never contain token, secret or key values. The classes are defined by the auth
+package (``freshbooks_auth.errors``), which raises most of them: the tap's own errors subclass
+:class:`FreshBooksError` like they do, so one ``except FreshBooksError`` catches both.
 """
 
 from __future__ import annotations
 
-REAUTH_COMMAND = "tap-freshbooks auth login --config <your config>"
+from freshbooks_auth.errors import (
+    REAUTH_COMMAND,
+    ConfigError,
+    FreshBooksError,
+    LoginError,
+    ReauthorizationRequired,
+    TokenEndpointError,
+    TokenStoreError,
+)
 
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-class FreshBooksError(Exception):
-    """Base class for errors the user can act on; ``str(err)`` is one line."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = _one_line(message)
-        self.hint = _one_line(hint) if hint else None
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class ConfigError(FreshBooksError):
-    """A setting is missing or invalid."""
-
-
-class ReauthorizationRequired(FreshBooksError):
-    """The grant is unusable: the user must run ``tap-freshbooks auth login`` again."""
-
-
-class TokenStoreError(FreshBooksError):
-    """The encrypted token store cannot be read, decrypted, written or locked."""
-
-
-class LoginError(FreshBooksError):
-    """The authorization-code flow (``tap-freshbooks auth login``) failed."""
-
-
-class TokenEndpointError(FreshBooksError):
-    """The token endpoint failed in a way that is not a rejected grant (outage, unexpected reply)."""
+__all__ = [
+    "REAUTH_COMMAND",
+    "ConfigError",
+    "FreshBooksError",
+    "LoginError",
+    "ReauthorizationRequired",
+    "TokenEndpointError",
+    "TokenStoreError",
+]

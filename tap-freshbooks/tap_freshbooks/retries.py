@@ -27,13 +27,10 @@ stream, the method and path (never the query string or a token) and the last fai
 
 from __future__ import annotations
 
-import dataclasses
-import email.utils
 import functools
 import logging
 import random
 import re
-import time
 import typing as t
 from http import HTTPStatus
 
@@ -41,6 +38,11 @@ import backoff
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
+# The policy itself (waits, Retry-After, which statuses) is shared with the token endpoint and the
+# bridge: re-exported here for the tap's streams.
+from freshbooks_auth.retry_policy import RetryPolicy as RetryPolicy
+from freshbooks_auth.retry_policy import is_retriable_status as is_retriable_status
+from freshbooks_auth.retry_policy import parse_retry_after as parse_retry_after
 from tap_freshbooks import envelopes
 from tap_freshbooks.errors import FreshBooksError
 
@@ -60,54 +62,6 @@ RETRIED_EXCEPTIONS: tuple[type[BaseException], ...] = (
 
 class RequestFailed(FreshBooksError):
     """A request still failed after the last allowed attempt."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    """How long to wait before attempt ``n + 1`` of one request."""
-
-    #: first exponential step (the wait after attempt 1 is between half of it and all of it)
-    base_seconds: float = 0.5
-    #: cap of one exponential step
-    max_seconds: float = 30.0
-    #: cap of a server's Retry-After
-    max_retry_after_seconds: float = 120.0
-
-    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Equal-jitter exponential wait after failed attempt ``attempt`` (1-based)."""
-        step = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
-        half = step / 2
-        return half + (rng or random).uniform(0, half)
-
-    def wait(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt ``attempt``; ``retry_after`` (seconds) is a floor."""
-        jittered = self.backoff(attempt, rng)
-        if retry_after is None:
-            return jittered
-        return max(min(retry_after, self.max_retry_after_seconds), jittered)
-
-
-def is_retriable_status(status: int) -> bool:
-    """429 and 5xx are worth another attempt; everything else is final."""
-    return status == HTTPStatus.TOO_MANY_REQUESTS or 500 <= status <= 599
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds (from delay-seconds or an HTTP-date), or None when absent/unreadable."""
-    if value is None or not str(value).strip():
-        return None
-    text = str(value).strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _response_of(exc: BaseException | None) -> requests.Response | None:

@@ -25,7 +25,7 @@ from bridge.helpers import (
 )
 
 emulator_mod = pytest.importorskip("freshbooks_emulator", reason="FreshBooks emulator not available")
-token_store_mod = pytest.importorskip("tap_freshbooks.token_store", reason="tap-freshbooks not importable")
+token_store_mod = pytest.importorskip("freshbooks_auth.token_store", reason="freshbooks-auth not importable")
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:

@@ -28,7 +28,7 @@ from security.outputs import save_output
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 tap_token_store = pytest.importorskip(
-    "tap_freshbooks.token_store", reason="tap-freshbooks is not importable yet (the tap issue)"
+    "freshbooks_auth.token_store", reason="freshbooks-auth is not importable"
 )
 emulator_mod = pytest.importorskip("freshbooks_emulator", reason="the FreshBooks emulator is not available")
 duckdb = pytest.importorskip("duckdb", reason="duckdb is not installed")

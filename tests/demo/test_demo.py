@@ -29,7 +29,7 @@ from demo.project_copy import PYTHON, clean_env, copy_project, meltano
 from freshbooks_emulator import FreshBooksEmulator
 from security.outputs import save_output
 from tap_freshbooks.streams import STREAM_TYPES
-from tap_freshbooks.token_store import TokenSet, TokenStore
+from freshbooks_auth.token_store import TokenSet, TokenStore
 
 pytestmark = pytest.mark.slow
 

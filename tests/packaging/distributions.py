@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {  # source directory -> PyPI distribution name
+    "freshbooks-auth": "freshbooks-warehouse-auth",
     "tap-freshbooks": "freshbooks-warehouse-tap",
     "webhook-bridge": "freshbooks-webhook-bridge",
     "looker": "freshbooks-looker",

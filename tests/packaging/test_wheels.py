@@ -31,16 +31,18 @@ pytestmark = pytest.mark.slow
 
 ROOT = dist.ROOT
 SOURCE_VERSION = {
+    "freshbooks-warehouse-auth": ROOT / "freshbooks-auth" / "freshbooks_auth" / "__init__.py",
     "freshbooks-warehouse-tap": ROOT / "tap-freshbooks" / "tap_freshbooks" / "__init__.py",
     "freshbooks-webhook-bridge": ROOT / "webhook-bridge" / "webhook_bridge" / "__init__.py",
     "freshbooks-looker": ROOT / "looker" / "freshbooks_looker" / "__init__.py",
 }
 README = {
+    "freshbooks-warehouse-auth": ROOT / "freshbooks-auth" / "README.md",
     "freshbooks-warehouse-tap": ROOT / "tap-freshbooks" / "README.md",
     "freshbooks-webhook-bridge": ROOT / "webhook-bridge" / "README.md",
     "freshbooks-looker": ROOT / "looker" / "README.md",
 }
-SCRIPTS = {"freshbooks-warehouse-tap": "tap-freshbooks", "freshbooks-webhook-bridge": "webhook-bridge",
+SCRIPTS = {"freshbooks-warehouse-auth": None, "freshbooks-warehouse-tap": "tap-freshbooks", "freshbooks-webhook-bridge": "webhook-bridge",
            "freshbooks-looker": "freshbooks-looker"}
 
 
@@ -79,7 +81,7 @@ def test_wheel_metadata_is_complete(wheels, name) -> None:
         dist_info = next(f.split("/")[0] for f in files if f.endswith(".dist-info/METADATA"))
         metadata = email.message_from_string(wheel.read(f"{dist_info}/METADATA").decode())
         license_text = wheel.read(f"{dist_info}/licenses/LICENSE").decode()
-        entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
+        entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode() if SCRIPTS[name] else ""
     version = re.search(r'__version__ = "([^"]+)"', SOURCE_VERSION[name].read_text()).group(1)
     assert metadata["Name"] == name and metadata["Version"] == version
     assert metadata["License-Expression"] == "MIT"
@@ -93,14 +95,23 @@ def test_wheel_metadata_is_complete(wheels, name) -> None:
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata.get_payload().strip() == README[name].read_text().strip()
     assert "../README.md" not in metadata.get_payload() and "See the repository README" not in metadata.get_payload()
-    assert f"{SCRIPTS[name]} = " in entry_points
+    assert SCRIPTS[name] is None or f"{SCRIPTS[name]} = " in entry_points
 
 
-def test_bridge_depends_on_the_tap_distribution(wheels) -> None:
-    with zipfile.ZipFile(wheels["freshbooks-webhook-bridge"]) as wheel:
+def requires_dist(wheel_path: Path) -> list[str]:
+    with zipfile.ZipFile(wheel_path) as wheel:
         meta = next(f for f in wheel.namelist() if f.endswith(".dist-info/METADATA"))
-        requires = email.message_from_string(wheel.read(meta).decode()).get_all("Requires-Dist")
-    assert any(r.startswith("freshbooks-warehouse-tap") for r in requires)
+        return email.message_from_string(wheel.read(meta).decode()).get_all("Requires-Dist") or []
+
+
+def test_tap_and_bridge_depend_on_the_auth_distribution(wheels) -> None:
+    """One auth owner: both depend on freshbooks-warehouse-auth, which depends on neither."""
+    tap, bridge = requires_dist(wheels["freshbooks-warehouse-tap"]), requires_dist(wheels["freshbooks-webhook-bridge"])
+    assert any(r.startswith("freshbooks-warehouse-auth") for r in tap)
+    assert any(r.startswith("freshbooks-warehouse-auth") for r in bridge)
+    assert not any(r.startswith("freshbooks-warehouse-tap") for r in bridge)  # it runs the tap through Meltano
+    assert not any(r.startswith(("freshbooks-warehouse-tap", "freshbooks-webhook-bridge"))
+                   for r in requires_dist(wheels["freshbooks-warehouse-auth"]))
 
 
 # -- a fresh venv, no source tree ------------------------------------------------------------------
@@ -116,7 +127,7 @@ def interpreter(version: str) -> str:
 
 @pytest.mark.parametrize("python", ["3.11", "3.12"])
 def test_fresh_venv_runs_the_installed_wheels(wheels, emulator, reference_counts, tmp_path, python) -> None:
-    """All three wheels in a new venv, run from a directory outside the repository with no
+    """All four wheels in a new venv, run from a directory outside the repository with no
     PYTHONPATH: --about, --discover and a full extraction against the emulator."""
     work = tmp_path / "elsewhere"
     work.mkdir()
@@ -124,7 +135,7 @@ def test_fresh_venv_runs_the_installed_wheels(wheels, emulator, reference_counts
     bin_dir = py.parent
     env = dist.clean_env()
 
-    where = run([str(py), "-c", "import sys, tap_freshbooks, webhook_bridge, freshbooks_looker as l;"
+    where = run([str(py), "-c", "import sys, freshbooks_auth, tap_freshbooks, webhook_bridge, freshbooks_looker as l;"
                  "print(sys.version_info[:2], tap_freshbooks.__file__, l.__file__)"], work, env, "import check")
     assert where.returncode == 0, where.stderr
     assert str(ROOT) not in where.stdout and str(tmp_path / "venv") in where.stdout  # no source tree
@@ -188,7 +199,8 @@ def test_fresh_meltano_project_installs_the_wheel_and_loads_duckdb(wheels, emula
     assert set(definition["plugins"]) == {"extractors", "loaders"}
     extractor = next(p for p in definition["plugins"]["extractors"] if p["name"] == "tap-freshbooks")
     assert extractor["variant"] == "freshbooks-warehouse" and extractor["pip_url"] == "freshbooks-warehouse-tap"
-    extractor["pip_url"] = str(wheels["freshbooks-warehouse-tap"])  # the file, as a user testing a release would
+    # the files, as a user testing a release would (the auth wheel too: the tap depends on it)
+    extractor["pip_url"] = f'{wheels["freshbooks-warehouse-auth"]} {wheels["freshbooks-warehouse-tap"]}'
     (project / "meltano.yml").write_text(yaml.safe_dump(definition, sort_keys=False))
 
     installed = run([meltano, "install", "extractor", "tap-freshbooks"], project, offline,

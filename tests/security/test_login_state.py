@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import pytest
 
 from conftest import app_config
-from tap_freshbooks.errors import LoginError
-from tap_freshbooks.login import login_command, run_login
+from freshbooks_auth.errors import LoginError
+from freshbooks_auth.login import login_command, run_login
 
 STATE_CASES = ["missing", "different", "stale", "empty", "repeated"]
 

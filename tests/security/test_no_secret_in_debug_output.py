@@ -140,8 +140,8 @@ def expire_tokens_after(emu, api_requests: int) -> threading.Thread:
 def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, debug_logs, capsys):
     from freshbooks_looker.looker_api import Settings as LookerSettings
     from freshbooks_looker.looker_api import refresh as looker_refresh
-    from tap_freshbooks.login import login_command
-    from tap_freshbooks.token_store import TokenStore
+    from freshbooks_auth.login import login_command
+    from freshbooks_auth.token_store import TokenStore
 
     already_issued = set(issued_secrets.issued())
     out = Transcript()

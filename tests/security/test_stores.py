@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet
 
 from conftest import ROOT, TEST_FERNET_KEY, app_config, tap_config
 from security.outputs import save_output
-from tap_freshbooks.errors import TokenStoreError
-from tap_freshbooks.token_store import TokenSet, TokenStore
+from freshbooks_auth.errors import TokenStoreError
+from freshbooks_auth.token_store import TokenSet, TokenStore
 
 BRIDGE_SRC = ROOT / "webhook-bridge"
 if str(BRIDGE_SRC) not in sys.path:
@@ -119,7 +119,7 @@ def test_tap_run_with_the_wrong_key_spends_nothing_and_overwrites_nothing(emulat
 
 
 def test_auth_login_with_the_wrong_key_refuses_before_anything_happens(emulator, tmp_path):
-    from tap_freshbooks.login import login_command
+    from freshbooks_auth.login import login_command
 
     config = app_config(emulator, tmp_path)
     store = TokenStore(config["token_store_path"], TEST_FERNET_KEY)

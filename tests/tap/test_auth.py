@@ -17,15 +17,15 @@ import pytest
 import requests
 
 from conftest import app_config
-from tap_freshbooks.auth import (
+from freshbooks_auth.authenticator import (
     GRANT_REJECTED_MESSAGE,
     FreshBooksAuthenticator,
     authenticator_from_config,
 )
-from tap_freshbooks.errors import ReauthorizationRequired, TokenEndpointError
-from tap_freshbooks.token_store import TokenSet, TokenStore
+from freshbooks_auth.errors import ReauthorizationRequired, TokenEndpointError
+from freshbooks_auth.token_store import TokenSet, TokenStore
 
-TAP_SRC = str(Path(__file__).resolve().parents[2] / "tap-freshbooks")
+AUTH_SRC = str(Path(__file__).resolve().parents[2] / "freshbooks-auth")
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def token_calls(emu) -> list:
 
 def subprocess_env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = TAP_SRC
+    env["PYTHONPATH"] = AUTH_SRC
     return env
 
 
@@ -375,7 +375,7 @@ REFRESH_SCRIPT = textwrap.dedent(
             print("replaced", flush=True)
             time.sleep(2)
         os.replace = paused_replace
-    from tap_freshbooks.auth import authenticator_from_config
+    from freshbooks_auth.authenticator import authenticator_from_config
     auth = authenticator_from_config(cfg)
     current = auth.store.load()
     print("posting", flush=True)
@@ -469,8 +469,8 @@ CONCURRENT_SCRIPT = textwrap.dedent(
     import json, sys, time
     import requests
     cfg = json.loads(sys.argv[1]); n = int(sys.argv[2])
-    from tap_freshbooks.auth import authenticator_from_config
-    from tap_freshbooks.errors import FreshBooksError
+    from freshbooks_auth.authenticator import authenticator_from_config
+    from freshbooks_auth.errors import FreshBooksError
     auth = authenticator_from_config(cfg)
     session = requests.Session()
     ok = unauthorized = 0

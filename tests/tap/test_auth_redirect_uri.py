@@ -10,8 +10,8 @@ from __future__ import annotations
 import requests
 
 from conftest import run_tap, tap_config
-from tap_freshbooks.auth import authenticator_from_config
-from tap_freshbooks.errors import ConfigError
+from freshbooks_auth.authenticator import authenticator_from_config
+from freshbooks_auth.errors import ConfigError
 
 
 def test_every_refresh_of_a_run_sends_the_redirect_uri(emulator, tmp_path) -> None:

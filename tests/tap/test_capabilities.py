@@ -100,7 +100,7 @@ def test_structured_logging(emulator, tmp_path) -> None:
     # logs never carry tokens or secrets
     text = proc.stderr
     cfg = json.loads(config.read_text())
-    from tap_freshbooks.token_store import TokenStore
+    from freshbooks_auth.token_store import TokenStore
 
     stored = TokenStore(cfg["token_store_path"], cfg["token_encryption_key"]).load()
     for secret in (

@@ -8,7 +8,7 @@ import subprocess
 import requests
 
 from conftest import ROOT, TEST_FERNET_KEY
-from tap_freshbooks.token_store import TokenStore
+from freshbooks_auth.token_store import TokenStore
 
 
 def test_auth_login_paste_fills_the_encrypted_store(emulator, tmp_path) -> None:

@@ -59,7 +59,7 @@ def test_missing_client_id(emulator, tmp_path) -> None:
 
 def test_wrong_encryption_key(emulator, tmp_path) -> None:
     config = tap_config(emulator, tmp_path)
-    from tap_freshbooks.token_store import TokenSet, TokenStore
+    from freshbooks_auth.token_store import TokenSet, TokenStore
 
     TokenStore(config["token_store_path"], TEST_FERNET_KEY).save(
         TokenSet.from_token_response(emulator.issue_grant())

@@ -11,15 +11,15 @@ import pytest
 import requests
 
 from conftest import app_config
-from tap_freshbooks.errors import ConfigError, LoginError
-from tap_freshbooks.login import (
+from freshbooks_auth.errors import ConfigError, LoginError
+from freshbooks_auth.login import (
     build_authorize_url,
     listener_address,
     login_command,
     parse_pasted_redirect,
     run_login,
 )
-from tap_freshbooks.token_store import TokenStore
+from freshbooks_auth.token_store import TokenStore
 
 # --- fixtures ---------------------------------------------------------------------------------------
 

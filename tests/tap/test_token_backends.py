@@ -25,10 +25,10 @@ import requests
 from conftest import TEST_FERNET_KEY
 from s3_cas_server import CasS3Server
 from security.outputs import save_output
-from tap_freshbooks.auth import authenticator_from_config
-from tap_freshbooks.errors import ConfigError, ReauthorizationRequired, TokenStoreError
-from tap_freshbooks.token_backends import TokenStoreBackend, open_token_store, store_from_config
-from tap_freshbooks.token_store import TokenSet, TokenStore
+from freshbooks_auth.authenticator import authenticator_from_config
+from freshbooks_auth.errors import ConfigError, ReauthorizationRequired, TokenStoreError
+from freshbooks_auth.token_backends import TokenStoreBackend, open_token_store, store_from_config
+from freshbooks_auth.token_store import TokenSet, TokenStore
 from warehouse.embedded_pg import EmbeddedPostgres
 
 HERE = Path(__file__).resolve().parent
@@ -230,7 +230,7 @@ def test_wrong_key_is_one_line_naming_the_store(backend, emulator) -> None:
 HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
-    from tap_freshbooks.token_backends import open_token_store
+    from freshbooks_auth.token_backends import open_token_store
     store = open_token_store(sys.argv[1], sys.argv[2], client_id="client")
     with store.lock():
         print("locked", flush=True)
@@ -387,7 +387,7 @@ def test_unreachable_postgres_is_one_line_without_password() -> None:
 
 def test_missing_extra_names_the_extra(tmp_path) -> None:
     code = ("import sys; sys.modules['boto3'] = None\n"
-            "from tap_freshbooks.token_backends import open_token_store\n"
+            "from freshbooks_auth.token_backends import open_token_store\n"
             f"open_token_store('s3://b/k', {TEST_FERNET_KEY!r})")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert "needs the `boto3` package: pip install '" in proc.stderr and "[s3]'" in proc.stderr
@@ -533,7 +533,7 @@ def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(
 
 @pytest.mark.parametrize("name", ["postgres", "s3"])
 def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(name, request, emulator, tmp_path, capsys) -> None:
-    from tap_freshbooks.login import login_command  # noqa: PLC0415
+    from freshbooks_auth.login import login_command  # noqa: PLC0415
 
     backend = make_backend(request, name, tmp_path)
     config = {"client_id": emulator.client_id, "client_secret": emulator.client_secret,

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tap_freshbooks.errors import ConfigError, TokenStoreError
-from tap_freshbooks.token_store import GENERATE_KEY_COMMAND, TokenSet, TokenStore, new_encryption_key
+from freshbooks_auth.errors import ConfigError, TokenStoreError
+from freshbooks_auth.fernet import GENERATE_KEY_COMMAND, new_encryption_key
+from freshbooks_auth.token_store import TokenSet, TokenStore
 
 TAP_SRC = str(Path(__file__).resolve().parents[2] / "tap-freshbooks")
 
@@ -246,7 +247,7 @@ HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, {src!r})
-    from tap_freshbooks.token_store import TokenStore
+    from freshbooks_auth.token_store import TokenStore
     store = TokenStore({path!r}, {key!r})
     with store.lock():
         print("locked", flush=True)

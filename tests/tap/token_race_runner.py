@@ -22,8 +22,8 @@ def main(config_path: str) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="runner %(levelname)s %(message)s")
     with open(config_path, encoding="utf-8") as handle:
         config = json.load(handle)
-    from tap_freshbooks.auth import authenticator_from_config  # noqa: PLC0415
-    from tap_freshbooks.errors import FreshBooksError  # noqa: PLC0415
+    from freshbooks_auth.authenticator import authenticator_from_config  # noqa: PLC0415
+    from freshbooks_auth.errors import FreshBooksError  # noqa: PLC0415
 
     auth = authenticator_from_config(config)
     session = requests.Session()
