@@ -252,6 +252,10 @@ def test_redelivered_out_of_order_and_create_after_update(world):
     wait_for(world.queue_idle, timeout=120, interval=0.3, message="queue drained")
     world.assert_exact()
     assert world.warehouse_invoices()[str(new_id)] == ("brand new", 0)
+    # its line came with it: the bridge sent only record_ids for invoices, the tap added the lines
+    assert world.query(
+        "select name, _fb_trigger from freshbooks.invoice_lines "
+        f"where account_id = '{world.account}' and invoice_id = '{new_id}'") == [("X", "webhook")]
     assert world.warehouse_invoices()[str(ids[3])][1] == 1  # the deletion is kept, vis_state 1
 
 
