@@ -17,6 +17,7 @@ from bridge.helpers import ACCOUNT, event_fields
 from webhook_bridge.signature import classify
 from webhook_bridge.store import (
     MAX_PENDING_VERIFIERS_PER_ACCOUNT,
+    SCHEMA_VERSION,
     Store,
     StoreError,
     backoff_seconds,
@@ -79,6 +80,26 @@ class TestDurability:
     def test_committed_rows_are_visible_to_another_connection(self, store, location):
         store.enqueue(ev(1))
         assert raw_rows(store, location, "SELECT count(*) FROM events") == [(1,)]
+
+    @pytest.mark.usefixtures("sqlite_only")
+    def test_a_version_1_database_is_migrated(self, store, location, settings):
+        """A queue written before run rows had a holder opens, keeps its rows and gains the column."""
+        store.enqueue(ev(1))
+        store.close()
+        with sqlite3.connect(location) as old:
+            old.execute("ALTER TABLE runs DROP COLUMN holder")
+            old.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        migrated = Store(location, settings.token_encryption_key.reveal())
+        assert migrated.claim(now=1e12).record_ids == {"invoices": [1]}
+        assert raw_rows(migrated, location, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+            (str(SCHEMA_VERSION),)
+        ]
+        migrated.close()
+
+    def test_a_newer_schema_is_refused(self, store, location, settings):
+        store.db.run("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        with pytest.raises(StoreError, match="schema version 99, written by a newer webhook-bridge"):
+            Store(location, settings.token_encryption_key.reveal())
 
     def test_reopening_keeps_the_rows(self, store, location, settings):
         store.enqueue(ev(1))

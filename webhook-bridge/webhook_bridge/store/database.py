@@ -40,6 +40,7 @@ DEFAULT_PG_SCHEMA = "webhook_bridge"
 PG_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SCHEMA_LOCK = 0x46425753  # pg_advisory_xact_lock key: one replica creates or migrates the schema at a time
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+T = t.TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -171,6 +172,9 @@ class Database(abc.ABC):
         self.lock = threading.RLock()
         #: the driver's exceptions (the callers that answer HTTP turn them into StoreError)
         self.errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        #: a transaction that lost a race to another writer and may simply run again (PostgreSQL: a
+        #: unique-index conflict with a concurrent insert, a deadlock); SQLite has one writer at a time
+        self.lost_race_errors: tuple[type[Exception], ...] = ()
 
     # -- what each engine provides ------------------------------------------------------------
     @abc.abstractmethod
@@ -222,6 +226,16 @@ class Database(abc.ABC):
         """One transaction (rolled back on any exception); the connection is this thread's meanwhile."""
         with self.lock, self._transaction():
             yield self
+
+    def retry_lost_races(self, work: t.Callable[[], T], *, attempts: int = 3) -> T:
+        """``work()`` (one transaction), run again when it lost a race to a concurrent writer."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return work()
+            except self.lost_race_errors:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     def ping(self) -> None:
         """Raise if the database is unusable (health check)."""
@@ -394,6 +408,7 @@ class PostgresDatabase(Database):
                 "pip install 'freshbooks-webhook-bridge[postgres]'"
             ) from None
         self.errors = (psycopg.Error,)
+        self.lost_race_errors = (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected)
         conninfo, self.schema = split_database_url(url)
         try:
             self.conn: psycopg.Connection[Row] = psycopg.connect(

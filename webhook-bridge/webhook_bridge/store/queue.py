@@ -21,7 +21,7 @@ import random
 import time
 import typing as t
 
-from webhook_bridge.freshbooks import target_for
+from webhook_bridge.events import stream_for
 from webhook_bridge.store.records import Batch, EnqueueResult, QueuedEvent, Row, utc_iso
 from webhook_bridge.store.runs import MAX_ERROR_CHARS, placeholders
 
@@ -76,26 +76,39 @@ class EventQueue:
         Raises:
             The driver's error: nothing was stored (the facade turns it into StoreError).
         """
-        with self.db.tx():
-            return [self._enqueue_one(d, ts, coalesce_window) for d, ts in deliveries]
+        # in one order everywhere, so replicas storing the same notifications wait, never deadlock
+        order = sorted(
+            range(len(deliveries)),
+            key=lambda i: (deliveries[i][0].account_id, deliveries[i][0].name, deliveries[i][0].object_id),
+        )
+
+        def store_all() -> list[EnqueueResult]:
+            results: dict[int, EnqueueResult] = {}
+            with self.db.tx():
+                for i in order:
+                    delivery, received_ts = deliveries[i]
+                    results[i] = self._enqueue_one(delivery, received_ts, coalesce_window)
+            return [results[i] for i in range(len(deliveries))]
+
+        return self.db.retry_lost_races(store_all)
 
     def _enqueue_one(
         self, delivery: EventDelivery, received_ts: float, coalesce_window: float
     ) -> EnqueueResult:
-        target = target_for(delivery.name)
+        stream = stream_for(delivery.name)
         fingerprint = delivery.fingerprint()
         values = (
             delivery.account_id,
             delivery.name,
             delivery.object_id,
             delivery.business_id,
-            None if target is None else target.stream,
+            stream,
             fingerprint,
             utc_iso(received_ts),
             received_ts,
             received_ts,
         )
-        if target is None:
+        if stream is None:
             event_id = self.db.value(f"{INSERT_EVENT} RETURNING id", (*values, "ignored", received_ts))
             return EnqueueResult(int(event_id), "ignored")
         row = self.db.one(
@@ -286,23 +299,28 @@ class EventQueue:
 
         Returns: ``{"retry": n, "parked": m}``.
         """
-        now = time.time() if now is None else now
+        at = time.time() if now is None else now
         error = error[-MAX_ERROR_CHARS:]
-        counts = {"retry": 0, "parked": 0}
-        with self.db.tx():
-            rows = self.db.all("SELECT * FROM events WHERE run_id = ? AND status = 'running'", (run_id,))
-            for row in rows:
-                attempts = int(row["attempts"]) + (1 if count_attempt else 0)
-                if attempts >= max_attempts:
-                    self._park(row, attempts, error)
-                    counts["parked"] += 1
-                    continue
-                if retry_delay is not None:
-                    delay = retry_delay
-                else:
-                    delay = backoff_seconds(attempts, retry_base, retry_max) if attempts else 0.0
-                self._requeue(row, attempts=attempts, due=now + delay, error=error)
-                counts["retry"] += 1
+
+        def put_back() -> dict[str, int]:
+            counts = {"retry": 0, "parked": 0}
+            with self.db.tx():
+                rows = self.db.all("SELECT * FROM events WHERE run_id = ? AND status = 'running'", (run_id,))
+                for row in rows:
+                    attempts = int(row["attempts"]) + (1 if count_attempt else 0)
+                    if attempts >= max_attempts:
+                        self._park(row, attempts, error)
+                        counts["parked"] += 1
+                        continue
+                    if retry_delay is not None:
+                        delay = retry_delay
+                    else:
+                        delay = backoff_seconds(attempts, retry_base, retry_max) if attempts else 0.0
+                    self._requeue(row, attempts=attempts, due=at + delay, error=error)
+                    counts["retry"] += 1
+            return counts
+
+        counts = self.db.retry_lost_races(put_back)
         self.locks.release_run(run_id)
         return counts
 
@@ -313,7 +331,11 @@ class EventQueue:
         )
 
     def _requeue(self, row: Row, *, attempts: int, due: float, error: str | None) -> None:
-        """Back to ``pending``; a level-0 row folds into an identical waiting row if one exists."""
+        """Back to ``pending``; a level-0 row folds into an identical waiting row if one exists.
+
+        On PostgreSQL a delivery of the same notification may insert that twin meanwhile: the update
+        then violates ``events_waiting_dedupe`` and the caller's transaction runs again (it folds).
+        """
         if attempts == 0:
             twin = self.db.one(
                 "SELECT id FROM events WHERE status = 'pending' AND attempts = 0"
@@ -355,7 +377,10 @@ class EventQueue:
         alone. The interrupted run counts as an attempt, so an event that kills the bridge every
         time is parked eventually.
         """
-        now = time.time() if now is None else now
+        at = time.time() if now is None else now
+        return self.db.retry_lost_races(lambda: self._recover_dead_runs(at, max_attempts))
+
+    def _recover_dead_runs(self, now: float, max_attempts: int) -> int:
         with self.db.tx():
             dead = self.runs.dead_run_ids()
             in_dead = f"run_id IN ({placeholders(dead)}) OR " if dead else ""
@@ -375,12 +400,15 @@ class EventQueue:
 
     def requeue_parked(self, event_ids: Iterable[int] | None = None, *, now: float | None = None) -> int:
         """Give parked events a fresh start (after the cause was fixed)."""
-        now = time.time() if now is None else now
+        at = time.time() if now is None else now
+        ids = None if event_ids is None else list(event_ids)
+        return self.db.retry_lost_races(lambda: self._requeue_parked(ids, at))
+
+    def _requeue_parked(self, ids: list[int] | None, now: float) -> int:
         with self.db.tx():
-            if event_ids is None:
+            if ids is None:
                 rows = self.db.all("SELECT * FROM events WHERE status = 'parked'" + self.db.skip_locked)
             else:
-                ids = list(event_ids)
                 rows = (
                     self.db.all(
                         f"SELECT * FROM events WHERE status = 'parked' AND id IN ({placeholders(ids)})"
