@@ -103,8 +103,9 @@ def section_totals(report: dict[str, Any]) -> dict[str, Decimal]:
 
 
 # -- a clean load: the LookML and reconcile agree with FreshBooks ---------------------------------
-def test_lookml_aging_equals_the_aging_snapshot_of_the_same_date(checker: Checker, duckdb_load: Any) -> None:
-    aging = snapshots(duckdb_load.path, "report_accounts_aging")
+def assert_lookml_aging_equals_snapshots(checker: Checker, path: Path) -> set[str]:
+    """Every account's LookML aging equals its latest snapshot; returns the buckets holding money."""
+    aging = snapshots(path, "report_accounts_aging")
     assert set(aging) == {ACCT, "Rt8vW2"}
     buckets = set()
     for account, (day, report) in aging.items():
@@ -113,13 +114,11 @@ def test_lookml_aging_equals_the_aging_snapshot_of_the_same_date(checker: Checke
         assert {key: cents(v) for key, v in got.items()} == want, account
         assert cents(sum(got.values(), Decimal(0))) == Decimal(report["totals"]["total"]["amount"]) > 0
         buckets |= {bucket for _, bucket in want}
-    assert len(buckets) >= 2  # more than one bucket has money: the day arithmetic is exercised
+    return buckets
 
 
-def test_lookml_profit_and_loss_equals_the_snapshot_of_the_same_period(
-    checker: Checker, duckdb_load: Any
-) -> None:
-    for account, (day, report) in snapshots(duckdb_load.path, "report_profit_loss").items():
+def assert_lookml_profit_loss_equals_snapshots(checker: Checker, path: Path) -> None:
+    for account, (day, report) in snapshots(path, "report_profit_loss").items():
         assert report["cash_based"] is False  # the accrual rows are the ones to compare
         lines = lookml_lines(checker, account, day, "section", "line")
         assert {key: cents(v) for key, v in lines.items()} == snapshot_lines(report), account
@@ -130,16 +129,45 @@ def test_lookml_profit_and_loss_equals_the_snapshot_of_the_same_period(
         assert cents(total[("net",)]) == totals["Income"] - totals["Expenses"]
 
 
-def test_reconcile_says_the_reports_match(capsys: pytest.CaptureFixture[str], duckdb_load: Any) -> None:
-    code, out = reconcile_reports(capsys, duckdb_load.path)
+def assert_reconcile_matches(capsys: pytest.CaptureFixture[str], path: Path) -> list[dict[str, Any]]:
+    code, out = reconcile_reports(capsys, path)
     check = out["report_check"]
     assert code == 0 and out["drift"] is False and check["status"] == "match"
     assert sorted((c["account_id"], c["report"]) for c in check["checks"]) == [
         (a, r) for a in ("Rt8vW2", ACCT) for r in ("report_accounts_aging", "report_profit_loss")
     ]
     assert all(c["compared"] > 4 and c["differences"] == [] for c in check["checks"])
+    return list(check["checks"])
+
+
+def test_lookml_aging_equals_the_aging_snapshot_of_the_same_date(checker: Checker, duckdb_load: Any) -> None:
+    buckets = assert_lookml_aging_equals_snapshots(checker, duckdb_load.path)
+    assert len(buckets) >= 2  # more than one bucket has money: the day arithmetic is exercised
+
+
+def test_lookml_profit_and_loss_equals_the_snapshot_of_the_same_period(
+    checker: Checker, duckdb_load: Any
+) -> None:
+    assert_lookml_profit_loss_equals_snapshots(checker, duckdb_load.path)
+
+
+def test_reconcile_says_the_reports_match(capsys: pytest.CaptureFixture[str], duckdb_load: Any) -> None:
+    assert_reconcile_matches(capsys, duckdb_load.path)
     text = reconcile_main(["--warehouse", f"duckdb://{duckdb_load.path}", "--reports-only"])
     assert text == 0 and capsys.readouterr().out.splitlines()[-1].startswith("Result: reports match")
+
+
+def test_the_demo_seed_matches_too(capsys: pytest.CaptureFixture[str], demo_load: Any) -> None:
+    """The demo seed (the session's second load): every bucket holds money, more clients and lines."""
+    warehouse = DuckDBWarehouse(demo_load.path)
+    try:
+        checker = Checker(LOOKER_DIR, warehouse)
+        assert len(assert_lookml_aging_equals_snapshots(checker, demo_load.path)) == 4
+        assert_lookml_profit_loss_equals_snapshots(checker, demo_load.path)
+    finally:
+        warehouse.close()
+    checks = assert_reconcile_matches(capsys, demo_load.path)
+    assert all(c["compared"] >= 10 for c in checks)  # 200 client/bucket amounts and 11 lines per account
 
 
 # -- one invoice changed in the warehouse ----------------------------------------------------------
