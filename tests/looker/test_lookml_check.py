@@ -105,7 +105,7 @@ BREAKAGES = {
                             "needs exactly one primary_key"),
     "syntax": ("refinements/clients_rfn.view.lkml", "drill_fields: [client_detail*]\n  }",
                "drill_fields: [client_detail*]\n", "parse error"),
-    "bigquery branch": ("manifest.lkml", "DATE_SUB(CURRENT_DATE(), INTERVAL @{DSO_WINDOW_DAYS} DAY)",
+    "bigquery branch": ("manifest.lkml", "DATE_ADD(CURRENT_DATE(), INTERVAL -@{DSO_WINDOW_DAYS} DAY)",
                         "CURRENT_DATE() - INTERVAL '@{DSO_WINDOW_DAYS} days'",
                         "quoted INTERVAL literal"),
     "missing description": ("refinements/items_rfn.view.lkml", '    description: "Number of distinct items."\n',
