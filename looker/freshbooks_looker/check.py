@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dialects import Dialect, looker_dialects
+from .dialects import default as default_dialect
 from .extras import needs
 from .lookml import Explore, Issue, Project
 from .warehouse import Row, Warehouse, connect
@@ -109,7 +110,7 @@ class Checker:
     def explore_sql(
         self, explore: str, dialect: Dialect | None = None, params: dict[str, str] | None = None
     ) -> ExploreSQL:
-        dialect = dialect or (self.warehouse.dialect if self.warehouse else Dialect("postgres"))
+        dialect = dialect or (self.warehouse.dialect if self.warehouse else default_dialect())
         return ExploreSQL(self.project, self.project.explores[explore], dialect, params)
 
     def query(
@@ -182,7 +183,7 @@ class Checker:
             if view.extension_required or name in explored:
                 continue
             fake = Explore(f"(view {name})", "", view.file, {}, name, name)
-            self._resolve_all(ExploreSQL(self.project, fake, Dialect("postgres")), f"view {name}")
+            self._resolve_all(ExploreSQL(self.project, fake, default_dialect()), f"view {name}")
         for ex_name, explore in self.project.explores.items():
             self.report.count("explores")
             if explore.model not in self.project.models:

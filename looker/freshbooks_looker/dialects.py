@@ -265,5 +265,10 @@ def looker_dialects() -> list[Dialect]:
     return [d for d in registered() if d.is_looker]
 
 
+def default() -> Dialect:
+    """The dialect of the Liquid ``else`` branches (the one a static check resolves fields in)."""
+    return next(d for d in registered() if d.liquid_default)
+
+
 def names() -> list[str]:
     return list(_REGISTRY)
