@@ -121,7 +121,7 @@ def test_cli_refresh_is_the_post_load_command(looker):
 
 
 def test_meltano_utility_refresh_after_load(looker, tmp_path):
-    """The proposed meltano.yml utility (looker/meltano-utility.yml) installs and runs:
+    """The meltano.yml utility (runtime extras only, no `dev`) installs and runs:
     `meltano invoke freshbooks-looker:post_load` (what the jobs and the bridge run after a load)
     resets the datagroup, reading its settings the
     Meltano way (FRESHBOOKS_LOOKER_<SETTING>)."""
@@ -144,6 +144,12 @@ def test_meltano_utility_refresh_after_load(looker, tmp_path):
     inst = subprocess.run([meltano, "install", "utility", "freshbooks-looker"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert inst.returncode == 0, inst.stderr[-2000:]
+    # the utility is the runtime install: the development tools' libraries are not in its venv
+    venv_python = tmp_path / ".meltano" / "utilities" / "freshbooks-looker" / "venv" / "bin" / "python"
+    probe = subprocess.run([str(venv_python), "-c", "import importlib.util as u; "
+                            "print([m for m in ('liquid', 'sqlglot') if u.find_spec(m)])"],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr
     env.update({"FRESHBOOKS_LOOKER_BASE_URL": looker.url, "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
                 "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret})
     run = subprocess.run([meltano, "invoke", "freshbooks-looker:post_load"], cwd=tmp_path, env=env,
