@@ -50,7 +50,7 @@ BUCKETS: tuple[tuple[str, int | None], ...] = (
     ("interval_91_plus", None),
 )
 NO_REPORT_ROWS = (
-    "the warehouse has no report rows ({tables}) for account(s) {accounts}: run the report streams "
+    "the warehouse has no report rows ({tables}){accounts}: run the report streams "
     "first (select report_accounts_aging and report_profit_loss and run the pipeline)"
 )
 #: sums of 27-decimal amounts need more digits than Decimal's default 28
@@ -359,9 +359,7 @@ def report_check(
     result: dict[str, t.Any] = {"report_date": report_date.isoformat() if report_date else "latest"}
     if not found:
         dated = f" dated {report_date.isoformat()}" if report_date else ""
-        message = NO_REPORT_ROWS.format(
-            tables=", ".join(REPORT_TABLES) + dated, accounts=", ".join(wanted) or "(any)"
-        )
+        message = NO_REPORT_ROWS.format(tables=", ".join(REPORT_TABLES) + dated, accounts=_for(wanted))
         return {**result, "status": "no_report_rows", "message": message, "accounts": [], "notes": []}
     per_account: dict[str, dict[str, list[dict[str, t.Any]]]] = {
         a: {n: [] for n in SOURCE_TABLES} for a in found
@@ -385,12 +383,31 @@ def report_check(
                 else compare_profit_loss(snap, tables)
             )
             checks.append({"account_id": account, **check})
+        currencies = {c["currency"] for c in checks if c["account_id"] == account}
+        others = sorted(_currencies(tables) - currencies - {""})
+        if others:
+            notes.append(
+                f"account {account}: amounts in {', '.join(others)} are not compared (FreshBooks' report "
+                f"snapshots are in {', '.join(sorted(currencies))} only, one currency per report)"
+            )
     if without:
-        notes.append(NO_REPORT_ROWS.format(tables=", ".join(REPORT_TABLES), accounts=", ".join(without)))
+        notes.append(NO_REPORT_ROWS.format(tables=", ".join(REPORT_TABLES), accounts=_for(without)))
     if any(c["report_date"] != checks[0]["report_date"] for c in checks):
         notes.append("accounts were compared on different report dates (the latest of each)")
     status = "match" if all(c["match"] for c in checks) else "mismatch"
     return {**result, "status": status, "accounts": found, "checks": checks, "notes": notes}
+
+
+def _for(accounts: t.Sequence[str]) -> str:
+    return f" for account(s) {', '.join(accounts)}" if accounts else ""
+
+
+def _currencies(tables: dict[str, list[dict[str, t.Any]]]) -> set[str]:
+    """The currencies of the account's invoices, payments, other incomes and expenses."""
+    found = {str(inv["currency_code"] or "") for inv in tables["invoices"]}
+    for name in ("payments", "other_incomes", "expenses"):
+        found |= {str(row["amount"][1] or "") for row in tables[name]}
+    return found
 
 
 def render_lines(check: dict[str, t.Any]) -> list[str]:

@@ -153,6 +153,11 @@ def test_lookml_profit_and_loss_equals_the_snapshot_of_the_same_period(
 
 def test_reconcile_says_the_reports_match(capsys: pytest.CaptureFixture[str], duckdb_load: Any) -> None:
     assert_reconcile_matches(capsys, duckdb_load.path)
+    notes = reconcile_reports(capsys, duckdb_load.path)[1]["report_check"]["notes"]
+    assert (
+        f"account {ACCT}: amounts in CAD are not compared (FreshBooks' report snapshots are in USD only, "
+        "one currency per report)" in notes
+    )  # the seed's second currency per account is said, not hidden
     text = reconcile_main(["--warehouse", f"duckdb://{duckdb_load.path}", "--reports-only"])
     assert text == 0 and capsys.readouterr().out.splitlines()[-1].startswith("Result: reports match")
 
