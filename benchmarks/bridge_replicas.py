@@ -19,7 +19,7 @@ by all replicas, their runs and PostgreSQL, so the ratios say what replicas buy 
 
 Usage:
   .venv/bin/python benchmarks/bridge_replicas.py [--replicas 1,2,3] [--events 1000] [--accounts 6]
-      [--clients 10] [--max-batch 5]
+      [--clients 10] [--max-batch 5] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ from bridge.replica_cluster import Cluster, plugins_installed  # noqa: E402
 
 
 def measure(replicas: int, args: argparse.Namespace) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-replicas-", dir=args.keep) as tmp:
+        root = (
+            Path(tmp) if args.keep is None else Path(tempfile.mkdtemp(prefix=f"{replicas}-", dir=args.keep))
+        )
         cluster = Cluster(
-            Path(tmp),
+            root,
             accounts=args.accounts,
             clients_per_account=args.clients,
             max_batch_records=str(args.max_batch),
@@ -88,6 +91,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=6)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--max-batch", type=int, default=5)
+    parser.add_argument("--keep", help="keep each cluster's logs under this directory")
     args = parser.parse_args()
     if not plugins_installed():
         print("Meltano plugins are not installed: run scripts/setup", file=sys.stderr)

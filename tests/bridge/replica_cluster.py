@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import time
 import typing as t
@@ -23,9 +24,10 @@ from pathlib import Path
 import httpx
 from freshbooks_emulator import FreshBooksEmulator
 from runner.pipeline_runner import link_plugins
+from security.outputs import save_output
 from warehouse.embedded_pg import EmbeddedPostgres
 
-from bridge.helpers import REPO, BridgeServer, event_fields, free_port, signed
+from bridge.helpers import BRIDGE_SRC, REPO, BridgeServer, event_fields, free_port, signed
 from freshbooks_auth.token_store import TokenSet, TokenStore
 
 MELTANO = Path(sys.executable).with_name("meltano")
@@ -152,12 +154,35 @@ class Cluster:
             link_plugins(project / ".meltano")
         return project
 
-    def start(self, n: int, timeout: float = 90.0) -> BridgeServer:
-        env = {
+    def replica_env(self, n: int) -> dict[str, str]:
+        return {
             **self.env,
             "WEBHOOK_BRIDGE_PROJECT_ROOT": str(self.project(n)),
             "WEBHOOK_BRIDGE_DATA_DIR": str(self.root / f"replica-{n}" / "bridge"),
         }
+
+    def cli(self, n: int, *args: str, **bridge: str) -> subprocess.CompletedProcess[str]:
+        """``webhook-bridge <args>`` on replica ``n``'s machine (its project and data dir)."""
+        env = {
+            **os.environ,
+            **self.replica_env(n),
+            **{f"WEBHOOK_BRIDGE_{k.upper()}": v for k, v in bridge.items()},
+            "PYTHONPATH": os.pathsep.join(
+                [str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]
+            ),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "webhook_bridge", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
+        return proc
+
+    def start(self, n: int, timeout: float = 90.0) -> BridgeServer:
+        env = self.replica_env(n)
         port = self.servers[n].port if n in self.servers else free_port()
         runs = len([p for p in (self.root / f"replica-{n}").glob("bridge-*.log")])
         server = BridgeServer(env, log_path=self.root / f"replica-{n}" / f"bridge-{runs}.log", port=port)
@@ -181,8 +206,8 @@ class Cluster:
     ) -> list[int]:
         """Deliver events ``indexes`` round-robin over ``replicas`` from ``threads`` senders.
 
-        One sender per account slot keeps each record's changes in order (the change, then its
-        webhook, then the next change of the same record)."""
+        Each change is made before its webhook is sent, so whatever the senders' interleaving,
+        a record's last change is followed by a webhook: the warehouse must end with its value."""
         by_sender: dict[int, list[int]] = {}
         for i in indexes:
             by_sender.setdefault(i % threads, []).append(i)

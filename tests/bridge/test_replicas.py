@@ -138,8 +138,27 @@ def test_three_replicas_1000_events_one_killed(tmp_path: Path) -> None:
         warehouse = {(a, i): o for a, i, o in loaded}
         assert {k: warehouse.get(k) for k in changed} == {k: truth[k] for k in changed}
 
+        # every run went the direct way (three helpers migrating one fresh system database at once
+        # must not push a replica back to `meltano run`)
+        logs = "".join(server.logs() for server in cluster.servers.values())
+        assert "direct run not possible" not in logs
+
         # each account's state is its own, in the shared Meltano system database
         state_ids = {r[0] for r in cluster.query("meltano", "SELECT state_id FROM state")}
-        assert {s.rsplit(":", 1)[-1] for s in state_ids if s.count(":") == 2} >= set(cluster.accounts)
+        assert state_ids == {f"dev:tap-freshbooks-to-target-postgres:{a}" for a in cluster.accounts}
+
+        # a change whose webhook was dropped: `webhook-bridge poll` on a replica's machine polls
+        # the account under its own lock and state ID, and the change lands once
+        account, client_id = cluster.accounts[1], cluster.clients[cluster.accounts[1]][0]
+        cluster.emu.update("clients", account, client_id, organization="changed, webhook dropped")
+        polled = cluster.cli(1, "poll", account_ids=account)
+        assert polled.returncode == 0, polled.stderr[-3000:]
+        [poll] = cluster.query("bridge", "SELECT account_id, status FROM runs WHERE kind = 'poll'")
+        assert poll == (account, "succeeded")
+        loaded = cluster.warehouse_clients()
+        assert [o for a, i, o in loaded if (a, i) == (account, str(client_id))] == [
+            "changed, webhook dropped"
+        ]
+        assert len(loaded) == len(set((a, i) for a, i, _ in loaded))
     finally:
         cluster.close()

@@ -27,6 +27,7 @@ the bridge itself (it does not need Meltano in its own virtualenv).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -64,10 +65,11 @@ class Service:
         engine, self.sessionmaker = project_engine(self.project, default=True)
         from meltano.core.migration_service import MigrationService  # noqa: PLC0415
 
-        MigrationService(engine).upgrade(silent=True)
+        with _migration_lock(engine):
+            MigrationService(engine).upgrade(silent=True)
 
     # -- plugins ------------------------------------------------------------------------------
-    def _invoker(self, name: str):
+    def _invoker(self, name: str) -> tuple[t.Any, t.Any]:
         from meltano.core.plugin_invoker import invoker_factory  # noqa: PLC0415
 
         plugin = self.project.plugins.find_plugin(name, invokable=True)
@@ -151,7 +153,7 @@ class Service:
             session.close()
 
     # -- state --------------------------------------------------------------------------------
-    def _state_service(self):
+    def _state_service(self) -> t.Any:
         from meltano.core.state_service import StateService  # noqa: PLC0415
 
         return StateService(self.project, self.sessionmaker())
@@ -186,6 +188,28 @@ class Service:
         if op == "ping":
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: t.Any) -> t.Iterator[None]:
+    """One migration at a time on a shared PostgreSQL system database.
+
+    Bridge replicas that share Meltano's system database (replicated mode) start together; two
+    concurrent migrations of a fresh database both ``CREATE TABLE alembic_version`` and one fails
+    ("Cannot upgrade the system database"). A session-level advisory lock makes the others wait and
+    then find the database migrated. SQLite (one machine) needs none.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    from sqlalchemy import text  # noqa: PLC0415
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(hashtext('meltano system database migration'))"))
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext('meltano system database migration'))"))
 
 
 def _close(service: t.Any) -> None:
