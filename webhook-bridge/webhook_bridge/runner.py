@@ -1,14 +1,16 @@
 """Turn queued events into ``meltano run`` invocations of the tap with ``record_ids``.
 
-* **One run at a time, everywhere.** Every run the bridge starts (webhook runs and polls, from any
-  bridge process on this data dir) holds ``RunLock``, an exclusive ``flock`` on
+* **One run at a time, everywhere** (one machine, SQLite). Every run the bridge starts (webhook runs
+  and polls, from any bridge process on this data dir) holds ``RunLock``, an exclusive ``flock`` on
   ``<data_dir>/run.lock``. So runs for one account never overlap and the shared catalog file of
   concurrent ``meltano run`` invocations (meltano/meltano#8763) is never written twice at once. The
-  lock's file descriptor is inherited by the ``meltano`` child: if the bridge dies mid-run, the lock
-  stays held until that orphaned run ends, and a restarted bridge waits for it instead of starting
-  a second run beside it. Runs the bridge did not start (the Meltano schedule, cron, CI) are kept
-  apart by the tap's own pipeline lock (``tap_freshbooks.run_lock``): a bridge run that meets one
-  stops with "another run of this pipeline is already running", which is "busy" below.
+  lock's file descriptor is inherited by the run's processes: if the bridge dies mid-run, the lock
+  stays held until that orphaned run ends (a direct run's supervisor ends it at once), and a
+  restarted bridge waits for it instead of starting a second run beside it. Replicated mode
+  (``database_url``) replaces this lock by a lock per account in the database: ``replicas.py``.
+  Runs the bridge did not start (the Meltano schedule, cron, CI) are kept apart by the tap's own
+  pipeline lock (``tap_freshbooks.run_lock``): a bridge run that meets one stops with "another run
+  of this pipeline is already running", which is "busy" below.
 * **Same state ID as polling.** A ``record_ids`` run never moves polling bookmarks and records what it
   delivered in the tap's change ledger, so it runs as plain ``meltano run tap-freshbooks <loader>``.
   Meltano refuses a second run of the same state ID ("already running": a cron poll); that is a
