@@ -189,35 +189,47 @@ class Cluster:
         self.servers[n] = server
         return server.start(timeout=timeout)
 
-    def deliver(self, i: int, replica: int, client: httpx.Client) -> int:
-        """Change one client in FreshBooks and deliver its signed webhook to ``replica``."""
+    def record(self, i: int) -> tuple[str, int]:
+        """(account, client id) that event ``i`` is about."""
         account = self.accounts[i % len(self.accounts)]
         ids = self.clients[account]
-        object_id = ids[(i // len(self.accounts)) % len(ids)]
+        return account, ids[(i // len(self.accounts)) % len(ids)]
+
+    def change(self, i: int) -> None:
+        """Event ``i``'s change in FreshBooks."""
+        account, object_id = self.record(i)
         self.emu.update("clients", account, object_id, organization=f"{account} client {object_id} v{i}")
+
+    def send(self, i: int, replica: int, client: httpx.Client) -> int:
+        """Event ``i``'s signed webhook to ``replica``; returns the HTTP status."""
+        account, object_id = self.record(i)
         body, headers = signed(event_fields(object_id, "client.update", account), self.verifiers[account])
-        response = client.post(
-            self.servers[replica].url + "/webhooks/freshbooks", content=body, headers=headers, timeout=30
-        )
-        return response.status_code
+        url = self.servers[replica].url + "/webhooks/freshbooks"
+        return client.post(url, content=body, headers=headers, timeout=30).status_code
 
     def deliver_many(
-        self, indexes: t.Sequence[int], replicas: t.Sequence[int], threads: int = 8
+        self, indexes: t.Sequence[int], replicas: t.Sequence[int], threads: int = 8, *, changed: bool = False
     ) -> list[int]:
         """Deliver events ``indexes`` round-robin over ``replicas`` from ``threads`` senders.
 
-        Each change is made before its webhook is sent, so whatever the senders' interleaving,
-        a record's last change is followed by a webhook: the warehouse must end with its value."""
+        Each change is made before its webhook is sent (``changed``: all were made already), so
+        whatever the senders' interleaving, a record's last change is followed by a webhook: the
+        warehouse must end with its value."""
         by_sender: dict[int, list[int]] = {}
         for i in indexes:
             by_sender.setdefault(i % threads, []).append(i)
 
-        def send(chunk: list[int]) -> list[int]:
+        def sender(chunk: list[int]) -> list[int]:
+            codes = []
             with httpx.Client() as client:
-                return [self.deliver(i, replicas[i % len(replicas)], client) for i in chunk]
+                for i in chunk:
+                    if not changed:
+                        self.change(i)
+                    codes.append(self.send(i, replicas[i % len(replicas)], client))
+            return codes
 
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-            return [code for codes in pool.map(send, by_sender.values()) for code in codes]
+            return [code for codes in pool.map(sender, by_sender.values()) for code in codes]
 
     def wait_drained(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

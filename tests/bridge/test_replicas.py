@@ -127,14 +127,7 @@ def test_three_replicas_1000_events_one_killed(tmp_path: Path) -> None:
         keys = collections.Counter((a, i) for a, i, _ in loaded)
         assert [k for k, n in keys.items() if n > 1] == []
         truth = cluster.truth_clients()
-        changed = {
-            (
-                account,
-                str(cluster.clients[account][(i // len(cluster.accounts)) % len(cluster.clients[account])]),
-            )
-            for i in range(EVENTS)
-            for account in [cluster.accounts[i % len(cluster.accounts)]]
-        }
+        changed = {(account, str(client_id)) for account, client_id in map(cluster.record, range(EVENTS))}
         warehouse = {(a, i): o for a, i, o in loaded}
         assert {k: warehouse.get(k) for k in changed} == {k: truth[k] for k in changed}
 
