@@ -23,7 +23,7 @@ import typing as t
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from freshbooks_auth.errors import ConfigError, TokenStoreError
-from freshbooks_auth.store_url import URL_SETTING, missing_extra_error, redact_url
+from freshbooks_auth.store_url import URL_SETTING, missing_extra_error, nested, redact_url
 from freshbooks_auth.token_store import DEFAULT_LOCK_TIMEOUT, TokenCipher
 
 try:
@@ -205,11 +205,8 @@ class PostgresTokenStore:
                 database cannot be reached.
         """
         if self._held.conn is not None:
-            self._held.depth += 1
-            try:
+            with nested(self._held):
                 yield
-            finally:
-                self._held.depth -= 1
             return
         wait = self.lock_timeout if timeout is None else float(timeout)
         conn = self._connect()

@@ -38,7 +38,7 @@ import uuid
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from freshbooks_auth.errors import ConfigError, TokenStoreError
-from freshbooks_auth.store_url import DISTRIBUTION, URL_SETTING, missing_extra_error
+from freshbooks_auth.store_url import DISTRIBUTION, URL_SETTING, missing_extra_error, nested
 from freshbooks_auth.token_store import DEFAULT_LOCK_TIMEOUT, TokenCipher
 
 try:
@@ -272,11 +272,8 @@ class S3TokenStore:
             TokenStoreError: another runner's lease stayed live for ``timeout`` seconds, or S3 failed.
         """
         if self._held.lease is not None:
-            self._held.depth += 1
-            try:
+            with nested(self._held):
                 yield
-            finally:
-                self._held.depth -= 1
             return
         lease = self._claim(self.lock_timeout if timeout is None else float(timeout))
         lease.thread = threading.Thread(target=self._renew, args=(lease,), name="token-lease", daemon=True)
