@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import app_config
+
 from freshbooks_auth.authenticator import FreshBooksAuthenticator, authenticator_from_config
 from freshbooks_auth.errors import ReauthorizationRequired
 from freshbooks_auth.token_store import TokenSet, TokenStore
@@ -83,9 +83,11 @@ def test_the_bridge_client_follows_the_same_rule(emulator, auth) -> None:
 
 
 def test_a_static_token_is_not_refreshed(emulator) -> None:
-    with FreshBooksClient(emulator.url, StaticToken("not-a-token"), max_tries=1) as client:
-        with pytest.raises(FreshBooksAPIError) as info:
-            client.account_ids()
+    with (
+        FreshBooksClient(emulator.url, StaticToken("not-a-token"), max_tries=1) as client,
+        pytest.raises(FreshBooksAPIError) as info,
+    ):
+        client.account_ids()
     assert info.value.status == 401 and "not-a-token" not in str(info.value)
 
 
