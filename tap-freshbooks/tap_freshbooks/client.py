@@ -13,25 +13,46 @@ declarations every stream shares (streams/base.py).
 from __future__ import annotations
 
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 
+from freshbooks_auth.answers import error_text
+from freshbooks_auth.settings import api_base_url
 from tap_freshbooks import envelopes, retries
 from tap_freshbooks.errors import FreshBooksError
 
 if t.TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from backoff.types import Details
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+    from freshbooks_auth.authenticator import FreshBooksAuthenticator
 
 PASS_KEY = "fb_pass"  # added to the context handed to request_records: which list pass this is
 
 
 class BadResponse(FreshBooksError):
     """FreshBooks answered with something we cannot use."""
+
+
+class TapServices(t.Protocol):
+    """What streams use from their tap (``TapFreshBooks``), one of each per process."""
+
+    @property
+    def authenticator(self) -> FreshBooksAuthenticator: ...
+
+    @property
+    def record_ids(self) -> dict[str, list[str]] | None: ...
+
+    @property
+    def accounts(self) -> list[dict[str, t.Any]]: ...
 
 
 class FreshBooksHTTPStream(RESTStream):
@@ -47,14 +68,19 @@ class FreshBooksHTTPStream(RESTStream):
     # -- SDK wiring ----------------------------------------------------------------------------
     @property
     def url_base(self) -> str:
-        return str(self.config.get("api_url") or "https://api.freshbooks.com").rstrip("/")
+        return api_base_url(self.config)
 
     @property
-    def authenticator(self):  # type: ignore[override]
-        return self._tap.authenticator  # one per process: refresh tokens are single-use
+    def fb_tap(self) -> TapServices:
+        """The tap, typed as what the streams use from it."""
+        return t.cast("TapServices", self._tap)
 
     @property
-    def http_headers(self) -> dict:
+    def authenticator(self) -> FreshBooksAuthenticator:
+        return self.fb_tap.authenticator  # one per process: refresh tokens are single-use
+
+    @property
+    def http_headers(self) -> dict[str, t.Any]:
         return {"Accept": "application/json"}
 
     @property
@@ -64,7 +90,7 @@ class FreshBooksHTTPStream(RESTStream):
     def get_new_paginator(self) -> envelopes.FreshBooksPaginator:
         return envelopes.FreshBooksPaginator(self.envelope)
 
-    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         body = envelopes.parse_json(response)
         try:
             yield from self.envelope.items(body, self.list_key)
@@ -79,17 +105,17 @@ class FreshBooksHTTPStream(RESTStream):
     def backoff_max_tries(self) -> int:
         return max(1, int(self.config.get("max_request_tries", 8)))
 
-    def backoff_wait_generator(self):  # type: ignore[override]
+    def backoff_wait_generator(self) -> Generator[float, BaseException | None, None]:
         """A new generator, so a new attempt counter, per request (python-backoff calls this per call)."""
         return retries.wait_generator(self.retry_policy)
 
     def backoff_jitter(self, value: float) -> float:
         return value  # retries.RetryPolicy jitters, where the Retry-After floor is known
 
-    def backoff_handler(self, details: dict) -> None:  # type: ignore[override]
+    def backoff_handler(self, details: Details) -> None:
         retries.log_backoff(self.logger, f"Stream {self.name}", details, self.backoff_max_tries())
 
-    def request_decorator(self, func: t.Callable) -> t.Callable:
+    def request_decorator(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """``func`` with retries.py's policy; a give-up is one line (stream, path, last failure)."""
         return retries.retrying(
             func,
@@ -122,7 +148,7 @@ class FreshBooksHTTPStream(RESTStream):
 
     def response_error_message(self, response: requests.Response) -> str:
         # Never echo headers or the query string (they can carry ids users consider private).
-        path = requests.utils.urlparse(response.url).path
+        path = urlparse(response.url).path
         return f"{response.status_code} from FreshBooks for {path}: {_error_text(response)}"
 
     # -- requests -------------------------------------------------------------------------------
@@ -138,7 +164,7 @@ class FreshBooksHTTPStream(RESTStream):
         request.safe_query_chars = "[]"
         return request
 
-    def request_records(self, context: Context | None) -> t.Iterable[dict]:
+    def request_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Every record of every page, the next page already on its way while this one is emitted.
 
         The same requests in the same order as the SDK's loop, one at a time: page n+1 is
@@ -156,11 +182,11 @@ class FreshBooksHTTPStream(RESTStream):
         ):
             request_counter.with_context(context)
 
-            def request_next() -> tuple[requests.PreparedRequest, t.Any]:
+            def request_next() -> tuple[requests.PreparedRequest, Future[requests.Response]]:
                 prepared = self._prepare_request(context=context, page=paginator)
                 return prepared, wire.submit(send, prepared, context)
 
-            in_flight = request_next()
+            in_flight: tuple[requests.PreparedRequest, Future[requests.Response]] | None = request_next()
             while in_flight is not None:
                 prepared, arriving = in_flight
                 response = arriving.result()
@@ -178,7 +204,7 @@ class FreshBooksHTTPStream(RESTStream):
                 in_flight = None if paginator.finished else request_next()
                 yield from records
 
-    def fetch_json(self, path: str, params: dict | None = None) -> t.Any:
+    def fetch_json(self, path: str, params: dict[str, t.Any] | None = None) -> t.Any:
         """GET one URL with the stream's auth and retries; returns the decoded body (or None on 404)."""
         prepared = self.build_prepared_request(
             method="GET",
@@ -197,24 +223,15 @@ class FreshBooksHTTPStream(RESTStream):
         self.validate_response(response)
         return envelopes.parse_json(response)
 
-    def read_list(self, context: dict, params: dict[str, t.Any]) -> t.Iterable[dict]:
+    def read_list(self, context: dict[str, t.Any], params: dict[str, t.Any]) -> t.Iterable[dict[str, t.Any]]:
         """Every record of every page of the list endpoint, with these filter params."""
         return self.request_records({**context, PASS_KEY: {"params": params}})
 
 
 def _error_text(response: requests.Response) -> str:
-    """The human part of a FreshBooks error body, whichever family it comes from."""
+    """The human part of a FreshBooks error body (freshbooks_auth.answers reads every family)."""
     try:
         body = response.json()
     except ValueError:
-        return (response.text or response.reason or "").strip()[:300]
-    if isinstance(body, dict):
-        errors = (
-            (body.get("response") or {}).get("errors") if isinstance(body.get("response"), dict) else None
-        )
-        if errors:
-            return "; ".join(str(e.get("message", e)) for e in errors)[:300]
-        for key in ("error_description", "message", "error"):
-            if body.get(key):
-                return str(body[key])[:300]
-    return str(body)[:300]
+        return error_text(None, fallback=response.text or response.reason or "")
+    return error_text(body, fallback=response.reason or "")

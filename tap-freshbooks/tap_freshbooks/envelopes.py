@@ -59,7 +59,7 @@ def parse_json(response: requests.Response) -> t.Any:
             body = _DECODER.decode(response.content)
         except msgspec.DecodeError:
             body = response.json(parse_float=decimal.Decimal, parse_constant=_FloatConstants.parse)
-        response._fb_body = body  # noqa: SLF001  (paginator and parser share one decode)
+        response._fb_body = body  # type: ignore[attr-defined]  # noqa: SLF001  (paginator and parser share one decode)
     return body
 
 
@@ -68,10 +68,10 @@ class Envelope:
 
     name = "base"
 
-    def items(self, body: t.Any, key: str) -> list[dict]:
+    def items(self, body: t.Any, key: str) -> list[dict[str, t.Any]]:
         raise NotImplementedError
 
-    def single(self, body: t.Any, key: str) -> dict | None:
+    def single(self, body: t.Any, key: str) -> dict[str, t.Any] | None:
         raise NotImplementedError
 
     def page_info(self, body: t.Any) -> tuple[int, int] | None:
@@ -82,11 +82,11 @@ class Envelope:
 class AccountingEnvelope(Envelope):
     name = "accounting"
 
-    def items(self, body: t.Any, key: str) -> list[dict]:
+    def items(self, body: t.Any, key: str) -> list[dict[str, t.Any]]:
         return list(body["response"]["result"].get(key) or [])
 
-    def single(self, body: t.Any, key: str) -> dict | None:
-        return body["response"]["result"].get(key)
+    def single(self, body: t.Any, key: str) -> dict[str, t.Any] | None:
+        return t.cast("dict[str, t.Any] | None", body["response"]["result"].get(key))
 
     def page_info(self, body: t.Any) -> tuple[int, int] | None:
         result = body["response"]["result"]
@@ -96,11 +96,11 @@ class AccountingEnvelope(Envelope):
 class ProjectEnvelope(Envelope):
     name = "project"
 
-    def items(self, body: t.Any, key: str) -> list[dict]:
+    def items(self, body: t.Any, key: str) -> list[dict[str, t.Any]]:
         return list(body.get(key) or [])
 
-    def single(self, body: t.Any, key: str) -> dict | None:
-        return body.get(key)
+    def single(self, body: t.Any, key: str) -> dict[str, t.Any] | None:
+        return t.cast("dict[str, t.Any] | None", body.get(key))
 
     def page_info(self, body: t.Any) -> tuple[int, int] | None:
         meta = body.get("meta") or {}
@@ -112,11 +112,11 @@ class ProjectEnvelope(Envelope):
 class LedgerEnvelope(Envelope):
     name = "ledger"
 
-    def items(self, body: t.Any, key: str) -> list[dict]:  # noqa: ARG002
+    def items(self, body: t.Any, key: str) -> list[dict[str, t.Any]]:  # noqa: ARG002
         return list(body.get("data") or [])
 
-    def single(self, body: t.Any, key: str) -> dict | None:  # noqa: ARG002
-        return body.get("data")
+    def single(self, body: t.Any, key: str) -> dict[str, t.Any] | None:  # noqa: ARG002
+        return t.cast("dict[str, t.Any] | None", body.get("data"))
 
     def page_info(self, body: t.Any) -> tuple[int, int] | None:  # noqa: ARG002
         return None

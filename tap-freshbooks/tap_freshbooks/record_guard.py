@@ -28,7 +28,7 @@ _MAX_IDS_LOGGED = 20
 Check = t.Callable[[t.Any], tuple[bool, t.Any]]  # value -> (ok, fixed value)
 
 
-def _types(node: dict) -> set[str]:
+def _types(node: dict[str, t.Any]) -> set[str]:
     kind = node.get("type", [])
     return {kind} if isinstance(kind, str) else set(kind)
 
@@ -64,7 +64,7 @@ _PARSED_FORMATS: dict[str, t.Callable[[str], bool]] = {
 }
 
 
-def _scalar_check(node: dict) -> Check | None:
+def _scalar_check(node: dict[str, t.Any]) -> Check | None:
     kinds = _types(node) - {"null"}
     fmt = node.get("format")
     if not kinds:
@@ -124,7 +124,7 @@ def _scalar_check(node: dict) -> Check | None:
 
 
 #: (value, field path, unparsed) -> the value to keep (None and an entry in unparsed if set aside)
-Compiled = t.Callable[[t.Any, str, dict], t.Any]
+Compiled = t.Callable[[t.Any, str, dict[str, t.Any]], t.Any]
 
 
 class _FieldCheck(t.NamedTuple):
@@ -134,7 +134,7 @@ class _FieldCheck(t.NamedTuple):
     passes: frozenset[type]
 
 
-def _passes_unchanged(node: dict, kinds: set[str]) -> frozenset[type]:
+def _passes_unchanged(node: dict[str, t.Any], kinds: set[str]) -> frozenset[type]:
     """Types a scalar check returns as they are, untouched (so the check need not run)."""
     scalars = kinds - {"null"}
     if not scalars:
@@ -155,7 +155,7 @@ def _passes_unchanged(node: dict, kinds: set[str]) -> frozenset[type]:
 class RecordGuard:
     """Checks records of one stream against its schema; collects what it set aside."""
 
-    def __init__(self, stream_name: str, schema: dict) -> None:
+    def __init__(self, stream_name: str, schema: dict[str, t.Any]) -> None:
         self.stream_name = stream_name
         self._schema = schema
         self._checks: tuple[tuple[str, _FieldCheck], ...] = tuple(
@@ -167,7 +167,7 @@ class RecordGuard:
         self.findings: dict[str, list[str]] = {}
 
     # -- compile the schema once --------------------------------------------------------------
-    def _compile(self, node: dict) -> _FieldCheck:
+    def _compile(self, node: dict[str, t.Any]) -> _FieldCheck:
         kinds = _types(node)
         nullable = "null" in kinds or not kinds
         none = frozenset({type(None)}) if nullable else frozenset()
@@ -175,7 +175,7 @@ class RecordGuard:
             props = {k: self._compile(v) for k, v in node["properties"].items()}
             closed = node.get("additionalProperties") is False
 
-            def check_object(value: t.Any, path: str, unparsed: dict) -> t.Any:
+            def check_object(value: t.Any, path: str, unparsed: dict[str, t.Any]) -> t.Any:
                 if value is None:
                     return None
                 if not isinstance(value, dict):
@@ -194,7 +194,7 @@ class RecordGuard:
             return _FieldCheck(check_object, none)
         if "object" in kinds:
 
-            def check_any_object(value: t.Any, path: str, unparsed: dict) -> t.Any:
+            def check_any_object(value: t.Any, path: str, unparsed: dict[str, t.Any]) -> t.Any:
                 if value is None or isinstance(value, dict):
                     return value
                 unparsed[path] = value
@@ -205,7 +205,7 @@ class RecordGuard:
             items = node.get("items")
             item_check = self._compile(items) if isinstance(items, dict) and items else None
 
-            def check_array(value: t.Any, path: str, unparsed: dict) -> t.Any:
+            def check_array(value: t.Any, path: str, unparsed: dict[str, t.Any]) -> t.Any:
                 if value is None:
                     return None
                 if not isinstance(value, list):
@@ -221,7 +221,7 @@ class RecordGuard:
             return _FieldCheck(check_array, none if item_check is not None else none | {list})
         scalar = _scalar_check(node)
 
-        def check_scalar(value: t.Any, path: str, unparsed: dict) -> t.Any:
+        def check_scalar(value: t.Any, path: str, unparsed: dict[str, t.Any]) -> t.Any:
             if value is None:
                 if nullable:
                     return None
@@ -238,7 +238,7 @@ class RecordGuard:
         return _FieldCheck(check_scalar, none | _passes_unchanged(node, kinds))
 
     # -- per record ---------------------------------------------------------------------------
-    def check(self, record: dict) -> dict:
+    def check(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """Fix or set aside every value that violates its declared type (in place)."""
         prior = record.get(UNPARSED)
         unparsed: dict[str, t.Any] = dict(prior) if prior else {}
@@ -256,7 +256,7 @@ class RecordGuard:
         return record
 
     @staticmethod
-    def set_aside(record: dict, field: str, raw: t.Any) -> None:
+    def set_aside(record: dict[str, t.Any], field: str, raw: t.Any) -> None:
         """Keep a raw value a transformation could not parse (e.g. a timestamp); ``check`` reports it."""
         record[field] = None
         unparsed = dict(record.get(UNPARSED) or {})

@@ -33,6 +33,7 @@ import random
 import re
 import typing as t
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import backoff
 import requests
@@ -49,8 +50,10 @@ from tap_freshbooks.errors import FreshBooksError
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
+    from backoff.types import Details
+
 #: Exceptions the retried call may raise and still be retried (the SDK's own list).
-RETRIED_EXCEPTIONS: tuple[type[BaseException], ...] = (
+RETRIED_EXCEPTIONS: tuple[type[Exception], ...] = (
     ConnectionResetError,
     RetriableAPIError,
     requests.exceptions.Timeout,
@@ -115,7 +118,7 @@ def _redact(text: str) -> str:
 
 
 def _path(url: str | None) -> str:
-    return requests.utils.urlparse(url or "").path or "/"
+    return urlparse(url or "").path or "/"
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -161,7 +164,7 @@ def retrying(
     wait_gen: Callable[[], Generator[float, t.Any, None]],
     max_tries: int | Callable[[], int],
     jitter: Callable[[float], float] | None = None,
-    on_backoff: Callable[[dict], None] | None = None,
+    on_backoff: Callable[[Details], None] | None = None,
 ) -> Callable[..., t.Any]:
     """``func`` retried on :data:`RETRIED_EXCEPTIONS`; raises :class:`RequestFailed` at the end.
 
@@ -171,8 +174,8 @@ def retrying(
     objects and URLs; ``on_backoff`` logs instead.
     """
 
-    def remember_tries(details: dict) -> None:
-        exc = details.get("exception")
+    def remember_tries(details: Details) -> None:
+        exc = t.cast("t.Mapping[str, t.Any]", details).get("exception")  # set by on_exception
         if exc is not None:
             exc._fb_tries = int(details.get("tries") or 0)  # noqa: SLF001  (read just below)
 
@@ -200,7 +203,7 @@ def retrying(
     return call
 
 
-def log_backoff(logger: logging.Logger, subject: str, details: dict, max_tries: int) -> None:
+def log_backoff(logger: logging.Logger, subject: str, details: t.Mapping[str, t.Any], max_tries: int) -> None:
     """One WARNING per backoff (``details`` from python-backoff): who, which attempt, why, how long."""
     exc = details.get("exception")
     logger.warning(

@@ -27,12 +27,12 @@ DECIMAL = th.CustomType(
 )
 
 
-def decimal(name: str, description: str | None = None) -> th.Property:
+def decimal(name: str, description: str | None = None) -> th.Property[t.Any]:
     """A numeric value FreshBooks sends as a string (quantities, rates, percents)."""
     return th.Property(name, DECIMAL, description=description)
 
 
-def money(name: str, description: str | None = None) -> th.Property:
+def money(name: str, description: str | None = None) -> th.Property[t.Any]:
     """A FreshBooks money object: exact decimal amount + ISO 4217 currency code."""
     return th.Property(
         name,
@@ -45,7 +45,7 @@ def money(name: str, description: str | None = None) -> th.Property:
     )
 
 
-def money_list(name: str, description: str | None = None) -> th.Property:
+def money_list(name: str, description: str | None = None) -> th.Property[t.Any]:
     """Client/vendor balances: an array of ``{"amount": money}``."""
     return th.Property(
         name,
@@ -54,23 +54,23 @@ def money_list(name: str, description: str | None = None) -> th.Property:
     )
 
 
-def string(name: str, description: str | None = None) -> th.Property:
+def string(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, th.StringType, description=description)
 
 
-def integer(name: str, description: str | None = None) -> th.Property:
+def integer(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, th.IntegerType, description=description)
 
 
-def boolean(name: str, description: str | None = None) -> th.Property:
+def boolean(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, th.BooleanType, description=description)
 
 
-def date(name: str, description: str | None = None) -> th.Property:
+def date(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, th.DateType, description=description)
 
 
-def timestamp(name: str, description: str | None = None) -> th.Property:
+def timestamp(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, th.DateTimeType, description=description)
 
 
@@ -80,18 +80,18 @@ def timestamp(name: str, description: str | None = None) -> th.Property:
 FREE_OBJECT = th.CustomType({"type": ["object", "null"], "additionalProperties": True})
 
 
-def any_object(name: str, description: str | None = None) -> th.Property:
+def any_object(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, FREE_OBJECT, description=description)
 
 
-def any_array(name: str, description: str | None = None) -> th.Property:
+def any_array(name: str, description: str | None = None) -> th.Property[t.Any]:
     return th.Property(name, th.ArrayType(th.AnyType()), description=description)
 
 
 VIS_STATE = integer("vis_state", "0 active, 1 deleted, 2 archived (deleted rows are kept)")
 
 
-def audit_columns(*, business_scoped: bool = False) -> list[th.Property]:
+def audit_columns(*, business_scoped: bool = False) -> list[th.Property[t.Any]]:
     """The contract's audit trail, present on every record."""
     props = [
         th.Property("id", th.StringType, required=True, description="FreshBooks object id (as a string)"),
@@ -123,9 +123,11 @@ def audit_columns(*, business_scoped: bool = False) -> list[th.Property]:
     return props
 
 
-def schema(*properties: th.Property | t.Iterable[th.Property], business_scoped: bool = False) -> dict:
+def schema(
+    *properties: th.Property[t.Any] | t.Iterable[th.Property[t.Any]], business_scoped: bool = False
+) -> dict[str, t.Any]:
     """Build a stream schema: audit columns first, then the stream's own properties."""
-    flat: list[th.Property] = list(audit_columns(business_scoped=business_scoped))
+    flat: list[th.Property[t.Any]] = list(audit_columns(business_scoped=business_scoped))
     names = {p.name for p in flat}
     for item in properties:
         for prop in [item] if isinstance(item, th.Property) else item:

@@ -87,7 +87,7 @@ class OwnedStateManager(StreamStateManager):
     def increment_state(self, *args: t.Any, **kwargs: t.Any) -> None:
         """Off: no progress markers (and no KeyError on a record without its replication key)."""
 
-    def finalize_state(self, state: dict | None = None) -> None:
+    def finalize_state(self, state: dict[str, t.Any] | None = None) -> None:
         """Never promote progress markers; drop any a foreign state carried; mark for flush."""
         if state:
             state.pop("progress_markers", None)
@@ -121,7 +121,7 @@ class OwnedStateMixin:
 class DecimalSizedSchemaMixin:
     """SCHEMA messages with the decimal precision/scale the SDK's catalog model drops (point 4)."""
 
-    def _generate_schema_messages(self) -> t.Iterator[singer.SchemaMessage]:
+    def _generate_schema_messages(self) -> t.Generator[singer.SchemaMessage, None, None]:
         for message in super()._generate_schema_messages():  # type: ignore[misc]  # the Stream's
             restore_decimal_sizes(message.schema)
             yield message
@@ -132,7 +132,7 @@ def write_schema(stream: Stream) -> None:
     stream._write_schema_message()  # noqa: SLF001
 
 
-def write_record(stream: Stream, record: dict) -> None:
+def write_record(stream: Stream, record: dict[str, t.Any]) -> None:
     """RECORD message(s) of a rider stream, through its maps (selection, conformance, aliases)."""
     stream._write_record_message(record)  # noqa: SLF001
 
@@ -142,12 +142,12 @@ def write_batch(stream: Stream, encoding: BaseBatchFileEncoding, manifest: list[
     stream._write_batch_message(encoding=encoding, manifest=manifest)  # noqa: SLF001
 
 
-def _types(node: dict) -> set[str]:
+def _types(node: dict[str, t.Any]) -> set[str]:
     kind = node.get("type", [])
     return {kind} if isinstance(kind, str) else set(kind)
 
 
-def guard_covers_conformance(schema: dict) -> bool:
+def guard_covers_conformance(schema: dict[str, t.Any]) -> bool:
     """True if, after ``RecordGuard.check``, the SDK's conformance can only drop top-level keys.
 
     What ``conform_record_data_types`` does, and why the guard already did it here:
@@ -201,7 +201,9 @@ class FastRecordMessagesMixin:
             )
         return self._fb_record_plan
 
-    def _generate_record_messages(self, record: dict) -> t.Iterator[singer.RecordMessage]:
+    def _generate_record_messages(
+        self, record: dict[str, t.Any]
+    ) -> t.Generator[singer.RecordMessage, None, None]:
         """The SDK's steps (same order, same messages), each skipped only when it is a no-op."""
         stream = t.cast("Stream", self)
         plan = self._record_plan()

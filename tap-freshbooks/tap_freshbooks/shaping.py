@@ -19,7 +19,7 @@ class RecordShaper:
     """API record -> Singer record for one stream."""
 
     stream: str
-    schema: dict
+    schema: dict[str, t.Any]
     #: the record field holding the id when the record has no ``id``
     id_field: str = "id"
     #: fields holding naive US/Eastern wall time, converted to UTC
@@ -36,7 +36,9 @@ class RecordShaper:
         """Sets aside values that violate the schema (record_guard.py)."""
         return RecordGuard(self.stream, self.schema)
 
-    def shape(self, raw: dict, context: t.Mapping[str, t.Any], *, trigger: str) -> dict:
+    def shape(
+        self, raw: dict[str, t.Any], context: t.Mapping[str, t.Any], *, trigger: str
+    ) -> dict[str, t.Any]:
         """The Singer record of ``raw``, read in partition ``context`` by a ``trigger`` run.
 
         The guard then checks every declared value; it also writes numbers sent in decimal fields

@@ -55,7 +55,7 @@ class PartitionState:
 
     def __init__(
         self,
-        raw: dict,
+        raw: dict[str, t.Any],
         *,
         strategy: str,
         bookmark: str | None,
@@ -70,7 +70,7 @@ class PartitionState:
 
     # -- reading --------------------------------------------------------------------------------
     @classmethod
-    def load(cls, raw: dict, *, strategy: str) -> PartitionState:
+    def load(cls, raw: dict[str, t.Any], *, strategy: str) -> PartitionState:
         """Read a partition's state dict (any version) without changing it."""
         own = raw.get(STATE_KEY)
         if isinstance(own, dict):
@@ -91,7 +91,7 @@ class PartitionState:
         return cls._from_v1(raw, strategy=strategy)
 
     @classmethod
-    def _from_v1(cls, raw: dict, *, strategy: str) -> PartitionState:
+    def _from_v1(cls, raw: dict[str, t.Any], *, strategy: str) -> PartitionState:
         """Version 1: ``fb_ledger`` + SDK ``replication_key_value`` (+ ``fb_since``)."""
         ledger = raw.get("fb_ledger") or {}
         if strategy in {"server_since", "date_window"}:
@@ -136,7 +136,7 @@ class PartitionState:
         }
 
 
-def partition_states(tap_state: t.Mapping[str, t.Any], stream: str) -> list[dict]:
+def partition_states(tap_state: t.Mapping[str, t.Any], stream: str) -> list[dict[str, t.Any]]:
     """Every partition dict of a stream in a tap state (for tools and tests)."""
     bookmarks = (tap_state.get("bookmarks") or {}).get(stream) or {}
     return list(bookmarks.get("partitions") or [])

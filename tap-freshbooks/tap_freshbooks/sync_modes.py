@@ -46,19 +46,21 @@ class SyncModes(FreshBooksHTTPStream):
         """``strategy`` with this stream's replication key (after the catalog) and settings."""
         return self.strategy.bound(replication_key=self.replication_key, config=self.config)
 
-    def transform(self, raw: dict, context: dict, *, trigger: str) -> dict:
+    def transform(
+        self, raw: dict[str, t.Any], context: dict[str, t.Any], *, trigger: str
+    ) -> dict[str, t.Any]:
         """API record -> Singer record (the base stream shapes it: shaping.py)."""
         raise NotImplementedError
 
     @property
     def record_ids(self) -> list[str] | None:
         """Ids to fetch for this stream in a webhook-driven run, or None for a normal poll."""
-        wanted = self._tap.record_ids
+        wanted = self.fb_tap.record_ids
         if wanted is None:
             return None
         return [str(i) for i in wanted.get(self.name, [])]
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         context = dict(context or {})
         if self.record_ids is not None:
             yield from self._fetch_by_id(context)
@@ -68,7 +70,7 @@ class SyncModes(FreshBooksHTTPStream):
             yield from self._poll(context)
 
     # -- state ------------------------------------------------------------------------------------
-    def _load_state(self, context: dict) -> PartitionState:
+    def _load_state(self, context: dict[str, t.Any]) -> PartitionState:
         return PartitionState.load(self.get_context_state(context), strategy=self.changes.name)
 
     def _save_state(self, state: PartitionState, ledger: ChangeLedger) -> None:
@@ -78,7 +80,9 @@ class SyncModes(FreshBooksHTTPStream):
         state.save(replication_key=self.replication_key)
 
     # -- the three runs ---------------------------------------------------------------------------
-    def _passes(self, context: dict, window: incremental.Window) -> t.Iterable[tuple[dict, str | None]]:
+    def _passes(
+        self, context: dict[str, t.Any], window: incremental.Window
+    ) -> t.Iterable[tuple[dict[str, t.Any], str | None]]:
         """(raw record, window cut) for a whole poll: the changed list, then the deleted records.
 
         Deleted records are hidden from lists; ``search[vis_state]=1`` finds them. That pass has
@@ -90,7 +94,7 @@ class SyncModes(FreshBooksHTTPStream):
             for raw in self.read_list(context, {"search[vis_state]": 1}):
                 yield raw, None
 
-    def _poll(self, context: dict) -> t.Iterable[dict]:
+    def _poll(self, context: dict[str, t.Any]) -> t.Iterable[dict[str, t.Any]]:
         """A scheduled poll: the window since the bookmark; moves the bookmark when complete."""
         started = time.monotonic()
         run_started = format_utc(utc_now())
@@ -103,7 +107,7 @@ class SyncModes(FreshBooksHTTPStream):
         self._save_state(state, ledger)
         self._log_partition(context, ledger, time.monotonic() - started, trigger="poll")
 
-    def _full_snapshot(self, context: dict) -> t.Iterable[dict]:
+    def _full_snapshot(self, context: dict[str, t.Any]) -> t.Iterable[dict[str, t.Any]]:
         """FULL_TABLE forced by the catalog: every current record, no state read or written."""
         started = time.monotonic()
         throwaway = PartitionState({}, strategy=self.changes.name, bookmark=None, seen={}, deleted={})
@@ -113,7 +117,7 @@ class SyncModes(FreshBooksHTTPStream):
         yield from self._emit(self._passes(context, everything), context, ledger, "poll", run_started)
         self._log_partition(context, ledger, time.monotonic() - started, trigger="poll")
 
-    def _fetch_by_id(self, context: dict) -> t.Iterable[dict]:
+    def _fetch_by_id(self, context: dict[str, t.Any]) -> t.Iterable[dict[str, t.Any]]:
         """Webhook-driven run: fetch exactly these ids; ledger entries only (rule 3), no bookmark."""
         started = time.monotonic()
         run_started = format_utc(utc_now())
@@ -121,7 +125,7 @@ class SyncModes(FreshBooksHTTPStream):
         ledger = ChangeLedger(state, incremental=self.changes.windowed, prunes=False)
         received = (self.config.get("event_received_at") or {}).get(self.name, {})
 
-        def fetched() -> t.Iterator[tuple[dict, str | None]]:
+        def fetched() -> t.Iterator[tuple[dict[str, t.Any], str | None]]:
             for record_id in self.record_ids or []:
                 raw = self.fetch_one(context, record_id)
                 if raw is None:
@@ -139,7 +143,7 @@ class SyncModes(FreshBooksHTTPStream):
         self._save_state(state, ledger)
         self._log_partition(context, ledger, time.monotonic() - started, trigger="webhook")
 
-    def fetch_one(self, context: dict, record_id: str) -> dict | None:
+    def fetch_one(self, context: dict[str, t.Any], record_id: str) -> dict[str, t.Any] | None:
         """GET a single record by id (None if FreshBooks does not know it)."""
         if self.single_path is None:
             msg = f"Stream {self.name} cannot be fetched by id; run a normal poll instead."
@@ -154,13 +158,13 @@ class SyncModes(FreshBooksHTTPStream):
     # -- the one emit loop ------------------------------------------------------------------------
     def _emit(
         self,
-        raws: t.Iterable[tuple[dict, str | None]],
-        context: dict,
+        raws: t.Iterable[tuple[dict[str, t.Any], str | None]],
+        context: dict[str, t.Any],
         ledger: ChangeLedger,
         trigger: str,
         run_started: str,
         received: t.Mapping[str, str] | None = None,
-    ) -> t.Iterable[dict]:
+    ) -> t.Iterable[dict[str, t.Any]]:
         """The one emit loop: fingerprint -> transform -> recency -> window -> ledger -> record."""
         observe = trigger == "poll" and self.changes.bookmark_from_records
         for raw, cut in raws:
@@ -186,7 +190,9 @@ class SyncModes(FreshBooksHTTPStream):
                 yield record
                 ledger.record_delivered(record["id"], fp, recency, deleted=deleted)
 
-    def _log_partition(self, context: dict, ledger: ChangeLedger, elapsed: float, *, trigger: str) -> None:
+    def _log_partition(
+        self, context: dict[str, t.Any], ledger: ChangeLedger, elapsed: float, *, trigger: str
+    ) -> None:
         self.logger.info(
             "Stream %s account %s (%s): %d emitted, %d unchanged skipped in %.1f s",
             self.name,

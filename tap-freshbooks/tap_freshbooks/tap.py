@@ -12,9 +12,11 @@ import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
+from freshbooks_auth.answers import IDENTITY_PATH, accounting_accounts
 from freshbooks_auth.authenticator import authenticator_from_config
+from freshbooks_auth.settings import DEFAULT_API_URL, DEFAULT_AUTH_URL
 from tap_freshbooks import cli_output
 from tap_freshbooks.errors import ConfigError, FreshBooksError
 from tap_freshbooks.run_lock import hold_pipeline_lock
@@ -26,10 +28,13 @@ if t.TYPE_CHECKING:
     from freshbooks_auth.authenticator import FreshBooksAuthenticator
     from tap_freshbooks.streams.base import FreshBooksStream
 
-IDENTITY_PATH = "/auth/api/v1/users/me"
 
-
-def _setting(name: str, kind: th.JSONTypeHelper, description: str, **kwargs: t.Any) -> th.Property:
+def _setting(
+    name: str,
+    kind: th.JSONTypeHelper[t.Any] | type[th.JSONTypeHelper[t.Any]],
+    description: str,
+    **kwargs: t.Any,
+) -> th.Property[t.Any]:
     return th.Property(
         name,
         kind,
@@ -49,7 +54,7 @@ class TapFreshBooks(Tap):
     package_name = "freshbooks-warehouse-tap"
 
     # No ACTIVATE_VERSION: no stream is a plain full-table reload (each emits only changes).
-    capabilities: t.ClassVar[list] = [
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         PluginCapabilities.ABOUT,
         TapCapabilities.CATALOG,
         TapCapabilities.DISCOVER,
@@ -123,13 +128,13 @@ class TapFreshBooks(Tap):
             "api_url",
             th.StringType,
             "FreshBooks API base URL: every API call, the token endpoint and the identity call.",
-            default="https://api.freshbooks.com",
+            default=DEFAULT_API_URL,
         ),
         _setting(
             "auth_url",
             th.StringType,
             "FreshBooks authorization host (the authorize page of `auth login`).",
-            default="https://auth.freshbooks.com",
+            default=DEFAULT_AUTH_URL,
         ),
         _setting(
             "record_ids",
@@ -178,7 +183,7 @@ class TapFreshBooks(Tap):
     ).to_dict()
 
     @property
-    def catalog_dict(self) -> dict:
+    def catalog_dict(self) -> dict[str, t.Any]:
         """The catalog, with the decimal sizes the SDK's catalog model drops (sdk_compat.py)."""
         catalog = super().catalog_dict
         restore_decimal_sizes(catalog)
@@ -202,13 +207,13 @@ class TapFreshBooks(Tap):
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 msg = f'record_ids is not valid JSON ({exc.msg}); expected {{"invoices": [123, 456]}}'
                 raise ConfigError(msg) from None
         if not isinstance(raw, dict):
             msg = 'record_ids must be an object like {"invoices": [123, 456]}'
             raise ConfigError(msg)
-        known = {s.name: s for s in self.streams.values()}
+        known = {s.name: t.cast("FreshBooksStream", s) for s in self.streams.values()}
         result: dict[str, list[str]] = {}
         for stream_name, ids in raw.items():
             stream = known.get(stream_name)
@@ -232,20 +237,8 @@ class TapFreshBooks(Tap):
     @cached_property
     def accounts(self) -> list[dict[str, t.Any]]:
         """Partitions: one context per FreshBooks account to extract."""
-        anchor = next(iter(self.streams.values()))
-        body = anchor.fetch_json(IDENTITY_PATH)
-        memberships = ((body or {}).get("response") or {}).get("business_memberships") or []
-        reachable: dict[str, dict[str, t.Any]] = {}
-        for membership in memberships:
-            business = membership.get("business") or {}
-            account_id = business.get("account_id")
-            if not account_id:  # e.g. a Client-role membership: no accounting account
-                continue
-            reachable[str(account_id)] = {
-                "account_id": str(account_id),
-                "business_id": business.get("id"),
-                "business_uuid": business.get("business_uuid"),
-            }
+        anchor = t.cast("FreshBooksStream", next(iter(self.streams.values())))
+        reachable = {a["account_id"]: a for a in accounting_accounts(anchor.fetch_json(IDENTITY_PATH))}
         wanted = self.config.get("account_ids")
         if isinstance(wanted, str):
             wanted = json.loads(wanted) if wanted.strip().startswith("[") else wanted.split(",")
@@ -287,7 +280,9 @@ class TapFreshBooks(Tap):
                 )
         _ = self.accounts
 
-    def sync_all(self) -> None:
+    # singer-sdk marks sync_all final; the tap must hold the pipeline lock around the whole sync and
+    # flush its buffered writer however the sync ends, which no SDK hook allows.
+    def sync_all(self) -> None:  # type: ignore[misc]
         started = time.monotonic()
         pipeline_lock = hold_pipeline_lock(self.config, self.logger)  # before any token use
         try:
@@ -348,8 +343,8 @@ def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:
 
     config = read_cli_config(config_paths)
     for key, value in (
-        ("api_url", "https://api.freshbooks.com"),
-        ("auth_url", "https://auth.freshbooks.com"),
+        ("api_url", DEFAULT_API_URL),
+        ("auth_url", DEFAULT_AUTH_URL),
     ):
         config.setdefault(key, value)
     sys.exit(login_command(config, paste))
@@ -359,8 +354,7 @@ def cli() -> None:
     """Console script: the SDK's Singer CLI, plus `auth login` and `reconcile`, with one-line errors."""
     argv = sys.argv[1:]
     if argv[:1] == ["auth"]:
-        auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")
-        return
+        auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")  # exits (click's standalone mode)
     if "reconcile" in argv:
         from tap_freshbooks.reconcile import main as reconcile_main  # noqa: PLC0415
         from tap_freshbooks.reconcile import subcommand_args  # noqa: PLC0415

@@ -17,7 +17,9 @@ import typing as t
 
 import httpx
 
+from freshbooks_auth.answers import IDENTITY_PATH, accounting_accounts, error_text
 from freshbooks_auth.errors import ConfigError, FreshBooksError, ReauthorizationRequired
+from freshbooks_auth.retry_policy import RetryPolicy, is_retriable_status, parse_retry_after
 from freshbooks_auth.unauthorized import TokenProvider, UnauthorizedHook
 from webhook_bridge import __version__
 from webhook_bridge.events import EVENT_STREAMS, stream_for
@@ -163,7 +165,9 @@ class Callback:
         )
 
 
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: The tap's retry policy (freshbooks_auth.retry_policy), with Retry-After honoured up to 30 s: the
+#: bridge's calls run while someone waits (``register``, a callback's verification).
+RETRY_POLICY = RetryPolicy(max_retry_after_seconds=30.0)
 
 
 class FreshBooksClient:
@@ -176,14 +180,14 @@ class FreshBooksClient:
         *,
         timeout: float = 20.0,
         max_tries: int = 3,
-        retry_wait: float = 0.5,
+        retry_policy: RetryPolicy = RETRY_POLICY,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tokens = tokens
         self._unauthorized = UnauthorizedHook(tokens)  # the 401 rule, shared with the tap
         self.max_tries = max(1, max_tries)
-        self.retry_wait = retry_wait
+        self.retry_policy = retry_policy
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -225,7 +229,7 @@ class FreshBooksClient:
             except httpx.HTTPError as exc:
                 # a POST may have been processed; `register` re-lists before creating again
                 if idempotent and attempt < self.max_tries:
-                    time.sleep(self.retry_wait * 2 ** (attempt - 1))
+                    time.sleep(self.retry_policy.wait(attempt))
                     continue
                 raise FreshBooksAPIError(0, f"{method} {path}: {type(exc).__name__}") from None
             if response.status_code == 401:
@@ -235,11 +239,12 @@ class FreshBooksClient:
                     raise _token_error(exc) from None
                 continue
             if (
-                response.status_code in RETRY_STATUSES
+                is_retriable_status(response.status_code)
                 and attempt < self.max_tries
                 and (idempotent or response.status_code == 429)
             ):
-                time.sleep(_retry_after(response, self.retry_wait * 2 ** (attempt - 1)))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                time.sleep(self.retry_policy.wait(attempt, retry_after))
                 continue
             if response.status_code >= 400:
                 raise _api_error(method, path, response)
@@ -267,15 +272,7 @@ class FreshBooksClient:
     # -- identity -------------------------------------------------------------------------------
     def account_ids(self) -> list[str]:
         """Accounting account ids the grant reaches (``/auth/api/v1/users/me``)."""
-        body = self._request("GET", "/auth/api/v1/users/me")
-        me = body.get("response", body)
-        out: list[str] = []
-        for membership in (me or {}).get("business_memberships") or []:
-            business = (membership or {}).get("business") or {}
-            account = business.get("account_id")
-            if account and account not in out:
-                out.append(str(account))
-        return out
+        return [account["account_id"] for account in accounting_accounts(self._request("GET", IDENTITY_PATH))]
 
     # -- callbacks ------------------------------------------------------------------------------
     def list_callbacks(self, account_id: str) -> list[Callback]:
@@ -330,26 +327,15 @@ class FreshBooksClient:
                 raise
 
 
-def _retry_after(response: httpx.Response, default: float) -> float:
-    value = response.headers.get("Retry-After")
-    try:
-        return min(30.0, max(0.0, float(value))) if value else default
-    except ValueError:
-        return default
-
-
 def _api_error(method: str, path: str, response: httpx.Response) -> FreshBooksAPIError:
-    detail: object = None
-    message = response.reason_phrase or "error"
     try:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict):
-        detail = body.get("details") or body.get("response", {}).get("errors") or body.get("error")
-        message = str(body.get("message") or body.get("error_description") or message)
+    message = error_text(body, fallback=response.reason_phrase or "error")
+    details = body.get("details") if isinstance(body, dict) else None
     return FreshBooksAPIError(
         response.status_code,
-        f"{method} {path} answered HTTP {response.status_code}: {message}" + (f" {detail}" if detail else ""),
-        details=detail,
+        f"{method} {path} answered HTTP {response.status_code}: {message}",
+        details=details,
     )

@@ -34,10 +34,10 @@ ACCOUNT = "/accounting/account/{account_id}"
 class AccountingStream(FreshBooksStream):
     """A list under ``/accounting/account/{account_id}`` filtered by ``search[updated_min]``."""
 
-    strategy = incremental.UpdatedFilter(server="search")
+    strategy: incremental.Strategy = incremental.UpdatedFilter(server="search")
     has_vis_state = True
-    replication_key = "updated"
-    eastern_fields = ("updated", "created_at")
+    replication_key: str | None = "updated"
+    eastern_fields: tuple[str, ...] = ("updated", "created_at")
     is_sorted = False
 
 

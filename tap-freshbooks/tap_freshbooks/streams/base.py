@@ -52,9 +52,9 @@ class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, DecimalSizedSch
             self.forced_replication_method = REPLICATION_INCREMENTAL
 
     @property
-    def partitions(self) -> list[dict] | None:
+    def partitions(self) -> list[dict[str, t.Any]] | None:
         """One partition per FreshBooks account."""
-        return [dict(account) for account in self._tap.accounts]
+        return [dict(account) for account in self.fb_tap.accounts]
 
     @cached_property
     def shaper(self) -> RecordShaper:
@@ -80,6 +80,8 @@ class FreshBooksStream(OwnedStateMixin, FastRecordMessagesMixin, DecimalSizedSch
         guard = shaper.__dict__.get("guard") if shaper is not None else None
         return guard.warning() if guard is not None else None
 
-    def transform(self, raw: dict, context: dict, *, trigger: str) -> dict:
+    def transform(
+        self, raw: dict[str, t.Any], context: dict[str, t.Any], *, trigger: str
+    ) -> dict[str, t.Any]:
         """API record -> Singer record: ids, UTC timestamps, account ids, audit columns."""
         return self.shaper.shape(raw, context, trigger=trigger)

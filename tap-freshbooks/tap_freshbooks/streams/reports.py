@@ -60,7 +60,7 @@ class ReportStream(FreshBooksStream):
             params["start_date"] = day.replace(month=1, day=1).isoformat()
         return params
 
-    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict[str, t.Any]]:
         body = envelopes.parse_json(response)
         report = self.envelope.single(body, self.list_key)
         if report is not None:
@@ -75,7 +75,11 @@ class ReportStream(FreshBooksStream):
                 del state.seen[old]
         super()._save_state(state, ledger)
 
-    def _passes(self, context: dict, window: incremental.Window) -> t.Iterable[tuple[dict, str | None]]:  # noqa: ARG002
+    def _passes(
+        self,
+        context: dict[str, t.Any],
+        window: incremental.Window,  # noqa: ARG002  (a report has no window: today's snapshot)
+    ) -> t.Iterable[tuple[dict[str, t.Any], str | None]]:
         day = utc_now().date()
         self._report_day = day.isoformat()
         params = self.report_params(day)

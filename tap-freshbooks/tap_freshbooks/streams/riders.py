@@ -25,7 +25,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-def rider_schema(parent: str, line_properties: t.Sequence[th.Property]) -> dict:
+def rider_schema(parent: str, line_properties: t.Sequence[th.Property[t.Any]]) -> dict[str, t.Any]:
     """A rider's schema: the parent's id, ``updated`` and ``vis_state`` at read time, then the line."""
     return schema(
         string(f"{parent}_id", f"Parent {parent} id"),
@@ -58,16 +58,16 @@ class LinesRider(FreshBooksStream):
         self._schema_sent = False
         self.emitted = 0
         #: batch mode: lines collected until the batch of their parents is written
-        self.spool: list[dict] | None = None
+        self.spool: list[dict[str, t.Any]] | None = None
 
     @property
-    def partitions(self) -> list[dict] | None:
+    def partitions(self) -> list[dict[str, t.Any]] | None:
         return None
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:  # noqa: ARG002
         return iter(())  # lines are written by the parent stream (emit_for_parent)
 
-    def emit_for_parent(self, parent: dict, lines: list[dict]) -> None:
+    def emit_for_parent(self, parent: dict[str, t.Any], lines: list[dict[str, t.Any]]) -> None:
         """Send the lines of one emitted parent (RECORD messages, or the spool in batch mode)."""
         if not self.selected or not lines:
             return
@@ -118,9 +118,9 @@ class CarriesLines(FreshBooksStream):
 
     @property
     def lines(self) -> LinesRider:
-        return t.cast("LinesRider", self._tap.streams[self.lines_stream.name])
+        return t.cast("LinesRider", self._tap.streams[stream_name(self.lines_stream)])
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         for record in super().get_records(context):
             # The lines arrived with their parent (include[]=lines); they leave as the rider stream,
             # before the parent itself and before any STATE that records it as delivered.
@@ -141,10 +141,15 @@ class CarriesLines(FreshBooksStream):
             self.lines.spool = None
 
 
+def stream_name(cls: type[FreshBooksStream]) -> str:
+    """A stream class's ``name`` (a class attribute of every stream; the SDK types it per instance)."""
+    return str(getattr(cls, "name"))  # noqa: B009  (``cls.name`` is "instance-only" to mypy)
+
+
 def rides_along(stream_types: t.Iterable[type[FreshBooksStream]]) -> dict[str, str]:
     """rider stream -> the carrier stream its records arrive in, from the carriers' declarations."""
     return {
-        cls.lines_stream.name: cls.name
+        stream_name(cls.lines_stream): stream_name(cls)
         for cls in stream_types
         if isinstance(cls, type) and issubclass(cls, CarriesLines)
     }

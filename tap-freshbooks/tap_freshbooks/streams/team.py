@@ -24,11 +24,11 @@ class AuthEnvelope(envelopes.Envelope):
 
     name = "auth"
 
-    def items(self, body: t.Any, key: str) -> list[dict]:  # noqa: ARG002
+    def items(self, body: t.Any, key: str) -> list[dict[str, t.Any]]:  # noqa: ARG002
         return list(body["response"] or [])
 
-    def single(self, body: t.Any, key: str) -> dict | None:  # noqa: ARG002
-        return body.get("response")
+    def single(self, body: t.Any, key: str) -> dict[str, t.Any] | None:  # noqa: ARG002
+        return t.cast("dict[str, t.Any] | None", body.get("response"))
 
     def page_info(self, body: t.Any) -> tuple[int, int] | None:
         meta = body.get("meta") or {}
