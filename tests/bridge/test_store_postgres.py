@@ -50,6 +50,17 @@ def test_settings_choose_postgres(location, tmp_path):
     assert shown["database_url"] == "**********" and location not in repr(shown)  # may hold a password
     store = Store.from_settings(settings)
     assert store.backend == "postgresql" and store.path is None and store.account_locks_in_database
+    # a vanished host's session (and its locks) ends within about a minute, a stuck transaction's too
+    settings_in_force = {
+        name: store.db.value(f"SHOW {name}")
+        for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")
+    }
+    assert settings_in_force == {
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
+    assert store.db.value("SHOW idle_in_transaction_session_timeout") == "1min"
     store.close()
     assert not (tmp_path / "bridge.sqlite3").exists()
     with pytest.raises(SettingsError, match="DATABASE_URL must be a postgresql:// URL"):

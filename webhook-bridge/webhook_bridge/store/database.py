@@ -426,6 +426,9 @@ class PostgresDatabase(Database):
             self.conn.execute("SET tcp_keepalives_idle = 30")
             self.conn.execute("SET tcp_keepalives_interval = 10")
             self.conn.execute("SET tcp_keepalives_count = 3")
+            # a replica stopped inside a transaction (SIGSTOP, a hung thread) must not hold row locks
+            # that deliveries of the same notification wait on: its session ends, its locks go
+            self.conn.execute("SET idle_in_transaction_session_timeout = '60s'")
             self.conn.execute(f"SET search_path TO {self.schema}")  # checked: a plain identifier
             self._create_schema()
         except psycopg.Error as exc:
