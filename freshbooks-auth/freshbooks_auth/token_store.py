@@ -288,25 +288,8 @@ class TokenStore:
         except OSError as exc:
             msg = f"cannot read token store {self.path}: {exc.strerror or type(exc).__name__}"
             raise TokenStoreError(msg) from None
-        try:
-            plain = self._fernet.decrypt(blob.strip())
-        except InvalidToken:
-            msg = (
-                f"token_encryption_key does not decrypt {self.path}: the key is not the one the store "
-                "was written with, or the file is corrupt"
-            )
-            raise TokenStoreError(
-                msg,
-                hint="Use the original key, or delete the file and run: tap-freshbooks auth login",
-            ) from None
-        try:
-            data = json.loads(plain)
-            if not isinstance(data, dict):
-                raise ValueError
-            return TokenSet.from_dict(data.get("tokens", data))
-        except ValueError:
-            msg = f"token store {self.path} decrypts but does not hold a FreshBooks token set"
-            raise TokenStoreError(msg) from None
+        document = self._cipher.open(blob, location=str(self.path), medium="file")
+        return self._cipher.tokens(document, location=str(self.path))
 
     # writing ------------------------------------------------------------------------------------
 
@@ -351,8 +334,7 @@ class TokenStore:
             TokenStoreError: the file could not be written; the previous file is left untouched.
         """
         self.check_writable()
-        document = {"version": STORE_FORMAT_VERSION, "tokens": tokens.to_dict()}
-        blob = self._fernet.encrypt(json.dumps(document, separators=(",", ":")).encode())
+        blob = self._cipher.seal(tokens)
         directory = self.path.parent
         tmp_name: str | None = None
         try:
