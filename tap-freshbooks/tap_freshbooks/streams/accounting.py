@@ -26,7 +26,7 @@ from tap_freshbooks.schema_objects import (
     timestamp,
 )
 from tap_freshbooks.streams.base import FreshBooksStream
-from tap_freshbooks.streams.riders import CarriesLines, LinesRider, rider_schema
+from tap_freshbooks.streams.riders import CarriesLines, LinesRider
 
 ACCOUNT = "/accounting/account/{account_id}"
 
@@ -136,10 +136,8 @@ class InvoiceLinesStream(LinesRider):
     """Invoice lines, emitted exactly when their invoice is (see ``LinesRider``)."""
 
     name = "invoice_lines"
-    primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_id", "id"]
-    parent = "invoice"
+    parent, line_properties = "invoice", INVOICE_LINE_PROPERTIES
     drop_fields = ("invoiceid",)  # same value as invoice_id
-    schema = rider_schema("invoice", INVOICE_LINE_PROPERTIES)
 
 
 class InvoicesStream(CarriesLines, AccountingStream):

@@ -49,9 +49,19 @@ class LinesRider(FreshBooksStream):
     """
 
     #: the singular used in column names (``invoice`` -> invoice_id, invoice_updated)
-    parent: str = ""
+    parent: t.ClassVar[str] = ""
+    #: the line's own properties; the schema adds the parent's id, ``updated`` and ``vis_state``
+    line_properties: t.ClassVar[t.Sequence[th.Property[t.Any]]] = ()
     single_path = None
     eastern_fields = ("updated",)
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        """A rider's key and schema follow from its ``parent`` and ``line_properties``."""
+        super().__init_subclass__(**kwargs)
+        if cls.parent:
+            cls.primary_keys = ["account_id", f"{cls.parent}_id", "id"]
+            # a class attribute, as every stream declares it (mypy sees the SDK's property)
+            setattr(cls, "schema", rider_schema(cls.parent, cls.line_properties))  # noqa: B010
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)

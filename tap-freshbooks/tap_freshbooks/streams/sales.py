@@ -17,8 +17,6 @@ Webhooks: ``estimate.*`` and ``recurring.*`` (third-party list, §7.5); none is 
 
 from __future__ import annotations
 
-import typing as t
-
 from tap_freshbooks.schema_objects import (
     VIS_STATE,
     boolean,
@@ -31,7 +29,7 @@ from tap_freshbooks.schema_objects import (
     timestamp,
 )
 from tap_freshbooks.streams.accounting import ACCOUNT, INVOICE_LINE_PROPERTIES, AccountingStream
-from tap_freshbooks.streams.riders import CarriesLines, LinesRider, rider_schema
+from tap_freshbooks.streams.riders import CarriesLines, LinesRider
 
 #: what estimates and invoice profiles share with invoices (customer, currency, money, status)
 BILLING_DOCUMENT_PROPERTIES = [
@@ -75,10 +73,8 @@ class EstimateLinesStream(LinesRider):
     """Estimate lines, emitted exactly when their estimate is (see ``LinesRider``)."""
 
     name = "estimate_lines"
-    primary_keys: t.ClassVar[list[str]] = ["account_id", "estimate_id", "id"]
-    parent = "estimate"
+    parent, line_properties = "estimate", INVOICE_LINE_PROPERTIES
     drop_fields = ("estimateid",)  # same value as estimate_id
-    schema = rider_schema("estimate", INVOICE_LINE_PROPERTIES)
 
 
 class EstimatesStream(CarriesLines, AccountingStream):
@@ -104,10 +100,8 @@ class InvoiceProfileLinesStream(LinesRider):
     """Lines of recurring invoice profiles, emitted exactly when their profile is."""
 
     name = "invoice_profile_lines"
-    primary_keys: t.ClassVar[list[str]] = ["account_id", "invoice_profile_id", "id"]
-    parent = "invoice_profile"
+    parent, line_properties = "invoice_profile", INVOICE_LINE_PROPERTIES
     drop_fields = ("profileid",)  # same value as invoice_profile_id
-    schema = rider_schema("invoice_profile", INVOICE_LINE_PROPERTIES)
 
 
 class InvoiceProfilesStream(CarriesLines, AccountingStream):
