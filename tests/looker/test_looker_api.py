@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+import yaml
+from fake_looker import FakeLooker
+
 from freshbooks_looker.looker_api import LookerAPIError, LookerClient, Settings, api_root, refresh
 
 ROOT = Path(__file__).resolve().parents[2]
-from fake_looker import FakeLooker
 
 CLI = ROOT / ".venv" / "bin" / "freshbooks-looker"
 
@@ -26,8 +27,11 @@ def looker():
 
 
 def settings(fake: FakeLooker, **kw) -> Settings:
-    env = {"FRESHBOOKS_LOOKER_BASE_URL": fake.url, "FRESHBOOKS_LOOKER_CLIENT_ID": fake.client_id,
-           "FRESHBOOKS_LOOKER_CLIENT_SECRET": fake.client_secret}
+    env = {
+        "FRESHBOOKS_LOOKER_BASE_URL": fake.url,
+        "FRESHBOOKS_LOOKER_CLIENT_ID": fake.client_id,
+        "FRESHBOOKS_LOOKER_CLIENT_SECRET": fake.client_secret,
+    }
     return Settings.from_env(env, **kw)
 
 
@@ -35,8 +39,12 @@ def test_refresh_logs_in_resets_the_models_datagroup_and_logs_out(looker):
     messages: list[str] = []
     before = int(time.time())
     assert refresh(settings(looker), messages.append) == 0
-    assert looker.endpoints() == [("POST", "/api/4.0/login"), ("GET", "/api/4.0/datagroups"),
-                                  ("PATCH", "/api/4.0/datagroups/7"), ("DELETE", "/api/4.0/logout")]
+    assert looker.endpoints() == [
+        ("POST", "/api/4.0/login"),
+        ("GET", "/api/4.0/datagroups"),
+        ("PATCH", "/api/4.0/datagroups/7"),
+        ("DELETE", "/api/4.0/logout"),
+    ]
     login = looker.calls[0]
     assert login["query"] == ""  # credentials travel in the form body, never the URL
     assert login["content_type"] == "application/x-www-form-urlencoded"
@@ -73,7 +81,7 @@ def test_a_401_mid_session_logs_in_once_more(looker):
 def test_server_clock_behind_is_tolerated(looker):
     """Looker rejects timestamps in the future: the client stamps now minus a few seconds."""
     looker.clock_offset = -3
-    assert refresh(settings(looker), lambda m: None) == 0
+    assert refresh(settings(looker), lambda _m: None) == 0
 
 
 def test_wrong_credentials_fail_with_a_clear_message(looker):
@@ -99,18 +107,27 @@ def test_not_configured_is_a_skip_not_a_failure():
 
 
 def test_looker_sdk_environment_names_work(looker):
-    env = {"LOOKERSDK_BASE_URL": looker.url + "/api/4.0/", "LOOKERSDK_CLIENT_ID": looker.client_id,
-           "LOOKERSDK_CLIENT_SECRET": looker.client_secret, "LOOKERSDK_VERIFY_SSL": "false"}
+    env = {
+        "LOOKERSDK_BASE_URL": looker.url + "/api/4.0/",
+        "LOOKERSDK_CLIENT_ID": looker.client_id,
+        "LOOKERSDK_CLIENT_SECRET": looker.client_secret,
+        "LOOKERSDK_VERIFY_SSL": "false",
+    }
     s = Settings.from_env(env)
     assert s.verify_ssl is False
-    assert refresh(s, lambda m: None) == 0
+    assert refresh(s, lambda _m: None) == 0
     assert api_root("https://co.cloud.looker.com") == "https://co.cloud.looker.com/api/4.0"
 
 
 def test_cli_refresh_is_the_post_load_command(looker):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKERSDK", "FRESHBOOKS_LOOKER"))}
-    env.update({"FRESHBOOKS_LOOKER_BASE_URL": looker.url, "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
-                "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret})
+    env.update(
+        {
+            "FRESHBOOKS_LOOKER_BASE_URL": looker.url,
+            "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
+            "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret,
+        }
+    )
     ok = subprocess.run([str(CLI), "refresh"], env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ("PATCH", "/api/4.0/datagroups/7") in looker.endpoints()
@@ -125,35 +142,69 @@ def test_meltano_utility_refresh_after_load(looker, tmp_path):
     `meltano invoke freshbooks-looker:post_load` (what the jobs and the bridge run after a load)
     resets the datagroup, reading its settings the
     Meltano way (FRESHBOOKS_LOOKER_<SETTING>)."""
-    import yaml
-
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     plugins = project["plugins"]
     if not any(u.get("name") == "freshbooks-looker" for u in plugins.get("utilities", [])):
         snippet = yaml.safe_load((ROOT / "looker" / "meltano-utility.yml").read_text())
         plugins.setdefault("utilities", []).extend(snippet["plugins"]["utilities"])
     plugins = {"utilities": plugins["utilities"]}  # only what this test installs
-    (tmp_path / "meltano.yml").write_text(yaml.safe_dump(
-        {"requires_meltano": project["requires_meltano"], "project_id": project["project_id"],
-         "default_environment": "dev", "send_anonymous_usage_stats": False,
-         "environments": [{"name": "dev"}], "plugins": plugins}))
+    (tmp_path / "meltano.yml").write_text(
+        yaml.safe_dump(
+            {
+                "requires_meltano": project["requires_meltano"],
+                "project_id": project["project_id"],
+                "default_environment": "dev",
+                "send_anonymous_usage_stats": False,
+                "environments": [{"name": "dev"}],
+                "plugins": plugins,
+            }
+        )
+    )
     (tmp_path / "looker").symlink_to(ROOT / "looker", target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "FRESHBOOKS_LOOKER", "LOOKERSDK"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MELTANO_", "FRESHBOOKS_LOOKER", "LOOKERSDK"))
+    }
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     meltano = str(ROOT / ".venv" / "bin" / "meltano")
-    inst = subprocess.run([meltano, "install", "utility", "freshbooks-looker"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    inst = subprocess.run(
+        [meltano, "install", "utility", "freshbooks-looker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert inst.returncode == 0, inst.stderr[-2000:]
     # the utility is the runtime install: the development tools' libraries are not in its venv
     venv_python = tmp_path / ".meltano" / "utilities" / "freshbooks-looker" / "venv" / "bin" / "python"
-    probe = subprocess.run([str(venv_python), "-c", "import importlib.util as u; "
-                            "print([m for m in ('liquid', 'sqlglot') if u.find_spec(m)])"],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [
+            str(venv_python),
+            "-c",
+            "import importlib.util as u; print([m for m in ('liquid', 'sqlglot') if u.find_spec(m)])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr
-    env.update({"FRESHBOOKS_LOOKER_BASE_URL": looker.url, "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
-                "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret})
-    run = subprocess.run([meltano, "invoke", "freshbooks-looker:post_load"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "FRESHBOOKS_LOOKER_BASE_URL": looker.url,
+            "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
+            "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret,
+        }
+    )
+    run = subprocess.run(
+        [meltano, "invoke", "freshbooks-looker:post_load"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
     assert "post-load: refresh: datagroup freshbooks::freshbooks_load reset" in run.stdout
     assert looker.endpoints()[-2:] == [("PATCH", "/api/4.0/datagroups/7"), ("DELETE", "/api/4.0/logout")]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from freshbooks_looker import generate
 from freshbooks_looker.check import LOOKER_DIALECTS, Checker
 from freshbooks_looker.lookml import Project
@@ -24,13 +25,29 @@ CLI = ROOT / ".venv" / "bin" / "freshbooks-looker"
 def test_every_file_parses_and_is_included():
     project = Project(LOOKER_DIR)
     assert [str(i) for i in project.issues] == []
-    lkml = sorted(p.relative_to(LOOKER_DIR).as_posix() for p in LOOKER_DIR.rglob("*.lkml")
-                  if "freshbooks_looker" not in p.parts)
+    lkml = sorted(
+        p.relative_to(LOOKER_DIR).as_posix()
+        for p in LOOKER_DIR.rglob("*.lkml")
+        if "freshbooks_looker" not in p.parts
+    )
     assert len(project.parsed) == len(lkml)
-    assert set(project.explores) >= {"invoices", "payments", "ar_activity", "expenses", "general_ledger",
-                                     "bills", "time_entries", "stream_freshness"}
-    assert set(project.dashboards) == {"revenue", "receivables_aging", "expenses", "payables_aging",
-                                       "freshness"}
+    assert set(project.explores) >= {
+        "invoices",
+        "payments",
+        "ar_activity",
+        "expenses",
+        "general_ledger",
+        "bills",
+        "time_entries",
+        "stream_freshness",
+    }
+    assert set(project.dashboards) == {
+        "revenue",
+        "receivables_aging",
+        "expenses",
+        "payables_aging",
+        "freshness",
+    }
     # one base view per stream table, named exactly as the stream
     streams = {s["tap_stream_id"] for s in generate.discover_catalog()["streams"]}
     assert streams <= set(project.views)
@@ -72,44 +89,100 @@ def test_check_passes_against_the_demo_seed(demo_load):
 
 
 def test_cli_exit_codes(duckdb_load, project_copy: Path):
-    ok = subprocess.run([str(CLI), "check", "--duckdb", str(duckdb_load.path), "--quiet", "--dialect", "postgres"],
-                        capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [str(CLI), "check", "--duckdb", str(duckdb_load.path), "--quiet", "--dialect", "postgres"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "0 error(s)" in ok.stdout
     rfn = project_copy / "refinements" / "invoices_rfn.view.lkml"
-    rfn.write_text(rfn.read_text().replace("sql: ${outstanding} ;;\n    filters: [is_open: \"Yes\"]",
-                                           "sql: ${outstandng} ;;\n    filters: [is_open: \"Yes\"]", 1))
-    bad = subprocess.run([str(CLI), "check", "--project", str(project_copy), "--quiet",
-                          "--dialect", "postgres"], capture_output=True, text=True, timeout=300)
+    rfn.write_text(
+        rfn.read_text().replace(
+            'sql: ${outstanding} ;;\n    filters: [is_open: "Yes"]',
+            'sql: ${outstandng} ;;\n    filters: [is_open: "Yes"]',
+            1,
+        )
+    )
+    bad = subprocess.run(
+        [str(CLI), "check", "--project", str(project_copy), "--quiet", "--dialect", "postgres"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 1
     assert "${outstandng}: view invoices has no field 'outstandng'" in bad.stdout
 
 
 BREAKAGES = {
     # file, old, new, expected message fragment
-    "field reference": ("refinements/invoices_rfn.view.lkml", "sql: ${status} = 1 ;;",
-                        "sql: ${statuss} = 1 ;;", "has no field 'statuss'"),
-    "cross-view reference": ("explores/invoices.explore.lkml", "${clients.userid} = ${invoices.customerid}",
-                             "${client.userid} = ${invoices.customerid}", "no view 'client'"),
-    "unknown constant": ("views/invoices_base.view.lkml", "@{SCHEMA_NAME}.invoices",
-                         "@{SCHEMA}.invoices", "unknown constant @{SCHEMA}"),
-    "liquid typo": ("explores/invoices.explore.lkml", "invoices.include_deleted._parameter_value == 'yes' %}1 = 1",
-                    "invoice.include_deleted._parameter_value == 'yes' %}1 = 1", "Liquid error"),
-    "dashboard field": ("dashboards/1_revenue.dashboard.lookml", "invoices.total_invoiced_fytd]",
-                        "invoices.total_invoiced_ytd]", "field invoices.total_invoiced_ytd is not in explore"),
-    "dashboard listen": ("dashboards/2_receivables_aging.dashboard.lookml", "      Client: clients.client_name\n    row: 0",
-                         "      Customer: clients.client_name\n    row: 0", "unknown dashboard filter 'Customer'"),
-    "join to unknown view": ("explores/bills.explore.lkml", "join: bill_vendors {", "join: bill_vendor {",
-                             "unknown view bill_vendor"),
-    "missing primary key": ("views/taxes_base.view.lkml", "    primary_key: yes\n", "",
-                            "needs exactly one primary_key"),
-    "syntax": ("refinements/clients_rfn.view.lkml", "drill_fields: [client_detail*]\n  }",
-               "drill_fields: [client_detail*]\n", "parse error"),
-    "bigquery branch": ("manifest.lkml", "DATE_ADD(CURRENT_DATE(), INTERVAL -@{DSO_WINDOW_DAYS} DAY)",
-                        "CURRENT_DATE() - INTERVAL '@{DSO_WINDOW_DAYS} days'",
-                        "quoted INTERVAL literal"),
-    "missing description": ("refinements/items_rfn.view.lkml", '    description: "Number of distinct items."\n',
-                            "", "visible field count has no description"),
+    "field reference": (
+        "refinements/invoices_rfn.view.lkml",
+        "sql: ${status} = 1 ;;",
+        "sql: ${statuss} = 1 ;;",
+        "has no field 'statuss'",
+    ),
+    "cross-view reference": (
+        "explores/invoices.explore.lkml",
+        "${clients.userid} = ${invoices.customerid}",
+        "${client.userid} = ${invoices.customerid}",
+        "no view 'client'",
+    ),
+    "unknown constant": (
+        "views/invoices_base.view.lkml",
+        "@{SCHEMA_NAME}.invoices",
+        "@{SCHEMA}.invoices",
+        "unknown constant @{SCHEMA}",
+    ),
+    "liquid typo": (
+        "explores/invoices.explore.lkml",
+        "invoices.include_deleted._parameter_value == 'yes' %}1 = 1",
+        "invoice.include_deleted._parameter_value == 'yes' %}1 = 1",
+        "Liquid error",
+    ),
+    "dashboard field": (
+        "dashboards/1_revenue.dashboard.lookml",
+        "invoices.total_invoiced_fytd]",
+        "invoices.total_invoiced_ytd]",
+        "field invoices.total_invoiced_ytd is not in explore",
+    ),
+    "dashboard listen": (
+        "dashboards/2_receivables_aging.dashboard.lookml",
+        "      Client: clients.client_name\n    row: 0",
+        "      Customer: clients.client_name\n    row: 0",
+        "unknown dashboard filter 'Customer'",
+    ),
+    "join to unknown view": (
+        "explores/bills.explore.lkml",
+        "join: bill_vendors {",
+        "join: bill_vendor {",
+        "unknown view bill_vendor",
+    ),
+    "missing primary key": (
+        "views/taxes_base.view.lkml",
+        "    primary_key: yes\n",
+        "",
+        "needs exactly one primary_key",
+    ),
+    "syntax": (
+        "refinements/clients_rfn.view.lkml",
+        "drill_fields: [client_detail*]\n  }",
+        "drill_fields: [client_detail*]\n",
+        "parse error",
+    ),
+    "bigquery branch": (
+        "manifest.lkml",
+        "DATE_ADD(CURRENT_DATE(), INTERVAL -@{DSO_WINDOW_DAYS} DAY)",
+        "CURRENT_DATE() - INTERVAL '@{DSO_WINDOW_DAYS} days'",
+        "quoted INTERVAL literal",
+    ),
+    "missing description": (
+        "refinements/items_rfn.view.lkml",
+        '    description: "Number of distinct items."\n',
+        "",
+        "visible field count has no description",
+    ),
 }
 
 
@@ -144,7 +217,8 @@ def test_a_wrong_relationship_fails_against_the_warehouse(duckdb_load, project_c
     path = project_copy / "explores" / "payments.explore.lkml"
     text = path.read_text().replace(
         "${invoices.account_id} = ${payments.account_id} AND ${invoices.invoiceid} = ${payments.invoiceid}",
-        "${invoices.account_id} = ${payments.account_id}")
+        "${invoices.account_id} = ${payments.account_id}",
+    )
     path.write_text(text)
     with DuckDBWarehouse(duckdb_load.path) as wh:
         report = Checker(project_copy, wh, dialects=["postgres"]).run()
@@ -152,22 +226,35 @@ def test_a_wrong_relationship_fails_against_the_warehouse(duckdb_load, project_c
     assert "join invoices is declared many_to_one but" in messages
 
 
-def test_datagroup_trigger_is_the_newest_load(checker, duckdb_load):
+@pytest.mark.usefixtures("duckdb_load")
+def test_datagroup_trigger_is_the_newest_load(checker):
     wh = checker.warehouse
     xs_sql = checker.project.datagroups["freshbooks_load"]["sql_trigger"].replace(
-        "@{SCHEMA_NAME}", "freshbooks")
+        "@{SCHEMA_NAME}", "freshbooks"
+    )
     (trigger,) = wh.query(xs_sql)[0]
-    tables = [r[0] for r in wh.query("SELECT table_name FROM information_schema.tables "
-                                      "WHERE table_schema = 'freshbooks' AND table_catalog = 'fbwh'")]
+    tables = [
+        r[0]
+        for r in wh.query(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'freshbooks' AND table_catalog = 'fbwh'"
+        )
+    ]
     newest = max(wh.query(f"SELECT MAX(_sdc_batched_at) FROM freshbooks.{t}")[0][0] for t in tables)
     assert trigger == newest
     assert len(tables) == len(STREAM_TYPES)
 
 
 def test_freshness_explore_lists_every_stream(checker):
-    rows = checker.query("stream_freshness", ["stream_freshness.stream", "stream_freshness.row_count",
-                                              "stream_freshness.last_loaded_time",
-                                              "stream_freshness.minutes_since_last_load"])
+    rows = checker.query(
+        "stream_freshness",
+        [
+            "stream_freshness.stream",
+            "stream_freshness.row_count",
+            "stream_freshness.last_loaded_time",
+            "stream_freshness.minutes_since_last_load",
+        ],
+    )
     wh = checker.warehouse
     assert len(rows) == len(STREAM_TYPES)
     for row in rows:
