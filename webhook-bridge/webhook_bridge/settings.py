@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from freshbooks_auth.errors import ConfigError
 from freshbooks_auth.fernet import GENERATE_KEY_COMMAND, fernet
+from freshbooks_auth.settings import DEFAULT_API_URL
 
 ENV_PREFIX = "WEBHOOK_BRIDGE_"
 ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -75,7 +76,7 @@ class Settings:
     client_id: str | None = None
     client_secret: Secret | None = None
     redirect_uri: str | None = None
-    api_url: str = "https://api.freshbooks.com"
+    api_url: str = DEFAULT_API_URL
     account_ids: tuple[str, ...] = ()
     public_url: str | None = None
     events: tuple[str, ...] = ()
