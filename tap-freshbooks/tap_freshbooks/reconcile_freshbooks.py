@@ -17,7 +17,7 @@ import typing as t
 
 from tap_freshbooks.errors import ConfigError
 from tap_freshbooks.reconcile_compare import Fact, StreamSpec, as_int, as_utc, money_of
-from tap_freshbooks.tap import RIDES_ALONG as RIDERS
+from tap_freshbooks.streams import RIDES_ALONG as RIDERS
 from tap_freshbooks.tap import TapFreshBooks
 
 if t.TYPE_CHECKING:
