@@ -12,10 +12,14 @@ silently breaking exactly-once delivery.
    (``state.py``), so ``OwnedStateManager`` turns those SDK steps off:
    ``StreamStateManager.{write_starting_replication_value, write_replication_key_signpost,
    increment_state, finalize_state}`` and ``Stream._increment_stream_state``.
-2. **Riders.** ``invoice_lines`` arrive inside invoice responses. They leave through their own
-   stream's maps and messages (``Stream._write_record_message`` / ``_write_batch_message`` /
-   ``_write_schema_message``) in the same run and before the invoices' STATE message, so a crash
-   can never record an invoice as delivered while its lines were not.
+2. **Riders.** ``invoice_lines`` arrive inside invoice responses (streams/riders.py). They leave
+   through their own stream's maps and messages (``Stream._write_record_message`` /
+   ``_write_batch_message`` / ``_write_schema_message``) in the same run and before the invoices'
+   STATE message, so a crash can never record an invoice as delivered while its lines were not.
+   The SDK's public way, a child stream, does not fit: ``_sync_children`` runs ``child.sync()``
+   once per parent record, and each one writes a SCHEMA and a STATE message (the whole tap state),
+   so a page of 100 invoices would send 100 of each and make pipelinewise targets flush one-row
+   batches.
 3. **Per-record cost.** ``Stream._generate_record_messages`` prunes deselected properties and
    conforms every value to the schema on every record, which cost more than everything else the
    tap does per record. ``RecordGuard`` (record_guard.py) has already checked each declared value
