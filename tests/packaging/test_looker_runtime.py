@@ -128,3 +128,9 @@ def test_a_command_whose_extra_is_missing_says_which_in_one_line(
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert f"pip install 'freshbooks-looker[{extra}]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_generate_without_the_tap_says_where_to_run_it(runtime: Path) -> None:
+    done = run(runtime, "freshbooks-looker", "generate", "--check")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stdout + done.stderr
+    assert "where tap-freshbooks (freshbooks-warehouse-tap) is installed" in done.stderr
