@@ -35,6 +35,7 @@ import logging
 import time
 import typing as t
 
+from webhook_bridge import direct
 from webhook_bridge.logs import log
 from webhook_bridge.runner import Runner, RunOutcome
 
@@ -85,6 +86,7 @@ class ReplicatedRunner(Runner):
             holder=self.store.locks.holder,
             run_mode=self.settings.run_mode,
         )
+        await self._prepare()
         workers = [asyncio.create_task(self._worker(n), name=f"worker-{n}") for n in range(self.workers)]
         try:
             await asyncio.gather(*workers)
@@ -94,6 +96,18 @@ class ReplicatedRunner(Runner):
             for task in workers:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+    async def _prepare(self) -> None:
+        """Direct mode: resolve the plugins and park the first run's supervisor now, so that the
+        first runs of a replica that joins under load do not wait for Meltano (~10 s here)."""
+        if self.direct is None:
+            return
+        try:
+            await self.direct.resolve()
+        except direct.DirectUnavailable as exc:  # the first run says it again and falls back
+            log(LOGGER, logging.WARNING, "direct runs not prepared", reason=str(exc))
+            return
+        await self._park_next()
 
     async def _worker(self, number: int) -> None:
         wake = asyncio.Event()
