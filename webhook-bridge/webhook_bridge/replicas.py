@@ -176,7 +176,7 @@ class ReplicatedRunner(Runner):
     async def run_poll(self) -> RunOutcome | None:
         """One incremental poll of each account, each under its own lock and state ID."""
         try:
-            accounts = await asyncio.to_thread(self._poll_accounts)
+            accounts = await asyncio.to_thread(self.poll_accounts)
         except Exception as exc:  # noqa: BLE001  (one line; the poll is retried on schedule)
             log(LOGGER, logging.ERROR, "poll: cannot list the accounts", error=str(exc))
             return RunOutcome(exit_code=1, duration=0.0, tail=f"cannot list the accounts: {exc}")
@@ -204,7 +204,8 @@ class ReplicatedRunner(Runner):
             await asyncio.sleep(ACCOUNT_WAIT_POLL_SECONDS)
         return True
 
-    def _poll_accounts(self) -> list[str]:
+    def poll_accounts(self) -> list[str]:
+        """The accounts a poll goes through: ``account_ids``, else every account the grant reaches."""
         if self.settings.account_ids:
             return list(self.settings.account_ids)
         from webhook_bridge.service import default_client_factory  # noqa: PLC0415  (cycle)
