@@ -13,6 +13,7 @@ from freshbooks_emulator import FreshBooksEmulator
 from freshbooks_emulator.reports import REPORT_STREAMS
 from freshbooks_emulator.streams import LINE_RIDERS
 from tap_freshbooks.streams import STREAM_TYPES
+from tap_freshbooks.tap import TapFreshBooks
 from tap_freshbooks.timezones import eastern_to_utc
 
 ALL_STREAMS = [s.name for s in STREAM_TYPES]
@@ -232,6 +233,27 @@ def test_record_ids_fetches_exactly_those_and_keeps_bookmarks(emulator, tmp_path
     emulator.update("invoices", account_id, invoices[0]["id"], notes="changed again")
     poll2 = run_tap(config, state=poll.state)
     assert emitted(poll2)["invoices"] == [str(invoices[0]["id"])]
+
+
+def test_a_webhook_run_adds_what_rides_along_and_keeps_the_project_selection(emulator, tmp_path) -> None:
+    """The bridge sends only record_ids: the tap narrows the run to those streams plus the streams
+    riding along with them (RIDES_ALONG), and a rider the catalog deselects stays out."""
+    config = tap_config(emulator, tmp_path)
+    account_id = emulator.accounts[0]["account_id"]
+    invoice = next(r for r in emulator.truth("invoices", account_id) if r["vis_state"] == 0 and r.get("lines"))
+    hook_config = {**config, "account_ids": [account_id], "record_ids": {"invoices": [invoice["id"]]}}
+
+    hook = run_tap(hook_config)
+    assert {m["stream"] for m in hook.messages if m["type"] == "SCHEMA"} == {"invoices", "invoice_lines"}
+    assert set(hook.records) == {"invoices", "invoice_lines"}
+    assert {r["invoice_id"] for r in hook.records["invoice_lines"]} == {str(invoice["id"])}
+
+    catalog = TapFreshBooks(config=config, parse_env_config=False).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == [] and stream["tap_stream_id"] == "invoice_lines":
+                entry["metadata"]["selected"] = False
+    assert set(run_tap(hook_config, catalog=catalog).records) == {"invoices"}
 
 
 def test_webhook_arriving_after_the_poll_sends_nothing(emulator, tmp_path) -> None:
