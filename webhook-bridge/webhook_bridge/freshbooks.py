@@ -184,8 +184,7 @@ class FreshBooksClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.tokens = tokens
-        self._unauthorized = UnauthorizedHook(tokens)  # the 401 rule, shared with the tap
+        self._unauthorized = UnauthorizedHook(tokens)  # the tokens, and the 401 rule shared with the tap
         self.max_tries = max(1, max_tries)
         self.retry_policy = retry_policy
         self._http = httpx.Client(
