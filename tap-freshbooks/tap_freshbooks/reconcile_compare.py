@@ -118,7 +118,7 @@ def money_sums(facts: t.Iterable[Fact], fields: t.Sequence[str]) -> dict[str, di
     return sums
 
 
-def _capped(items: list) -> dict[str, t.Any]:
+def _capped(items: list[t.Any]) -> dict[str, t.Any]:
     return {"count": len(items), "items": items[:ID_CAP]}
 
 
@@ -150,7 +150,7 @@ def compare(
     extra = sorted((show(k) for k in wh_by_key.keys() - fb_by_key.keys()), key=_sort_key)
     duplicates = sorted(
         ({"id": show(k), "rows": len(v)} for k, v in wh_by_key.items() if len(v) > 1),
-        key=lambda d: _sort_key(d["id"]),
+        key=lambda d: _sort_key(str(d["id"])),
     )
     vis_state: list[dict[str, t.Any]] = []
     updated: list[dict[str, t.Any]] = []

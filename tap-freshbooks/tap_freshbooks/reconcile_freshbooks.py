@@ -21,6 +21,9 @@ from tap_freshbooks.streams import RIDES_ALONG as RIDERS
 from tap_freshbooks.tap import TapFreshBooks
 
 if t.TYPE_CHECKING:
+    from tap_freshbooks.streams.base import FreshBooksStream
+
+if t.TYPE_CHECKING:
     import datetime as dt
 
     import requests
@@ -31,7 +34,7 @@ RUN_ONLY_SETTINGS = ("record_ids", "event_received_at")
 
 def stream_spec(stream: t.Any) -> StreamSpec:
     """What to compare for a tap stream: its keys, replication key, vis_state, money objects."""
-    props: dict[str, dict] = stream.schema.get("properties", {})
+    props: dict[str, dict[str, t.Any]] = stream.schema.get("properties", {})
     money = tuple(
         name
         for name, prop in props.items()
@@ -162,7 +165,7 @@ def read_freshbooks(
     specs = {name: stream_spec(tap.streams[name]) for name in stream_names}
     with _quiet(tap) as sink:
         for stream in tap.streams.values():
-            counter.attach(stream.requests_session)
+            counter.attach(t.cast("FreshBooksStream", stream).requests_session)
         for rider in RIDERS:  # a selected rider would be written beside its carrier: never here
             if rider in tap.streams:
                 tap.streams[rider].selected = False
@@ -170,7 +173,7 @@ def read_freshbooks(
         accounts = [str(a["account_id"]) for a in tap.accounts]
         identity = counter.count - before
         for name in stream_names:
-            stream = tap.streams[name]
+            stream = t.cast("FreshBooksStream", tap.streams[name])
             spec = specs[name]
             for context in stream.partitions or []:
                 account_id = str(context["account_id"])

@@ -79,7 +79,7 @@ class Warehouse:
             self._columns = found
         return self._columns.get(table.lower())
 
-    def rows(self, table: str, columns: t.Sequence[str]) -> t.Iterator[tuple]:
+    def rows(self, table: str, columns: t.Sequence[str]) -> t.Iterator[tuple[t.Any, ...]]:
         """Every row of ``schema.table`` as tuples of ``columns``, streamed."""
         select = ", ".join(_quote(c) for c in columns)
         cursor = self._execute(f"SELECT {select} FROM {_quote(self.schema)}.{_quote(table)}")

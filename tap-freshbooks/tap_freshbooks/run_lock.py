@@ -127,7 +127,8 @@ def _first_line(keeper: subprocess.Popen[str]) -> dict[str, t.Any]:
     ready, _, _ = select.select([keeper.stdout], [], [], KEEPER_START_TIMEOUT)
     line = keeper.stdout.readline() if ready else ""
     try:
-        return json.loads(line)
+        answer: dict[str, t.Any] = json.loads(line)
+        return answer
     except ValueError:
         keeper.kill()
         return {"status": "error", "message": "the lock keeper did not answer"}

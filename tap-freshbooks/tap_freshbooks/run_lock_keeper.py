@@ -63,7 +63,7 @@ def _engine_url(uri: str) -> str:
     return uri
 
 
-def _runs_table():
+def _runs_table() -> t.Any:  # sqlalchemy.TableClause; sqlalchemy is imported only when needed
     import sqlalchemy as sa  # noqa: PLC0415
 
     return sa.table(

@@ -256,7 +256,7 @@ class S3LeaseStore:
             if self._conflict(exc):
                 return None
             raise
-        return answer["ETag"]
+        return str(answer["ETag"])
 
     def create(self, record: dict[str, t.Any]) -> str | None:
         return self._put(record, IfNoneMatch="*")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 EASTERN = ZoneInfo("America/New_York")
@@ -70,14 +71,16 @@ def _naive_utc_to_utc(value: str | None) -> str | None:
 _eastern_cached = functools.lru_cache(maxsize=_CACHED)(_eastern_to_utc)
 _naive_utc_cached = functools.lru_cache(maxsize=_CACHED)(_naive_utc_to_utc)
 
-CONVERTERS = {
+Converter = Callable[[str | None], str | None]
+
+CONVERTERS: dict[str, Converter] = {
     "US/Eastern": eastern_to_utc,
     "America/New_York": eastern_to_utc,
     "UTC": naive_utc_to_utc,
 }
 
 
-def converter_for(zone: str):
+def converter_for(zone: str) -> Converter:
     """Return the converter for a configured zone name ("US/Eastern" or "UTC")."""
     try:
         return CONVERTERS[zone]

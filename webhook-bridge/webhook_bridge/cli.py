@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {"host": args.host, "port": args.port}
         elif args.command == "register":
             overrides = {"public_url": args.public_url}
-        settings = Settings.from_env(**overrides)
+        settings = Settings.from_env(None, **overrides)
         handler = {
             "serve": cmd_serve,
             "register": cmd_register,
