@@ -20,12 +20,13 @@ by all replicas, their runs and PostgreSQL, so the ratios say what replicas buy 
 
 Usage:
   .venv/bin/python benchmarks/bridge_replicas.py [--replicas 1,2,3] [--events 1000] [--accounts 6]
-      [--clients 10] [--max-batch 5] [--keep DIR]
+      [--clients 10] [--max-batch 5] [--rounds 1] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -105,13 +106,29 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--max-batch", type=int, default=5)
     parser.add_argument("--keep", help="keep each cluster's logs under this directory")
+    parser.add_argument("--rounds", type=int, default=1, help="measure each count this often (medians)")
     args = parser.parse_args()
     if not plugins_installed():
         print("Meltano plugins are not installed: run scripts/setup", file=sys.stderr)
         return 2
-    results = [measure(int(n), args) for n in args.replicas.split(",")]
+    counts = [int(n) for n in args.replicas.split(",")]
+    runs: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+    for _ in range(args.rounds):  # interleaved: a change in the machine's load hits every count alike
+        for n in counts:
+            runs[n].append(measure(n, args))
+    results = [
+        {
+            "replicas": n,
+            **{
+                k: statistics.median(r[k] for r in runs[n])
+                for k in ("events_per_s", "runs", "drain_s", "runs_per_min")
+            },
+        }
+        for n in counts
+    ]
     base = results[0]
     print()
+    print(f"medians of {args.rounds} interleaved round(s)")
     print(
         f"workload: {args.events} webhooks, {args.accounts} accounts x {args.clients} clients, "
         f"runs of at most {args.max_batch} records, workers=1 per replica"
@@ -121,7 +138,7 @@ def main() -> int:
     for r in results:
         print(
             f"{r['replicas']:>8} {r['events_per_s']:>9.0f} {r['events_per_s'] / base['events_per_s']:>6.2f}"
-            f" {r['runs']:>5} {r['drain_s']:>8.1f} {r['runs_per_min']:>9.1f}"
+            f" {r['runs']:>5.0f} {r['drain_s']:>8.1f} {r['runs_per_min']:>9.1f}"
             f" {r['runs_per_min'] / base['runs_per_min']:>6.2f}"
         )
     return 0
