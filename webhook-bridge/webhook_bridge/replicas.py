@@ -35,9 +35,8 @@ import logging
 import time
 import typing as t
 
-from webhook_bridge import direct
 from webhook_bridge.logs import log
-from webhook_bridge.runner import Runner, RunOutcome
+from webhook_bridge.runner import PRUNE_AFTER_SECONDS, PRUNE_EVERY_SECONDS, Runner, RunOutcome
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -104,7 +103,7 @@ class ReplicatedRunner(Runner):
             return
         try:
             await self.direct.resolve()
-        except direct.DirectUnavailable as exc:  # the first run says it again and falls back
+        except Exception as exc:  # noqa: BLE001  (the first run says it again and falls back)
             log(LOGGER, logging.WARNING, "direct runs not prepared", reason=str(exc))
             return
         await self._park_next()
@@ -123,17 +122,17 @@ class ReplicatedRunner(Runner):
                 did_work = False
                 await self._sleep_on(wake, 5.0)
                 continue
-            self._prune_now_and_then()
+            await self._prune_now_and_then()
             if not did_work:
                 await self._sleep_on(
                     wake, min(RECOVER_EVERY_SECONDS, await asyncio.to_thread(self._seconds_until_due))
                 )
 
-    def _prune_now_and_then(self) -> None:
-        if time.monotonic() - self._pruned_at > 3600.0:
+    async def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
             self._pruned_at = time.monotonic()
             with contextlib.suppress(Exception):
-                self.store.prune(older_than=7 * 86400)
+                await asyncio.to_thread(self.store.prune, older_than=PRUNE_AFTER_SECONDS)
 
     @staticmethod
     async def _sleep_on(event: asyncio.Event, seconds: float) -> None:
