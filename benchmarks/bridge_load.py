@@ -49,6 +49,7 @@ sys.path[:0] = [str(ROOT / "webhook-bridge"), str(ROOT / "tests"), str(ROOT / "t
 
 import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
+
 from webhook_bridge.signature import compute_signature  # noqa: E402
 from webhook_bridge.store import Store  # noqa: E402
 
@@ -131,8 +132,8 @@ def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, lis
 
 
 def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int], object]:
-    from freshbooks_emulator import FreshBooksEmulator
     from freshbooks_auth.token_store import TokenSet, TokenStore
+    from freshbooks_emulator import FreshBooksEmulator
 
     meltano = Path(sys.executable).with_name("meltano")
     plugins = ROOT / ".meltano"

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -597,12 +597,12 @@ def main() -> None:
         report(merged)
         return
     if args.tree:
-        global TREE  # noqa: PLW0603
+        global TREE
         TREE = args.tree.resolve()
         sys.path.insert(0, str(TREE / "tests"))
     if not MELTANO.exists() or not (ROOT / ".meltano" / "loaders" / "target-duckdb").exists():
         sys.exit("run scripts/setup first (the project venv and the Meltano plugins)")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     print(f"benchmarks/compare.py on {os.cpu_count()} cores, {started:%Y-%m-%d %H:%M} UTC", flush=True)
     all_results: dict[int, dict[str, dict]] = {}
 
@@ -614,7 +614,7 @@ def main() -> None:
         all_results[size] = bench_size(size, set(args.only), save)
         save(all_results[size])
     report(all_results)
-    print(f"\ntotal {timedelta(seconds=round((datetime.now(timezone.utc) - started).total_seconds()))}")
+    print(f"\ntotal {timedelta(seconds=round((datetime.now(UTC) - started).total_seconds()))}")
 
 
 if __name__ == "__main__":

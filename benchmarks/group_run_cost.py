@@ -36,9 +36,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "runner")]
-from freshbooks_emulator import FreshBooksEmulator  # noqa: E402
 from pipeline_runner import MELTANO, TAP, Runner, clone_project, token_env  # noqa: E402
 
+from freshbooks_emulator import FreshBooksEmulator  # noqa: E402
 
 #: the streams a finance team watches during the day (docs/scale.md: a 15-minute tier)
 HOT_STREAMS = ["clients", "invoices", "invoice_lines", "payments", "expenses", "bills"]

@@ -79,7 +79,7 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.A
             for params in passes:
                 plan.append((stream.path.format(**account), {**stream.extra_params, **params},
                              stream.envelope, stream.list_key, stream.name in carriers))
-    assert envelopes.PER_PAGE == 100  # noqa: S101  (the page size raw_fetch sends too)
+    assert envelopes.PER_PAGE == 100  # the page size raw_fetch sends too
     return plan
 
 

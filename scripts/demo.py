@@ -71,7 +71,7 @@ def start_emulator() -> tuple[subprocess.Popen, dict]:
     EMULATOR_STATE.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
     with EMULATOR_LOG.open("w") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", "demo", "--port", "0",
              "--state-file", str(EMULATOR_STATE)],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -115,7 +115,7 @@ def meltano(env: dict[str, str], *args: str, dotenv: Path | None = None) -> int:
     command = [str(VENV_BIN / "meltano"), "--environment", ENVIRONMENT]
     if dotenv is not None:
         command += ["--env-file", str(dotenv)]
-    return subprocess.run([*command, *args], env=env, cwd=ROOT, check=False).returncode  # noqa: S603
+    return subprocess.run([*command, *args], env=env, cwd=ROOT, check=False).returncode
 
 
 def authorize_demo(env: dict[str, str]) -> int:
@@ -152,11 +152,11 @@ def summarize(*, require_rows: bool) -> int:
         columns = [c[0] for c in con.execute(f'describe freshbooks."{table}"').fetchall()]
         if "vis_state" in columns:
             rows, deleted = con.execute(
-                f'select count(*), count(*) filter (where vis_state = 1) from freshbooks."{table}"'  # noqa: S608
+                f'select count(*), count(*) filter (where vis_state = 1) from freshbooks."{table}"'
             ).fetchone()
             note = f"({deleted} deleted, kept with vis_state = 1)"
         else:
-            rows = con.execute(f'select count(*) from freshbooks."{table}"').fetchone()[0]  # noqa: S608
+            rows = con.execute(f'select count(*) from freshbooks."{table}"').fetchone()[0]
             note = ""
         print(f"  {table:<24} {rows:>7} rows  {note}")
         if not rows:
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         checker = VENV_BIN / "freshbooks-looker"
         if checker.exists() and not args.no_lookml_check:
             say("checking the LookML project against the loaded warehouse")
-            check = subprocess.run(  # noqa: S603
+            check = subprocess.run(
                 [str(checker), "check", "--duckdb", str(WAREHOUSE)], cwd=ROOT, check=False
             )
             status = status or check.returncode

@@ -22,7 +22,7 @@ import threading
 import typing as t
 
 ACCESS_KEY = "testing-key-id"
-SECRET_KEY = "testing-secret-key"  # noqa: S105  (moto accepts any)
+SECRET_KEY = "testing-secret-key"  # moto accepts any
 REGION = "us-east-1"
 
 
@@ -88,7 +88,7 @@ class CasS3Server:
         )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "port":  # noqa: PLR2004
+        if len(line) != 2 or line[0] != "port":
             self.stop()
             raise RuntimeError("moto S3 server did not start (pip install 'moto[server]')")
         self.port = int(line[1])

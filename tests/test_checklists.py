@@ -12,9 +12,9 @@ from pathlib import Path
 
 import lkml
 import pytest
+
 from freshbooks_emulator.reports import REPORT_STREAMS
 from freshbooks_emulator.streams import LINE_RIDERS, STREAMS
-
 from tap_freshbooks.streams import RIDES_ALONG, STREAM_TYPES
 from webhook_bridge.events import EVENT_STREAMS, POLL_ONLY
 

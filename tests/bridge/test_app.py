@@ -11,9 +11,6 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from webhook_bridge.app import create_app
-from webhook_bridge.logs import JsonFormatter
-from webhook_bridge.signature import compute_signature
 
 from bridge.helpers import (
     ACCOUNT,
@@ -27,6 +24,9 @@ from bridge.helpers import (
     signed,
     wait_for,
 )
+from webhook_bridge.app import create_app
+from webhook_bridge.logs import JsonFormatter
+from webhook_bridge.signature import compute_signature
 
 URL = "/webhooks/freshbooks"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

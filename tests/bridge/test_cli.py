@@ -9,8 +9,6 @@ import sys
 import time
 
 import pytest
-from security.outputs import save_output
-from webhook_bridge.signature import classify
 
 from bridge.helpers import (
     BRIDGE_SRC,
@@ -23,6 +21,8 @@ from bridge.helpers import (
     seed_verifier,
     wait_for,
 )
+from security.outputs import save_output
+from webhook_bridge.signature import classify
 
 emulator_mod = pytest.importorskip("freshbooks_emulator", reason="FreshBooks emulator not available")
 token_store_mod = pytest.importorskip("freshbooks_auth.token_store", reason="freshbooks-auth not importable")

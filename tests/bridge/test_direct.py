@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from webhook_bridge import direct
-from webhook_bridge.settings import SettingsError
 
 from bridge.helpers import BRIDGE_SRC, make_settings, open_store, read_records
 from bridge.test_runner import Env, ev, run_until
+from webhook_bridge import direct
+from webhook_bridge.settings import SettingsError
 
 CATALOG = {"streams": [
     {"tap_stream_id": name, "stream": name, "schema": {},

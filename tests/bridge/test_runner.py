@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bridge.helpers import ACCOUNT, event_fields, make_settings, open_store, read_records
 from webhook_bridge.poller import next_poll_at
 from webhook_bridge.runner import RunLock, Runner, build_command, build_env
 from webhook_bridge.signature import classify
 from webhook_bridge.store import RunRecord
-
-from bridge.helpers import ACCOUNT, event_fields, make_settings, open_store, read_records
 
 
 def ev(object_id, name="invoice.update", account=ACCOUNT):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from webhook_bridge.settings import Secret, Settings, SettingsError
 
 from bridge.helpers import FERNET_KEY, bridge_env
+from webhook_bridge.settings import Secret, Settings, SettingsError
 
 
 def load(tmp_path, **overrides):

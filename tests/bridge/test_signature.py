@@ -10,6 +10,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from webhook_bridge.signature import (
     EventDelivery,
     FormError,

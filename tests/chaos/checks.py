@@ -133,7 +133,7 @@ def _truth(emu, stream: str) -> dict[tuple[str, str], dict]:
 
 def _keys(con, table: str, key: tuple[str, ...]) -> dict[tuple, int]:
     cols = ", ".join(key)
-    rows = con.execute(f"select {cols}, count(*) from {SCHEMA}.{table} group by {cols}").fetchall()  # noqa: S608
+    rows = con.execute(f"select {cols}, count(*) from {SCHEMA}.{table} group by {cols}").fetchall()
     return {tuple(str(v) for v in row[:-1]): int(row[-1]) for row in rows}
 
 
@@ -163,7 +163,7 @@ def own_check(emu, warehouse: Path, marks: dict[tuple[str, str, str], tuple[str,
             verdict.add("duplicates", sum(n - 1 for n in dupes.values()), f"{stream}: duplicate keys {_sample(dupes)}")
             if "vis_state" in have[stream]:
                 vis = dict(((str(a), str(i)), v) for a, i, v in con.execute(
-                    f"select account_id, id, vis_state from {SCHEMA}.{stream}").fetchall())  # noqa: S608
+                    f"select account_id, id, vis_state from {SCHEMA}.{stream}").fetchall())
                 wrong = [k for k, rec in truth.items()
                          if "vis_state" in rec and k in vis and vis[k] != int(rec["vis_state"] or 0)]
                 verdict.add("stale", len(wrong), f"{stream}: vis_state differs for {_sample(wrong)}")
@@ -186,7 +186,7 @@ def _check_lines(emu, con, have: dict[str, set[str]], verdict: Verdict) -> None:
     dupes = {k: n for k, n in loaded.items() if n > 1}
     verdict.add("duplicates", sum(n - 1 for n in dupes.values()), f"invoice_lines: duplicate keys {_sample(dupes)}")
     current = {tuple(str(v) for v in row) for row in con.execute(
-        f"select l.account_id, l.invoice_id, l.id from {SCHEMA}.invoice_lines l "  # noqa: S608
+        f"select l.account_id, l.invoice_id, l.id from {SCHEMA}.invoice_lines l "
         f"join {SCHEMA}.invoices i on i.account_id = l.account_id and i.id = l.invoice_id "
         "and i.updated = l.invoice_updated").fetchall()}
     missing, extra = truth - current, current - truth
@@ -202,7 +202,7 @@ def _check_marks(con, have: dict[str, set[str]], marks: dict, verdict: Verdict) 
             by_stream.setdefault(stream, []).append((acct, rid, field, marker))
     for stream, wanted in by_stream.items():
         fields = sorted({w[2] for w in wanted})
-        rows = con.execute(f"select account_id, id, {', '.join(fields)} from {SCHEMA}.{stream}").fetchall()  # noqa: S608
+        rows = con.execute(f"select account_id, id, {', '.join(fields)} from {SCHEMA}.{stream}").fetchall()
         values = {(str(r[0]), str(r[1])): dict(zip(fields, r[2:], strict=True)) for r in rows}
         stale = [(a, i) for a, i, f, m in wanted if (a, i) in values and values[(a, i)][f] != m]
         verdict.add("stale", len(stale), f"{stream}: an older version is loaded for {_sample(stale)}")
@@ -219,7 +219,7 @@ def load_marks(warehouse: Path) -> dict[tuple[str, tuple], tuple]:
             stamps = [c for c in ("_sdc_batched_at", "_fb_extracted_at") if c in columns]
             if not stamps:
                 continue
-            for row in con.execute(f"select {', '.join(key + tuple(stamps))} from {SCHEMA}.{table}").fetchall():  # noqa: S608
+            for row in con.execute(f"select {', '.join(key + tuple(stamps))} from {SCHEMA}.{table}").fetchall():
                 out[(table, tuple(str(v) for v in row[:len(key)]))] = tuple(row[len(key):])
         return out
     finally:

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import psutil
 from cryptography.fernet import Fernet
-from freshbooks_emulator import FreshBooksEmulator
-from security.outputs import save_output
-from warehouse.pipeline_run import meltano_env
 
 from chaos import checks, processes
 from chaos.changes import Changes
 from chaos.requests_hook import HookedFaults, install
+from freshbooks_emulator import FreshBooksEmulator
+from security.outputs import save_output
+from warehouse.pipeline_run import meltano_env
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv" / "bin" / "meltano"
@@ -67,7 +67,7 @@ _catalog: Path | None = None
 
 def discovered_catalog() -> Path:
     """The tap's ``--discover`` output (once per process; it needs no FreshBooks call)."""
-    global _catalog  # noqa: PLW0603
+    global _catalog
     with _catalog_lock:
         if _catalog is None or not _catalog.exists():
             folder = Path(tempfile.mkdtemp(prefix="chaos-catalog-"))

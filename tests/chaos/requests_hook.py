@@ -68,7 +68,7 @@ def install(emu) -> HookedFaults:
     server = emu._server  # noqa: SLF001
     report_error = server.handle_error
 
-    def handle_error(request, client_address) -> None:  # noqa: ANN001
+    def handle_error(request, client_address) -> None:
         # a killed client's keep-alive connection is reset: expected here, not worth a traceback
         if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
             report_error(request, client_address)

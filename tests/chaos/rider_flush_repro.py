@@ -86,10 +86,9 @@ def loader_half() -> bool:
 def tap_half() -> bool:
     """True if the tap writes a STATE holding a finished partition's ledger mid-stream."""
     sys.path.insert(0, str(ROOT / "tests"))
+    from chaos.harness import TAP, discovered_catalog  # noqa: PLC0415
     from conftest import tap_config  # noqa: PLC0415
     from freshbooks_emulator import FreshBooksEmulator  # noqa: PLC0415
-
-    from chaos.harness import TAP, discovered_catalog  # noqa: PLC0415
 
     emu = FreshBooksEmulator(seed="empty").start()
     try:
@@ -137,7 +136,7 @@ def pipeline() -> bool:
         for pk in range(lo, hi + 1):  # the second account's new invoices carry no lines
             h.emu.update("invoices", second, pk, lines=[])
 
-        def kill_loader(label: str):  # noqa: ANN202
+        def kill_loader(label: str):
             time.sleep(5)  # let the loader take in the last invoice page and flush its 700-row batch
             victim = processes.find_role(h.meltano_proc.pid, "target")
             processes.sigkill(victim)

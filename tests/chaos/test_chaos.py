@@ -193,7 +193,7 @@ def test_a_bookmark_moved_by_a_webhook_run_would_lose_the_dropped_change(webhook
     h.changes.touch(rng, "invoices", acct, second, "delivered")
     res = trials.TrialResult("control", 2, SEED)
     ids = {"invoices": [second]}
-    run = h.meltano("record_ids (control)", extra_env=trials._webhook_env(ids, {}))  # noqa: SLF001
+    run = h.meltano("record_ids (control)", extra_env=trials._webhook_env(ids, {}))
     assert run.ok, run.tail()
     saved = h.state_get()
     # the real rule first: the record_ids run left the bookmark before the dropped change

@@ -17,13 +17,12 @@ import time
 import types
 import typing as t
 
-from freshbooks_emulator.faults import TransportFault
-from webhook_bridge.events import EVENT_STREAMS
-from webhook_bridge.runner import build_env
-
 from chaos import checks, processes
 from chaos.changes import Change
 from chaos.requests_hook import Recorder, Trigger
+from freshbooks_emulator.faults import TransportFault
+from webhook_bridge.events import EVENT_STREAMS
+from webhook_bridge.runner import build_env
 
 if t.TYPE_CHECKING:
     from chaos.harness import Harness, Run

@@ -26,10 +26,10 @@ import requests
 from cryptography.fernet import Fernet
 
 from demo.project_copy import PYTHON, clean_env, copy_project, meltano
+from freshbooks_auth.token_store import TokenSet, TokenStore
 from freshbooks_emulator import FreshBooksEmulator
 from security.outputs import save_output
 from tap_freshbooks.streams import STREAM_TYPES
-from freshbooks_auth.token_store import TokenSet, TokenStore
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def table_counts(path: Path) -> dict[str, int]:
     try:
         tables = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'freshbooks'").fetchall()]
-        return {t: con.execute(f'select count(*) from freshbooks."{t}"').fetchone()[0] for t in tables}  # noqa: S608
+        return {t: con.execute(f'select count(*) from freshbooks."{t}"').fetchone()[0] for t in tables}
     finally:
         con.close()
 

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,7 +21,7 @@ if str(TESTS_DIR) not in sys.path:
 
 from freshbooks_emulator import FreshBooksEmulator, sign_webhook  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 
 
 # ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Modules: streams (resource table), render (API shapes), store (data + mutations)
 server (HTTP routing + /_emulator admin API), emulator (the FreshBooksEmulator object).
 """
 from .emulator import FreshBooksEmulator
-from .webhooks import sign_webhook
 from .streams import STREAMS
+from .webhooks import sign_webhook
 
-__all__ = ["FreshBooksEmulator", "sign_webhook", "STREAMS"]
+__all__ = ["STREAMS", "FreshBooksEmulator", "sign_webhook"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from . import reports as REPORTS
 from . import seed as SEED
@@ -15,7 +15,7 @@ from .server import Server, make_handler
 from .store import Store
 from .webhooks import Callbacks, sign_webhook
 
-UTC = timezone.utc
+UTC = UTC
 
 SETTINGS = ("access_token_ttl", "token_response_delay", "filter_day_zone", "honour_updated_filter",
             "delete_bumps_updated", "auto_deliver", "bill_timestamps_utc", "refresh_keeps_created_at",
@@ -61,7 +61,7 @@ class FreshBooksEmulator:
         self.seed_info = SEED.seed_data(self, seed)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> "FreshBooksEmulator":
+    def start(self) -> FreshBooksEmulator:
         if self._server is not None:
             return self
         self._server = Server((self.host, self.port), make_handler(self))

@@ -15,14 +15,14 @@ record, drops internal keys (leading ``_``) and formats each datetime by the str
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from . import streams as S
 
 EASTERN = ZoneInfo("US/Eastern")
-UTC = timezone.utc
+UTC = UTC
 
 
 def as_utc(dt: datetime) -> datetime:

@@ -16,7 +16,7 @@ currency only (``currency_code``, default the account's).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from .seed import c2, m
@@ -139,7 +139,7 @@ def report(emu, acct: str, name: str, params: dict) -> dict:
 
 def snapshot(emu, acct: str, stream: str) -> dict:
     """What the tap's report stream reads today (UTC date: the tap's report date), as truth."""
-    day = datetime.now(timezone.utc).date()
+    day = datetime.now(UTC).date()
     name = REPORT_STREAMS[stream]
     params = {"end_date": day.isoformat()}
     if name != "accounts_aging":

@@ -48,10 +48,10 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-UTC = timezone.utc
+UTC = UTC
 C2 = Decimal("0.01")
 
 ACCOUNTS = [

@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 import urllib.parse
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from .faults import TransportFault
 from .oauth import OAuthError
 from .render import fmt_dt
 
-UTC = timezone.utc
+UTC = UTC
 
 UNAUTH = {"error": "unauthenticated", "error_description": "This action requires authentication to continue."}
 PROJECT_404 = {"error": "Requested resource could not be found."}

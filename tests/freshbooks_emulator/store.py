@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from . import seed as SEED
 from . import streams as S
 from .render import as_utc, dec_str, render
 
-UTC = timezone.utc
+UTC = UTC
 
 
 class LazyRow:
-    __slots__ = ("pk", "created", "updated", "vis", "bulk")
+    __slots__ = ("bulk", "created", "pk", "updated", "vis")
 
     def __init__(self, pk, created, updated, vis, bulk):
         self.pk = pk

@@ -7,7 +7,6 @@ this table, so adding a resource is mostly a matter of adding a row here and a g
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 # datetime render formats (see render.py)
 ET = "eastern"          # naive US/Eastern "YYYY-MM-DD HH:MM:SS"
@@ -28,13 +27,13 @@ class StreamSpec:
     single_key: str
     pk: str = "id"                   # the field the emulator keys records by
     aliases: tuple = ()              # other id fields that duplicate pk (e.g. invoiceid)
-    updated_field: Optional[str] = "updated"   # field used by updated filters ("_updated" = internal)
+    updated_field: str | None = "updated"   # field used by updated filters ("_updated" = internal)
     vis_state: bool = True
     delete_mode: str = "soft"        # "soft" (vis_state=1), "hard", "flag" (time entries: _deleted)
     dt_format: str = ET              # default render format for datetime values
     field_formats: dict = field(default_factory=dict)  # per-field override of dt_format
-    single_path: Optional[str] = None  # project family: path of a single record ("{bid}", "{id}")
-    event: Optional[str] = None      # webhook event prefix (invoice, client, ...)
+    single_path: str | None = None  # project family: path of a single record ("{bid}", "{id}")
+    event: str | None = None      # webhook event prefix (invoice, client, ...)
     money_fields: tuple = ()         # top-level fields that hold money objects
     read_only: bool = False
     default_per_page: int = 15

@@ -8,12 +8,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
 import threading
-import http.client
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .issued_secrets import record as record_secret
 
@@ -131,7 +131,7 @@ class Callbacks:
         with self.lock:
             self.deliveries.append({"kind": kind, "uri": uri, "fields": fields, "signature": signature,
                                     "status": status, "error": error, "callbackid": callbackid,
-                                    "at": datetime.now(timezone.utc)})
+                                    "at": datetime.now(UTC)})
         return status
 
     def send_verification(self, cid: int, background: bool = True):

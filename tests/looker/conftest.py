@@ -19,8 +19,9 @@ for path in (ROOT / "tests", ROOT / "tests" / "warehouse", ROOT / "tests" / "loo
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from freshbooks_emulator import FreshBooksEmulator  # noqa: E402
 from pipeline_run import Pipeline  # noqa: E402
+
+from freshbooks_emulator import FreshBooksEmulator  # noqa: E402
 
 LOOKER_DIR = ROOT / "looker"
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import truth
+
 from freshbooks_looker import cost_centers
 from freshbooks_looker.check import Checker
 from freshbooks_looker.warehouse import DuckDBWarehouse
-
-import truth
 
 LOOKER_DIR = Path(__file__).resolve().parents[2] / "looker"
 TILE_FIELDS = ("clients.client_name", "invoice_lines.name", "cost_centers.cost_center", "invoice_lines.amount_currency")

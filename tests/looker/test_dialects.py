@@ -91,7 +91,7 @@ def test_a_new_dialect_gets_its_liquid_branch_from_its_class() -> None:
         rendered = generate.liquid_branches(values)
         assert "{% elsif _dialect._name == 'exotic' %}DECIMAL(76,27){% else %}NUMERIC{% endif %}" in rendered
     finally:
-        dialects._REGISTRY.pop("exotic")  # noqa: SLF001 - undo the test's registration
+        dialects._REGISTRY.pop("exotic")  # undo the test's registration
 
 
 def test_offline_constants_come_from_the_registry() -> None:

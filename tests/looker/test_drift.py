@@ -4,12 +4,12 @@ tests/warehouse/test_postgres_pipeline.py.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import shutil
+from pathlib import Path
 
 import duckdb
+
 from freshbooks_looker import drift
 from freshbooks_looker.lookml import Project
 
@@ -78,6 +78,7 @@ def test_drift_through_the_looker_api_reads_what_the_warehouse_holds(duckdb_load
     """`drift --looker`: the same snapshot through Looker's inline queries (the fake Looker runs
     the explores' SQL on the warehouse), deleted records and every currency explore included."""
     from fake_looker import FakeLooker
+
     from freshbooks_looker.warehouse import DuckDBWarehouse
 
     changed = tmp_path / "changed.duckdb"
@@ -112,6 +113,7 @@ def test_drift_through_the_looker_api_reads_what_the_warehouse_holds(duckdb_load
 
 def test_drift_through_looker_fails_clearly_at_the_5000_row_limit(duckdb_load, tmp_path, monkeypatch):
     from fake_looker import FakeLooker
+
     from freshbooks_looker.warehouse import DuckDBWarehouse
 
     big = tmp_path / "big.duckdb"

@@ -4,15 +4,14 @@ required fields, fan-out protection) exactly like a dashboard tile."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import copy
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from freshbooks_looker.sqlgen import ExploreSQL
-
 import truth
+
+from freshbooks_looker.sqlgen import ExploreSQL
 
 LOOKER_DIR = Path(__file__).resolve().parents[2] / "looker"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from freshbooks_looker.looker_api import retry_after_seconds
-from freshbooks_looker.post_load import PostLoad, PostLoadSettings
-
 from embedded_pg import EmbeddedPostgres
 from fake_looker import FakeLooker
+
+from freshbooks_looker.looker_api import retry_after_seconds
+from freshbooks_looker.post_load import PostLoad, PostLoadSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / ".venv" / "bin" / "freshbooks-looker"

@@ -39,6 +39,7 @@ from tap_freshbooks.run_lock import hold_pipeline_lock
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests" / "runner"), str(ROOT / "orchestration" / "dagster")]
 from pipeline_runner import clone_project, link_plugins  # noqa: E402
+
 from security.outputs import save_output  # noqa: E402
 
 FAN_OUT = ROOT / ".meltano" / "utilities" / "freshbooks-dagster" / "venv" / "bin" / "freshbooks-dagster"

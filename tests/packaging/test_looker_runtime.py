@@ -16,6 +16,7 @@ from pathlib import Path
 
 import distributions as dist
 import pytest
+
 from looker.fake_looker import FakeLooker
 
 ROOT = dist.ROOT

@@ -17,12 +17,12 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import distributions as dist
 import duckdb
 import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-import distributions as dist
 from conftest import run_tap, tap_config
 from freshbooks_emulator import FreshBooksEmulator
 from security.outputs import save_output
@@ -222,7 +222,7 @@ def test_fresh_meltano_project_installs_the_wheel_and_loads_duckdb(wheels, emula
 
     con = duckdb.connect(str(project / "output" / "warehouse.duckdb"), read_only=True)
     try:
-        loaded = {table: con.execute(f"select count(*) from freshbooks.{table}").fetchone()[0]  # noqa: S608
+        loaded = {table: con.execute(f"select count(*) from freshbooks.{table}").fetchone()[0]
                   for (table,) in con.execute("select table_name from information_schema.tables "
                                               "where table_schema = 'freshbooks'").fetchall()}
     finally:

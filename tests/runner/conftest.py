@@ -13,6 +13,7 @@ for path in (ROOT / "tests", ROOT / "tests" / "warehouse", ROOT / "tests" / "run
         sys.path.insert(0, str(path))
 
 from embedded_pg import EmbeddedPostgres  # noqa: E402
+
 from s3_cas_server import CasS3Server  # noqa: E402  (moto, one request at a time: atomic CAS)
 
 

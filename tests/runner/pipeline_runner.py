@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
 from security.outputs import save_output
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def clone_project(dest: Path) -> Path:
     return dest
 
 
-def postgres_env(pg) -> dict[str, str]:  # noqa: ANN001
+def postgres_env(pg) -> dict[str, str]:
     return {
         "TARGET_POSTGRES_HOST": pg.host,
         "TARGET_POSTGRES_PORT": str(pg.port),
@@ -55,7 +56,7 @@ def postgres_env(pg) -> dict[str, str]:  # noqa: ANN001
 class Runner:
     """One runner: a project dir, its own HOME and system dir, and the environment of its runs."""
 
-    def __init__(self, emu, project: Path, home: Path, env: dict[str, str]) -> None:  # noqa: ANN001
+    def __init__(self, emu, project: Path, home: Path, env: dict[str, str]) -> None:
         self.emu = emu
         self.project = project
         self.home = home
@@ -117,7 +118,7 @@ def token_env(token_path: Path, grant: dict | None = None, key: str | None = Non
     return env
 
 
-def wait_until(predicate, timeout: float, step: float = 0.1) -> bool:  # noqa: ANN001
+def wait_until(predicate, timeout: float, step: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -66,8 +66,8 @@ def test_container_image_installs_and_runs_what_the_recipe_does():
     installs = [c.strip() for c in runs.split("&&") if c.strip().startswith("meltano install")]
     assert set(recipe.INSTALL_PLUGINS) <= set(installs)
     assert "meltano install utility webhook-bridge" in installs  # the bridge is in the image too
-    entrypoint = [eval(arg) for op, arg in steps if op == "ENTRYPOINT"][-1]  # noqa: S307  (a JSON list)
-    cmd = [eval(arg) for op, arg in steps if op == "CMD"][-1]  # noqa: S307
+    entrypoint = [eval(arg) for op, arg in steps if op == "ENTRYPOINT"][-1]  # a JSON list
+    cmd = [eval(arg) for op, arg in steps if op == "CMD"][-1]
     assert entrypoint + cmd == recipe.RUN_COMMAND
     baked = [arg for op, arg in steps if op in ("ENV", "ARG")]
     assert not [b for b in baked if any(p in b for p in SECRET_PREFIXES)], "no secret or backend in the image"

@@ -21,11 +21,11 @@ PREFIX = "dev:tap-freshbooks-to-"
 
 
 @pytest.fixture(scope="module")
-def meltano_db(tmp_path_factory):  # noqa: ANN001, ANN201
+def meltano_db(tmp_path_factory):
     """A Meltano system DB made by ``meltano`` itself (its migrations) and an ORM session factory."""
     tmp_path = tmp_path_factory.mktemp("meltano-db")
-    from sqlalchemy import create_engine  # noqa: PLC0415
-    from sqlalchemy.orm import sessionmaker  # noqa: PLC0415
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
 
     uri = f"sqlite:///{tmp_path / 'meltano.db'}"
     env = {"MELTANO_DATABASE_URI": uri, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -35,8 +35,8 @@ def meltano_db(tmp_path_factory):  # noqa: ANN001, ANN201
     return uri, sessionmaker(bind=create_engine(uri))
 
 
-def running_job(session, name: str):  # noqa: ANN001, ANN201
-    from meltano.core.job import Job, State  # noqa: PLC0415
+def running_job(session, name: str):
+    from meltano.core.job import Job, State
 
     job = Job(job_name=name)
     job.start()
@@ -46,9 +46,9 @@ def running_job(session, name: str):  # noqa: ANN001, ANN201
 
 
 def test_a_silent_running_job_is_failed_and_a_beating_one_is_left_alone(meltano_db):
-    from meltano.core.job.finder import JobFinder  # noqa: PLC0415
+    from meltano.core.job.finder import JobFinder
 
-    uri, Session = meltano_db  # noqa: N806
+    uri, Session = meltano_db
     session = Session()
     dead = running_job(session, f"{PREFIX}target-postgres")
     live = running_job(Session(), f"{PREFIX}target-duckdb")
@@ -59,7 +59,7 @@ def test_a_silent_running_job_is_failed_and_a_beating_one_is_left_alone(meltano_
 
     def beat() -> None:  # what Meltano's heartbeater does every second
         while not stop.is_set():
-            live.last_heartbeat_at = dt.datetime.now(dt.timezone.utc)
+            live.last_heartbeat_at = dt.datetime.now(dt.UTC)
             live.save(live_session)
             time.sleep(0.5)
 

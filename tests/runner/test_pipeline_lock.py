@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pipeline_runner import BUSY_LINE, ROOT, Runner, postgres_env, token_env, wait_until
 
 from freshbooks_emulator import FreshBooksEmulator
-from pipeline_runner import BUSY_LINE, ROOT, Runner, postgres_env, token_env, wait_until
 
 pytestmark = pytest.mark.slow
 

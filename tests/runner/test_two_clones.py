@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import time
 
+import ci_recipe as recipe
 import psycopg
 import pytest
-import ci_recipe as recipe
 from cryptography.fernet import Fernet
+from pipeline_runner import ROOT, Runner, clone_project, postgres_env, wait_until
 
 from freshbooks_emulator import FreshBooksEmulator
-from pipeline_runner import ROOT, Runner, clone_project, postgres_env, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import pytest
-from freshbooks_emulator import issued_secrets
 
+from freshbooks_emulator import issued_secrets
 from security.outputs import OUTPUT_DIR_ENV
 from security.scanner import Finding, SecretIndex
 

@@ -15,9 +15,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from conftest import ROOT, TEST_FERNET_KEY, app_config, tap_config
-from security.outputs import save_output
 from freshbooks_auth.errors import TokenStoreError
 from freshbooks_auth.token_store import TokenSet, TokenStore
+from security.outputs import save_output
 
 BRIDGE_SRC = ROOT / "webhook-bridge"
 if str(BRIDGE_SRC) not in sys.path:

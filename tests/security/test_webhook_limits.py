@@ -25,13 +25,13 @@ for _path in (ROOT / "webhook-bridge", ROOT / "tests"):
         sys.path.insert(0, str(_path))
 
 import uvicorn  # noqa: E402
+
+from bridge.helpers import VERIFIER, FakeFreshBooks, event_fields, make_settings, open_store, seed_verifier  # noqa: E402
+from freshbooks_emulator.webhooks import sign_webhook  # noqa: E402
 from webhook_bridge import app as app_module  # noqa: E402
 from webhook_bridge import signature as signature_module  # noqa: E402
 from webhook_bridge.app import create_app  # noqa: E402
 from webhook_bridge.service import Bridge  # noqa: E402
-
-from freshbooks_emulator.webhooks import sign_webhook  # noqa: E402
-from bridge.helpers import VERIFIER, FakeFreshBooks, event_fields, make_settings, open_store, seed_verifier  # noqa: E402
 
 FORM = "application/x-www-form-urlencoded"
 LIMIT = 8192  # the bridge's default max_body_bytes

@@ -103,7 +103,7 @@ def subprocess_env() -> dict:
 
 
 def test_constructed_without_deprecated_stream_argument(config: dict, store: TokenStore) -> None:
-    import warnings  # noqa: PLC0415
+    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import app_config
 
+from conftest import app_config
 from freshbooks_auth.authenticator import FreshBooksAuthenticator, authenticator_from_config
 from freshbooks_auth.errors import ReauthorizationRequired
 from freshbooks_auth.token_store import TokenSet, TokenStore

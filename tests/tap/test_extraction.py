@@ -142,11 +142,11 @@ def test_same_second_changes_and_ignored_filters_stay_exact(emulator, tmp_path) 
 @pytest.mark.parametrize(
     "moment",
     [
-        pytest.param(dt.datetime(2025, 3, 9, 6, 59, 30, tzinfo=dt.timezone.utc), id="just-before-spring-forward"),
-        pytest.param(dt.datetime(2025, 3, 9, 7, 0, 30, tzinfo=dt.timezone.utc), id="just-after-spring-forward"),
-        pytest.param(dt.datetime(2025, 11, 2, 5, 30, 0, tzinfo=dt.timezone.utc), id="repeated-hour-edt"),
-        pytest.param(dt.datetime(2025, 11, 2, 6, 30, 0, tzinfo=dt.timezone.utc), id="repeated-hour-est"),
-        pytest.param(dt.datetime(2025, 11, 2, 7, 0, 30, tzinfo=dt.timezone.utc), id="after-fall-back"),
+        pytest.param(dt.datetime(2025, 3, 9, 6, 59, 30, tzinfo=dt.UTC), id="just-before-spring-forward"),
+        pytest.param(dt.datetime(2025, 3, 9, 7, 0, 30, tzinfo=dt.UTC), id="just-after-spring-forward"),
+        pytest.param(dt.datetime(2025, 11, 2, 5, 30, 0, tzinfo=dt.UTC), id="repeated-hour-edt"),
+        pytest.param(dt.datetime(2025, 11, 2, 6, 30, 0, tzinfo=dt.UTC), id="repeated-hour-est"),
+        pytest.param(dt.datetime(2025, 11, 2, 7, 0, 30, tzinfo=dt.UTC), id="after-fall-back"),
     ],
 )
 def test_dst_changes_lose_nothing_and_convert_right(tmp_path, moment) -> None:

@@ -7,8 +7,8 @@ import hashlib
 import json
 
 import msgspec
-from freshbooks_emulator import FreshBooksEmulator
 
+from freshbooks_emulator import FreshBooksEmulator
 from tap_freshbooks import envelopes, ledger
 from tap_freshbooks.ledger import ChangeLedger, filter_date, fingerprint, window_start
 from tap_freshbooks.state import STATE_KEY, PartitionState
@@ -102,7 +102,7 @@ class TestFingerprintText:
 
     @staticmethod
     def _canonical(raw: dict) -> str:
-        return hashlib.blake2b(ledger._canonical_json(raw), digest_size=8).hexdigest()  # noqa: SLF001
+        return hashlib.blake2b(ledger._canonical_json(raw), digest_size=8).hexdigest()
 
     def test_every_record_of_the_demo_data(self) -> None:
         emu = FreshBooksEmulator(seed="demo")  # not started: only its store is read
@@ -112,7 +112,7 @@ class TestFingerprintText:
         checked = non_ascii = 0
         for stream in streams:
             for record in emu.truth(stream):
-                raw = envelopes._DECODER.decode(wire.encode(record))  # noqa: SLF001  (as decoded off the wire)
+                raw = envelopes._DECODER.decode(wire.encode(record))  # as decoded off the wire
                 assert fingerprint(raw) == self._canonical(raw), stream
                 checked += 1
                 non_ascii += not json.dumps(raw, default=str).isascii() or "\\u" in json.dumps(raw, default=str)

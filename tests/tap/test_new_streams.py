@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-
 import test_meltano_duckdb as pipeline  # meltano_env / meltano_run (module import: nothing re-collected)
+
 from conftest import run_tap, tap_config
 from freshbooks_emulator import FreshBooksEmulator
 from freshbooks_emulator.streams import LINE_RIDERS
@@ -54,7 +54,7 @@ def truth_rows(emu, stream: str) -> dict[tuple, dict]:
 
 
 def warehouse_rows(con, table: str) -> dict[tuple, dict]:
-    cursor = con.execute(f"select * from freshbooks.{table}")  # noqa: S608
+    cursor = con.execute(f"select * from freshbooks.{table}")
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     keys = KEYS[table]
@@ -67,7 +67,7 @@ def as_utc(value) -> dt.datetime:
     """A loaded timestamp (DuckDB gives naive UTC) or the tap's RFC 3339 text, as an aware instant."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def check_table(con, emu, table: str) -> dict[tuple, dict]:
@@ -85,7 +85,7 @@ def check_table(con, emu, table: str) -> dict[tuple, dict]:
         row = loaded[key]
         assert row["account_id"] == key[0] and row["id"] == key[-1], table
         assert row["_fb_trigger"] == "poll" and row["_fb_event_received_at"] is None, table
-        assert as_utc(row["_fb_extracted_at"]) <= dt.datetime.now(dt.timezone.utc), table
+        assert as_utc(row["_fb_extracted_at"]) <= dt.datetime.now(dt.UTC), table
         for money in MONEY.get(table, []):
             # exact text, same digits (target-duckdb stores x-singer.decimal as text)
             assert row[f"{money}__amount"] == want[money]["amount"], (table, money, key)
@@ -220,7 +220,7 @@ def test_reports_load_as_dated_snapshots(emulator, tmp_path) -> None:
     env = pipeline.meltano_env(emulator, tmp_path, TAP_FRESHBOOKS__SELECT=json.dumps([f"{r}.*" for r in REPORTS]))
     pipeline.meltano_run(env)
     database = tmp_path / "warehouse.duckdb"
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     acct, other = (a["account_id"] for a in emulator.accounts)
     with duckdb.connect(str(database), read_only=True) as con:
         first = {table: report_rows(con, table) for table in REPORTS}
@@ -251,13 +251,13 @@ def test_reports_load_as_dated_snapshots(emulator, tmp_path) -> None:
 
 
 def test_a_new_day_adds_a_snapshot(emulator, tmp_path, monkeypatch) -> None:
-    from tap_freshbooks.streams import reports  # noqa: PLC0415
+    from tap_freshbooks.streams import reports
 
     config = tap_config(emulator, tmp_path)
     first = run_tap(config)
     same_day = run_tap(config, state=first.state)
     assert not any(same_day.records.get(r) for r in REPORTS)  # nothing changed: nothing re-sent
-    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     monkeypatch.setattr(reports, "utc_now", lambda: tomorrow)
     next_day = run_tap(config, state=same_day.state)
     for table in REPORTS:

@@ -12,7 +12,7 @@ from tap_freshbooks import envelopes
 def response(body: dict) -> requests.Response:
     resp = requests.Response()
     resp.status_code = 200
-    resp._content = json.dumps(body).encode()  # noqa: SLF001
+    resp._content = json.dumps(body).encode()
     return resp
 
 

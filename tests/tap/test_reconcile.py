@@ -22,15 +22,15 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
+
 from conftest import ROOT, tap_config
 from freshbooks_emulator import FreshBooksEmulator
-from warehouse.embedded_pg import EmbeddedPostgres
-from warehouse.pipeline_run import Pipeline
-
 from tap_freshbooks.reconcile import main as reconcile_main
 from tap_freshbooks.reconcile import subcommand_args
 from tap_freshbooks.reconcile_compare import StreamSpec, compare
 from tap_freshbooks.reconcile_reports import matches
+from warehouse.embedded_pg import EmbeddedPostgres
+from warehouse.pipeline_run import Pipeline
 
 pytestmark = pytest.mark.slow
 

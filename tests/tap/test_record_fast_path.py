@@ -37,7 +37,7 @@ def test_sdk_conformance_would_change_no_record_the_tap_emits(emulator, tmp_path
     checked = 0
     for name, records in run.records.items():
         stream = tap.streams[name]
-        assert stream._record_plan().guard_conforms, f"{name}: the fast path is off"  # noqa: SLF001
+        assert stream._record_plan().guard_conforms, f"{name}: the fast path is off"
         for record in records:
             conformed = conform_record_data_types(
                 name, copy.deepcopy(record), stream.schema, TypeConformanceLevel.RECURSIVE, logging.getLogger()
@@ -65,8 +65,8 @@ def test_a_catalog_schema_that_differs_turns_the_fast_path_off(emulator, tmp_pat
     entry = next(s for s in catalog["streams"] if s["tap_stream_id"] == "taxes")
     entry["schema"]["properties"]["taxid"] = {"type": ["string", "null"]}  # an integer in the tap
     tap = TapFreshBooks(config=config, catalog=catalog, parse_env_config=False)
-    assert not tap.streams["taxes"]._record_plan().guard_conforms  # noqa: SLF001
-    assert tap.streams["clients"]._record_plan().guard_conforms  # noqa: SLF001
+    assert not tap.streams["taxes"]._record_plan().guard_conforms
+    assert tap.streams["clients"]._record_plan().guard_conforms
 
 
 def test_guard_coverage_is_judged_from_the_schema() -> None:
@@ -118,13 +118,13 @@ def test_writer_writes_a_full_chunk_at_once() -> None:
 def _response(body: bytes, content_type: str = "application/json") -> requests.Response:
     response = requests.Response()
     response.status_code = 200
-    response._content = body  # noqa: SLF001
+    response._content = body
     response.headers["Content-Type"] = content_type
     return response
 
 
 def test_decoding_keeps_numbers_exact_and_falls_back_for_what_msgspec_refuses(monkeypatch) -> None:
-    monkeypatch.setattr(envelopes._FloatConstants, "seen", False)  # noqa: SLF001
+    monkeypatch.setattr(envelopes._FloatConstants, "seen", False)
     body = b'{"a": 1.10, "b": 123456789012345678901234567890, "c": 1e400, "d": "Zo\\u00eb", "e": [true, null]}'
     assert envelopes.parse_json(_response(body)) == json.loads(body, parse_float=decimal.Decimal)
     assert repr(envelopes.parse_json(_response(body))["a"]) == "Decimal('1.10')"
@@ -149,6 +149,6 @@ def test_utc_now_text_is_format_utc_of_now() -> None:
 
 def test_cached_conversions_answer_like_the_uncached_ones() -> None:
     for value in ("2025-11-02 01:30:00", "2025-03-09 03:00:00", " 2024-01-01T00:00:00 ", None, ""):
-        assert timezones.eastern_to_utc(value) == timezones._eastern_to_utc(value)  # noqa: SLF001
-        assert timezones.naive_utc_to_utc(value) == timezones._naive_utc_to_utc(value)  # noqa: SLF001
+        assert timezones.eastern_to_utc(value) == timezones._eastern_to_utc(value)
+        assert timezones.naive_utc_to_utc(value) == timezones._naive_utc_to_utc(value)
     assert timezones.eastern_to_utc({}) is None  # a non-text value is never cached, as before

@@ -6,7 +6,6 @@ and the next request's arrival (the tap sends one request at a time).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import random
@@ -22,12 +21,12 @@ import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from conftest import ROOT, run_tap, tap_config
-from tap_freshbooks import retries
-from tap_freshbooks.streams.base import FreshBooksStream
-from tap_freshbooks.errors import ReauthorizationRequired
-from freshbooks_emulator.streams import LINE_RIDERS
-from tap_freshbooks.streams import STREAM_TYPES
 from freshbooks_auth.token_store import TokenStore
+from freshbooks_emulator.streams import LINE_RIDERS
+from tap_freshbooks import retries
+from tap_freshbooks.errors import ReauthorizationRequired
+from tap_freshbooks.streams import STREAM_TYPES
+from tap_freshbooks.streams.base import FreshBooksStream
 
 ALL_STREAMS = [s.name for s in STREAM_TYPES]
 ID_FIELDS = {"bill_vendors": "vendorid", "other_incomes": "incomeid", "chart_of_accounts": "uuid",

@@ -3,7 +3,7 @@ UTC instead (as FreshBooks' own Python SDK reads them)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -60,7 +60,7 @@ SDK_ACCOUNTING_UTC_DATE_FIELDS = {
     "tax_defaults": {"created_at", "updated_at"},  # nested in bill vendors; the tap passes them through
 }
 # A summer instant: US/Eastern is UTC-4, so reading one zone as the other is 4 hours off.
-INSTANT = datetime(2025, 7, 4, 15, 30, 0, tzinfo=timezone.utc)
+INSTANT = datetime(2025, 7, 4, 15, 30, 0, tzinfo=UTC)
 INSTANT_RFC3339 = "2025-07-04T15:30:00Z"
 
 

@@ -23,12 +23,12 @@ import pytest
 import requests
 
 from conftest import TEST_FERNET_KEY
-from s3_cas_server import CasS3Server
-from security.outputs import save_output
 from freshbooks_auth.authenticator import authenticator_from_config
 from freshbooks_auth.errors import ConfigError, ReauthorizationRequired, TokenStoreError
 from freshbooks_auth.token_backends import TokenStoreBackend, open_token_store, store_from_config
 from freshbooks_auth.token_store import TokenSet, TokenStore
+from s3_cas_server import CasS3Server
+from security.outputs import save_output
 from warehouse.embedded_pg import EmbeddedPostgres
 
 HERE = Path(__file__).resolve().parent
@@ -206,7 +206,7 @@ def raw_bytes(backend: Backend, request) -> bytes:
     if backend.name == "file":
         return Path(backend.url.removeprefix("file://")).read_bytes()
     if backend.name == "postgres":
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         pg = request.getfixturevalue("pg_server")
         with psycopg.connect(pg.dsn) as conn:
@@ -290,7 +290,7 @@ def test_holder_killed_with_sigkill_does_not_block_the_next_runner(name, request
 
 def test_s3_server_refuses_stale_conditional_writes(s3_server) -> None:
     """What the s3:// store relies on, checked on the server the tests use (moto 5.2.5)."""
-    import botocore.exceptions  # noqa: PLC0415
+    import botocore.exceptions
 
     client = s3_server.client()
     key = f"cas-check/{uuid.uuid4().hex}"
@@ -327,7 +327,7 @@ def test_s3_save_after_a_lapsed_lease_keeps_the_only_live_pair(request, emulator
     store.save(old)
     with store.lock():
         # the taker overwrites the object (as after a lapse), still holding the old, spent pair
-        taker._put_or_recognise(old, {"owner": "taker", "lease_seconds": 30}, taker._get().etag)  # noqa: SLF001
+        taker._put_or_recognise(old, {"owner": "taker", "lease_seconds": 30}, taker._get().etag)
         new = TokenSet.from_token_response(refresh_directly(emulator, old.refresh_token).json())
         store.save(new)
     assert backend.open().load() == new
@@ -340,7 +340,7 @@ def test_s3_save_never_replaces_a_different_grant_written_meanwhile(request, emu
     store.save(grant_tokens(emulator))
     login_elsewhere = grant_tokens(emulator)
     with store.lock():
-        other._put_or_recognise(login_elsewhere, None, other._get().etag)  # noqa: SLF001
+        other._put_or_recognise(login_elsewhere, None, other._get().etag)
         with pytest.raises(TokenStoreError, match="different grant"):
             store.save(grant_tokens(emulator))
     assert backend.open().load() == login_elsewhere
@@ -505,7 +505,7 @@ class _WritesBehindTheLock:
             if isinstance(self._writer, TokenStore):
                 self._writer.save(self.written)  # the file store's save() does not lock by itself
             else:
-                self._writer._put_or_recognise(self.written, None, self._writer._get().etag)  # noqa: SLF001
+                self._writer._put_or_recognise(self.written, None, self._writer._get().etag)
 
 
 @pytest.mark.parametrize("name", ["file", "s3"])  # a PostgreSQL row cannot be written behind FOR UPDATE
@@ -533,7 +533,7 @@ def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(
 
 @pytest.mark.parametrize("name", ["postgres", "s3"])
 def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(name, request, emulator, tmp_path, capsys) -> None:
-    from freshbooks_auth.login import login_command  # noqa: PLC0415
+    from freshbooks_auth.login import login_command
 
     backend = make_backend(request, name, tmp_path)
     config = {"client_id": emulator.client_id, "client_secret": emulator.client_secret,

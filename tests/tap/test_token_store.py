@@ -263,9 +263,8 @@ def test_lock_excludes_other_processes_and_times_out_clearly(store: TokenStore, 
     with proc:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "locked"
-        with pytest.raises(TokenStoreError) as info:
-            with store.lock(timeout=0.3):
-                pass
+        with pytest.raises(TokenStoreError) as info, store.lock(timeout=0.3):
+            pass
         message = str(info.value)
         assert "timed out" in message and str(store.lock_path) in message and "\n" not in message
         started = time.monotonic()

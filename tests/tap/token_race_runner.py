@@ -35,7 +35,7 @@ def main(config_path: str) -> int:
         try:
             token = auth.get_access_token()
             response = session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            if response.status_code == 401:  # noqa: PLR2004
+            if response.status_code == 401:
                 auth.handle_unauthorized(token)
                 token = auth.get_access_token()
                 response = session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)

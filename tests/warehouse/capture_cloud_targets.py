@@ -54,8 +54,9 @@ def shape_key(prop: dict) -> str:
 
 
 def shapes() -> list[str]:
-    from freshbooks_looker.generate import discover_catalog
     from singer_sdk.helpers._flattening import flatten_schema
+
+    from freshbooks_looker.generate import discover_catalog
 
     out = set()
     for stream in discover_catalog()["streams"]:

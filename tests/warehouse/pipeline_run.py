@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
 from security.outputs import save_output
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,9 +18,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from singer_sdk.helpers._flattening import flatten_schema
+
 from freshbooks_looker import generate
 from freshbooks_looker.check import Checker
-from singer_sdk.helpers._flattening import flatten_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "cloud_targets.json").read_text())

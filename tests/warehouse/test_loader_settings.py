@@ -23,8 +23,9 @@ from decimal import Decimal
 import duckdb
 import pytest
 import truth
-from freshbooks_emulator import FreshBooksEmulator
 from pipeline_run import ROOT, Pipeline
+
+from freshbooks_emulator import FreshBooksEmulator
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,7 @@ def test_many_flushes_per_stream_load_every_record_once(tmp_path) -> None:
             for stream, key in (("invoices", "account_id, id"), ("invoice_lines", "account_id, invoice_id, id"),
                                 ("payments", "account_id, id"), ("clients", "account_id, id")):
                 rows, keys = con.execute(
-                    f"select count(*), count(distinct ({key})) from freshbooks.{stream}").fetchone()  # noqa: S608
+                    f"select count(*), count(distinct ({key})) from freshbooks.{stream}").fetchone()
                 assert rows == keys, f"{stream}: duplicates after two runs"
                 assert rows > BATCH, f"{stream} should span several batches"
             expected_invoices = len(truth.records(emu, "invoices"))

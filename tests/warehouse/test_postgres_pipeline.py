@@ -9,21 +9,21 @@ The story runs once per module (two pipeline runs); each test asserts one part o
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import truth
+from pipeline_run import ROOT, Pipeline
+
 from freshbooks_emulator import FreshBooksEmulator
 from freshbooks_looker import drift
 from freshbooks_looker.check import Checker
 from freshbooks_looker.lookml import Project
 from freshbooks_looker.warehouse import PostgresWarehouse, convert_timestamps_to_timestamptz
-from pipeline_run import ROOT, Pipeline
-
-import truth
 
 pytestmark = pytest.mark.slow
 STREAMS = ["bill_payments", "bill_vendors", "bills", "chart_of_accounts", "clients", "credit_notes",
@@ -53,7 +53,7 @@ def ambiguous_eastern(value) -> bool:
 
 def utc(value):
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

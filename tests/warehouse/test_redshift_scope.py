@@ -26,9 +26,10 @@ import re
 import psycopg
 import pytest
 import sqlglot
-from freshbooks_emulator import FreshBooksEmulator
 from pipeline_run import Pipeline
 from sqlglot import exp
+
+from freshbooks_emulator import FreshBooksEmulator
 
 pytestmark = pytest.mark.slow
 STREAMS = ("bills", "credit_notes", "invoices", "invoice_lines", "clients")

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import pytest
 import test_postgres_pipeline as story_parts
+import truth
+from pipeline_run import ROOT, Pipeline
+
 from freshbooks_emulator import FreshBooksEmulator
 from freshbooks_looker.check import Checker, parameter_variants
 from freshbooks_looker.lookml import Explore
 from freshbooks_looker.sqlgen import Dialect, ExploreSQL
 from freshbooks_looker.warehouse import Warehouse
-from pipeline_run import ROOT, Pipeline
-
-import truth
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent

@@ -4,7 +4,7 @@ the LookML), for comparing what the pipeline loaded and what the LookML measures
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 ACCOUNTS = ("zK3pQ7", "Rt8vW2")
@@ -32,7 +32,7 @@ def money(obj) -> tuple[Decimal, str] | tuple[None, None]:
 
 
 def today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def open_ar_by_currency(emu) -> dict[str, Decimal]:
