@@ -78,9 +78,14 @@ class Bridge:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.workdir = workdir
-        self.env = {**os.environ, **env, "WEBHOOK_BRIDGE_HOST": "127.0.0.1",
-                    "WEBHOOK_BRIDGE_PORT": str(self.port), "WEBHOOK_BRIDGE_LOG_LEVEL": "INFO",
-                    "PYTHONPATH": os.pathsep.join(sys.path[:3])}
+        self.env = {
+            **os.environ,
+            **env,
+            "WEBHOOK_BRIDGE_HOST": "127.0.0.1",
+            "WEBHOOK_BRIDGE_PORT": str(self.port),
+            "WEBHOOK_BRIDGE_LOG_LEVEL": "INFO",
+            "PYTHONPATH": os.pathsep.join(sys.path[:3]),
+        }
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -89,8 +94,13 @@ class Bridge:
 
     def start(self) -> None:
         log = (self.workdir / "bridge.log").open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "webhook_bridge", "serve"], env=self.env,
-                                     stdout=log, stderr=log, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "webhook_bridge", "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -119,14 +129,17 @@ def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, lis
     vid, _ = store.add_verifier(ACCOUNT, "1", VERIFIER)
     store.mark_verifier(vid, "verified")
     store.close()
-    bridge = Bridge(workdir, {
-        "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY,
-        "WEBHOOK_BRIDGE_DATA_DIR": str(data),
-        "WEBHOOK_BRIDGE_PROJECT_ROOT": str(workdir),
-        "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(fake),
-        "WEBHOOK_BRIDGE_COALESCE_WINDOW_SECONDS": "0.5",
-        "WEBHOOK_BRIDGE_POLL_INTERVAL": "0",
-    })
+    bridge = Bridge(
+        workdir,
+        {
+            "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY,
+            "WEBHOOK_BRIDGE_DATA_DIR": str(data),
+            "WEBHOOK_BRIDGE_PROJECT_ROOT": str(workdir),
+            "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(fake),
+            "WEBHOOK_BRIDGE_COALESCE_WINDOW_SECONDS": "0.5",
+            "WEBHOOK_BRIDGE_POLL_INTERVAL": "0",
+        },
+    )
     bridge.start()
     return bridge, ACCOUNT, VERIFIER, list(range(1, 5001)), None
 
@@ -137,7 +150,10 @@ def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int]
 
     meltano = Path(sys.executable).with_name("meltano")
     plugins = ROOT / ".meltano"
-    if not (plugins / "extractors" / "tap-freshbooks").is_dir() or not (plugins / "loaders" / "target-duckdb").is_dir():
+    if (
+        not (plugins / "extractors" / "tap-freshbooks").is_dir()
+        or not (plugins / "loaders" / "target-duckdb").is_dir()
+    ):
         raise SystemExit("e2e mode needs the Meltano plugins: run scripts/setup")
     emu = FreshBooksEmulator(seed="small").start()
     account = emu.accounts[0]["account_id"]
@@ -153,22 +169,48 @@ def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int]
     TokenStore(tokens, KEY).save(TokenSet.from_token_response(emu.issue_grant()))
     env = {
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id, "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
-        "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri, "TAP_FRESHBOOKS_API_URL": emu.url, "TAP_FRESHBOOKS_AUTH_URL": emu.url,
-        "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(tokens), "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": KEY,
-        "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY, "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": str(tokens),
-        "WEBHOOK_BRIDGE_CLIENT_ID": emu.client_id, "WEBHOOK_BRIDGE_CLIENT_SECRET": emu.client_secret,
-        "WEBHOOK_BRIDGE_API_URL": emu.url, "WEBHOOK_BRIDGE_PROJECT_ROOT": str(project),
-        "WEBHOOK_BRIDGE_DATA_DIR": str(workdir / "data"), "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(meltano),
-        "WEBHOOK_BRIDGE_POLL_INTERVAL": "3600", "WEBHOOK_BRIDGE_RUN_MODE": run_mode,
+        "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
+        "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
+        "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
+        "TAP_FRESHBOOKS_API_URL": emu.url,
+        "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+        "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(tokens),
+        "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": KEY,
+        "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": KEY,
+        "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": str(tokens),
+        "WEBHOOK_BRIDGE_CLIENT_ID": emu.client_id,
+        "WEBHOOK_BRIDGE_CLIENT_SECRET": emu.client_secret,
+        "WEBHOOK_BRIDGE_API_URL": emu.url,
+        "WEBHOOK_BRIDGE_PROJECT_ROOT": str(project),
+        "WEBHOOK_BRIDGE_DATA_DIR": str(workdir / "data"),
+        "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(meltano),
+        "WEBHOOK_BRIDGE_POLL_INTERVAL": "3600",
+        "WEBHOOK_BRIDGE_RUN_MODE": run_mode,
     }
     bridge = Bridge(workdir, env)
     bridge.start()
     print("e2e: initial poll ...", flush=True)
     wait_idle(workdir / "data" / "bridge.sqlite3", need_poll=True, timeout=300)
-    reg = subprocess.run([sys.executable, "-m", "webhook_bridge", "register", "--public-url", bridge.url,
-                          "--events", "invoice", "--account", account, "--wait", "30"],
-                         env=bridge.env, capture_output=True, text=True, timeout=120)
+    reg = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "webhook_bridge",
+            "register",
+            "--public-url",
+            bridge.url,
+            "--events",
+            "invoice",
+            "--account",
+            account,
+            "--wait",
+            "30",
+        ],
+        env=bridge.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if reg.returncode != 0:
         raise SystemExit("register failed: " + reg.stdout + reg.stderr)
     verifier = next(c["verifier"] for c in emu.callbacks if c["event"] == "invoice.update")
@@ -184,8 +226,11 @@ def wait_idle(db: Path, *, need_poll: bool = False, timeout: float = 600) -> Non
             try:
                 s = store.stats()
                 poll = store.last_run("poll")
-                if s["pending"] == 0 and s["running"] == 0 and (
-                        not need_poll or (poll is not None and poll.status != "running")):
+                if (
+                    s["pending"] == 0
+                    and s["running"] == 0
+                    and (not need_poll or (poll is not None and poll.status != "running"))
+                ):
                     return
             finally:
                 store.close()
@@ -195,8 +240,14 @@ def wait_idle(db: Path, *, need_poll: bool = False, timeout: float = 600) -> Non
 
 # ------------------------------------------------------------------------------------------------
 def delivery(account: str, object_id: int, verifier: str, n: int) -> tuple[bytes, dict[str, str]]:
-    fields = [("name", "invoice.update"), ("object_id", str(object_id)), ("account_id", account),
-              ("business_id", "6543"), ("identity_id", "1234"), ("user_id", str(n % 7 + 1))]
+    fields = [
+        ("name", "invoice.update"),
+        ("object_id", str(object_id)),
+        ("account_id", account),
+        ("business_id", "6543"),
+        ("identity_id", "1234"),
+        ("user_id", str(n % 7 + 1)),
+    ]
     return urlencode(fields).encode(), {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-FreshBooks-Hmac-SHA256": compute_signature(fields, verifier),
@@ -228,8 +279,13 @@ async def load_level(url: str, payloads: list[tuple[bytes, dict[str, str]]], con
     requests = []
     for body, headers in payloads:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        requests.append((f"POST /webhooks/freshbooks HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
-                         f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body)
+        requests.append(
+            (
+                f"POST /webhooks/freshbooks HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode("latin-1")
+            + body
+        )
     latencies: list[float] = []
     errors = 0
     it = iter(requests)
@@ -250,13 +306,27 @@ async def load_level(url: str, payloads: list[tuple[bytes, dict[str, str]]], con
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"concurrency": concurrency, "events": len(payloads), "errors": errors,
-            "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000,
-            "max_ms": max(latencies) * 1000, "events_per_s": len(payloads) / elapsed}
+    return {
+        "concurrency": concurrency,
+        "events": len(payloads),
+        "errors": errors,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "events_per_s": len(payloads) / elapsed,
+    }
 
 
-def event_to_warehouse(bridge: Bridge, db: Path, account: str, verifier: str, ids: list[int], emu: object,
-                       samples: int, spacing: float) -> list[float]:
+def event_to_warehouse(
+    bridge: Bridge,
+    db: Path,
+    account: str,
+    verifier: str,
+    ids: list[int],
+    emu: object,
+    samples: int,
+    spacing: float,
+) -> list[float]:
     """Single spaced-out changes; latency = run succeeded - event received (from the queue)."""
     wait_idle(db)
     store = Store(db, KEY)
@@ -276,9 +346,13 @@ def event_to_warehouse(bridge: Bridge, db: Path, account: str, verifier: str, id
         events = [e for e in store.events("done") if e.id not in before]
         ids = ",".join(str(e.id) for e in events)
         with store._lock:  # noqa: SLF001  (benchmark: read done_ts directly)
-            rows = store._conn.execute(  # noqa: SLF001
-                f"SELECT received_ts, done_ts FROM events WHERE status = 'done' AND id IN ({ids})"
-            ).fetchall() if events else []
+            rows = (
+                store._conn.execute(  # noqa: SLF001
+                    f"SELECT received_ts, done_ts FROM events WHERE status = 'done' AND id IN ({ids})"
+                ).fetchall()
+                if events
+                else []
+            )
         return [done - received for received, done in rows]
     finally:
         store.close()
@@ -306,8 +380,14 @@ def profile_meltano(bridge: Bridge) -> list[tuple[str, float, float]]:
     rows = []
     for label, cmd in (
         ("meltano start-up (meltano --version)", [meltano, "--version"]),
-        ("meltano state get (start-up + state read)", [meltano, "state", "get", "dev:tap-freshbooks-to-target-duckdb"]),
-        ("meltano invoke --dump=config tap-freshbooks", [meltano, "invoke", "--dump=config", "tap-freshbooks"]),
+        (
+            "meltano state get (start-up + state read)",
+            [meltano, "state", "get", "dev:tap-freshbooks-to-target-duckdb"],
+        ),
+        (
+            "meltano invoke --dump=config tap-freshbooks",
+            [meltano, "invoke", "--dump=config", "tap-freshbooks"],
+        ),
         ("tap start-up (tap-freshbooks --about)", [str(tap), "--about"]),
         ("loader start-up (import target_duckdb)", [str(target_py), "-c", "import target_duckdb"]),
     ):
@@ -331,12 +411,22 @@ def direct_phases(bridge: Bridge) -> dict[str, float]:
     return {name: pct(values, 50) for name, values in phases.items()}
 
 
-def bench(label: str, bridge: Bridge, account: str, verifier: str, ids: list[int], emu: object,
-          db: Path, args: argparse.Namespace) -> dict:
+def bench(
+    label: str,
+    bridge: Bridge,
+    account: str,
+    verifier: str,
+    ids: list[int],
+    emu: object,
+    db: Path,
+    args: argparse.Namespace,
+) -> dict:
     levels = [int(x) for x in args.levels.split(",")]
     result: dict[str, object] = {"label": label, "levels": []}
-    print(f"\n== {label}\n{'concurrency':>11} {'events':>7} {'errors':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} "
-          f"{'max ms':>8} {'events/s':>9} {'runs meanwhile':>14}")
+    print(
+        f"\n== {label}\n{'concurrency':>11} {'events':>7} {'errors':>6} {'ack p50 ms':>10} {'ack p99 ms':>10} "
+        f"{'max ms':>8} {'events/s':>9} {'runs meanwhile':>14}"
+    )
     n = 0
     for level in levels:
         payloads = []
@@ -349,38 +439,63 @@ def bench(label: str, bridge: Bridge, account: str, verifier: str, ids: list[int
         r["runs_during"] = len(store.runs(limit=100_000)) - runs_before
         store.close()
         result["levels"].append(r)  # type: ignore[union-attr]
-        print(f"{r['concurrency']:>11} {r['events']:>7} {r['errors']:>6} {r['p50_ms']:>10.2f} "
-              f"{r['p99_ms']:>10.2f} {r['max_ms']:>8.1f} {r['events_per_s']:>9.0f} {r['runs_during']:>14}", flush=True)
+        print(
+            f"{r['concurrency']:>11} {r['events']:>7} {r['errors']:>6} {r['p50_ms']:>10.2f} "
+            f"{r['p99_ms']:>10.2f} {r['max_ms']:>8.1f} {r['events_per_s']:>9.0f} {r['runs_during']:>14}",
+            flush=True,
+        )
     store = Store(db, KEY)
     runs = [r for r in store.runs(limit=100_000) if r.kind == "webhook"]
     store.close()
-    print(f"webhook runs so far: {len(runs)} (coalescing {sum(r.event_count for r in runs)} events into "
-          f"{sum(r.record_count for r in runs)} record fetches)")
-    spacing = args.latency_spacing if args.latency_spacing is not None else (3.0 if args.mode == "fake" else 6.0)
+    print(
+        f"webhook runs so far: {len(runs)} (coalescing {sum(r.event_count for r in runs)} events into "
+        f"{sum(r.record_count for r in runs)} record fetches)"
+    )
+    spacing = (
+        args.latency_spacing if args.latency_spacing is not None else (3.0 if args.mode == "fake" else 6.0)
+    )
     lat = event_to_warehouse(bridge, db, account, verifier, ids, emu, args.latency_samples, spacing)
-    result["event_to_warehouse"] = {"samples": len(lat), "p50_s": pct(lat, 50), "p95_s": pct(lat, 95),
-                                    "max_s": max(lat) if lat else float("nan")}
+    result["event_to_warehouse"] = {
+        "samples": len(lat),
+        "p50_s": pct(lat, 50),
+        "p95_s": pct(lat, 95),
+        "max_s": max(lat) if lat else float("nan"),
+    }
     what = "event-to-warehouse" if args.mode == "e2e" else "event-to-run-done (fake meltano)"
-    print(f"{what} latency over {len(lat)} single changes {spacing:g} s apart: p50 {pct(lat, 50):.2f} s, "
-          f"p95 {pct(lat, 95):.2f} s, max {result['event_to_warehouse']['max_s']:.2f} s", flush=True)
+    print(
+        f"{what} latency over {len(lat)} single changes {spacing:g} s apart: p50 {pct(lat, 50):.2f} s, "
+        f"p95 {pct(lat, 95):.2f} s, max {result['event_to_warehouse']['max_s']:.2f} s",
+        flush=True,
+    )
     return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mode", choices=["fake", "e2e"], default="e2e")
-    parser.add_argument("--run-modes", default="meltano,direct", help="e2e: the bridge's run_mode values to compare")
+    parser.add_argument(
+        "--run-modes", default="meltano,direct", help="e2e: the bridge's run_mode values to compare"
+    )
     parser.add_argument("--levels", default="1,16,32")
     parser.add_argument("--events", type=int, default=1000, help="events per concurrency level")
     parser.add_argument("--fake-run-seconds", type=float, default=1.0)
     parser.add_argument("--latency-samples", type=int, default=20)
-    parser.add_argument("--latency-spacing", type=float, default=None,
-                        help="seconds between the single changes (default: 3 fake, 6 e2e)")
+    parser.add_argument(
+        "--latency-spacing",
+        type=float,
+        default=None,
+        help="seconds between the single changes (default: 3 fake, 6 e2e)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     print(f"webhook-bridge benchmark ({args.mode} mode)", flush=True)
-    print(f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     results: list[dict] = []
     profile: list[tuple[str, float, float]] = []
     phases: dict[str, float] = {}
@@ -394,7 +509,9 @@ def main() -> int:
             bridge, account, verifier, ids, emu = setup_e2e(workdir, run_mode)
         try:
             label = f"run_mode={run_mode}" if args.mode == "e2e" else "fake meltano"
-            results.append(bench(label, bridge, account, verifier, ids, emu, workdir / "data" / "bridge.sqlite3", args))
+            results.append(
+                bench(label, bridge, account, verifier, ids, emu, workdir / "data" / "bridge.sqlite3", args)
+            )
             if args.mode == "e2e" and run_mode == "meltano":
                 profile = profile_meltano(bridge)
             if args.mode == "e2e" and run_mode == "direct":
@@ -408,22 +525,32 @@ def main() -> int:
         for label, wall, cpu in profile:
             print(f"  {label:<46} {wall:6.2f} s wall {cpu:6.2f} s CPU")
     if phases:
-        print("direct webhook runs, median seconds per phase: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in phases.items()))
+        print(
+            "direct webhook runs, median seconds per phase: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
+        )
     if len(results) > 1:
         print("\nside by side (same machine, same run):")
         head = f"{'':<34}" + "".join(f"{r['label']:>22}" for r in results)
         print(head)
         for i, level in enumerate(results[0]["levels"]):
             c = level["concurrency"]
-            print(f"{f'ack p50 / p99 ms at {c}':<34}" + "".join(
-                f"{r['levels'][i]['p50_ms']:>12.1f} / {r['levels'][i]['p99_ms']:<7.1f}" for r in results))
+            print(
+                f"{f'ack p50 / p99 ms at {c}':<34}"
+                + "".join(
+                    f"{r['levels'][i]['p50_ms']:>12.1f} / {r['levels'][i]['p99_ms']:<7.1f}" for r in results
+                )
+            )
         for key in ("p50_s", "p95_s"):
-            print(f"{'event -> warehouse ' + key[:3] + ' s':<34}" + "".join(
-                f"{r['event_to_warehouse'][key]:>22.2f}" for r in results))
+            print(
+                f"{'event -> warehouse ' + key[:3] + ' s':<34}"
+                + "".join(f"{r['event_to_warehouse'][key]:>22.2f}" for r in results)
+            )
         base, new = results[0]["event_to_warehouse"], results[-1]["event_to_warehouse"]
-        print(f"ratio {results[-1]['label']} / {results[0]['label']}: p50 {new['p50_s'] / base['p50_s']:.2f}x, "
-              f"p95 {new['p95_s'] / base['p95_s']:.2f}x")
+        print(
+            f"ratio {results[-1]['label']} / {results[0]['label']}: p50 {new['p50_s'] / base['p50_s']:.2f}x, "
+            f"p95 {new['p95_s'] / base['p95_s']:.2f}x"
+        )
     if args.json:
         print(json.dumps({"results": results, "meltano_profile": profile, "direct_phases": phases}, indent=2))
     return 0

@@ -34,8 +34,21 @@ from chaos import report, trials  # noqa: E402
 from chaos.harness import Harness  # noqa: E402
 
 #: one round of trial kinds (repeated until --trials is reached)
-MIX = ("kill_tap", "storm", "kill_target", "kill_tap", "token_expiry", "webhooks_dropped", "kill_tap",
-       "kill_meltano", "storm", "token_race", "kill_target", "webhooks_during_poll", "kill_target_full_refresh")
+MIX = (
+    "kill_tap",
+    "storm",
+    "kill_target",
+    "kill_tap",
+    "token_expiry",
+    "webhooks_dropped",
+    "kill_tap",
+    "kill_meltano",
+    "storm",
+    "token_race",
+    "kill_target",
+    "webhooks_during_poll",
+    "kill_target_full_refresh",
+)
 WEBHOOK_KINDS = {"webhooks_dropped", "webhooks_during_poll"}
 LEGEND = """
 faults injected: kills (kill_*), fault answers of the emulator (storm: 429, 503, resets, timeouts,
@@ -64,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=60, help="total number of trials (default 60)")
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
     parser.add_argument("--kinds", default=",".join(trials.KINDS), help="comma-separated trial kinds")
-    parser.add_argument("--workdir", type=Path, default=None, help="where harnesses live (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where harnesses live (default: a temp dir)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, warehouses)")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -89,11 +104,19 @@ def main(argv: list[str] | None = None) -> int:
             results.append(res)
             status = "ok" if res.ok else "FAILED"
             points = "; ".join(res.kill_points)
-            print(f"[{len(results):3d}/{len(schedule)}] {kind:<21} #{number:<3} {status:<6} {res.seconds:5.1f} s"
-                  f"  faults {res.faults:<3} {points}", flush=True)
+            print(
+                f"[{len(results):3d}/{len(schedule)}] {kind:<21} #{number:<3} {status:<6} {res.seconds:5.1f} s"
+                f"  faults {res.faults:<3} {points}",
+                flush=True,
+            )
             if not res.ok:
-                print(res.describe(f".venv/bin/python benchmarks/chaos.py --seed {args.seed} "
-                                   f"--kinds {','.join(kinds)} --trials {len(results)}"), flush=True)
+                print(
+                    res.describe(
+                        f".venv/bin/python benchmarks/chaos.py --seed {args.seed} "
+                        f"--kinds {','.join(kinds)} --trials {len(results)}"
+                    ),
+                    flush=True,
+                )
         for group, h in harnesses.items():
             proc = h.reconcile_cli()
             print(f"tap-freshbooks reconcile ({group} warehouse): exit {proc.returncode}", flush=True)
@@ -108,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.render(results))
     print(LEGEND)
-    print(f"\n{len(results)} trials in {time.monotonic() - started:.0f} s, seed {args.seed}; "
-          f"failed: {sum(1 for r in results if not r.ok)}")
+    print(
+        f"\n{len(results)} trials in {time.monotonic() - started:.0f} s, seed {args.seed}; "
+        f"failed: {sum(1 for r in results if not r.ok)}"
+    )
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -60,16 +60,29 @@ def tap_env(base: dict | None = None) -> dict:
     if TREE != ROOT:
         env["PYTHONPATH"] = str(TREE / "tap-freshbooks")
     return env
+
+
 for _path in (ROOT / "tests", ROOT / "tests" / "warehouse"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 #: Bulk records per invoice (per account, on top of the demo seed): about 5.5 records per invoice
 #: once invoice lines are counted, the mix of the issue's measurements.
-MIX = {"invoices": 1.0, "payments": 0.4, "expenses": 0.3, "journal_entry_details": 0.3,
-       "time_entries": 0.2, "bills": 0.1, "bill_payments": 0.05, "clients": 0.05,
-       "credit_notes": 0.03, "other_incomes": 0.03, "projects": 0.02, "items": 0.02,
-       "bill_vendors": 0.01}
+MIX = {
+    "invoices": 1.0,
+    "payments": 0.4,
+    "expenses": 0.3,
+    "journal_entry_details": 0.3,
+    "time_entries": 0.2,
+    "bills": 0.1,
+    "bill_payments": 0.05,
+    "clients": 0.05,
+    "credit_notes": 0.03,
+    "other_incomes": 0.03,
+    "projects": 0.02,
+    "items": 0.02,
+    "bill_vendors": 0.01,
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -105,12 +118,14 @@ class TreeRSS(threading.Thread):
         return self.peak / 2**20
 
 
-def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path = ROOT, stdout=None,
-                 timeout: float = 3600) -> tuple[float, float, subprocess.CompletedProcess]:
+def run_measured(
+    cmd: list[str], *, env: dict | None = None, cwd: Path = ROOT, stdout=None, timeout: float = 3600
+) -> tuple[float, float, subprocess.CompletedProcess]:
     """Run cmd; returns (seconds, peak tree RSS MB, completed process with stdout/stderr text)."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout or subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     rss = TreeRSS(proc.pid)
     rss.start()
     out, err = proc.communicate(timeout=timeout)
@@ -135,10 +150,23 @@ class Emulator:
                 n = max(1, round(size / len(ACCOUNTS) * per_invoice))
                 bulk += ["--bulk", f"{stream}:{n}:{account}"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", "demo", "--port", "0",
-             "--state-file", str(state_file), *bulk],
-            env={**os.environ, "PYTHONPATH": str(TREE / "tests")}, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "freshbooks_emulator",
+                "serve",
+                "--seed",
+                "demo",
+                "--port",
+                "0",
+                "--state-file",
+                str(state_file),
+                *bulk,
+            ],
+            env={**os.environ, "PYTHONPATH": str(TREE / "tests")},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 300
         while not state_file.exists():
@@ -165,8 +193,11 @@ class Emulator:
 
     def api_requests(self) -> list[str]:
         """GET paths (with query) of API calls since the last clear_log (not admin, not OAuth)."""
-        return [path for method, path, _status in self.log()
-                if method == "GET" and not path.startswith(("/_emulator", "/auth/oauth"))]
+        return [
+            path
+            for method, path, _status in self.log()
+            if method == "GET" and not path.startswith(("/_emulator", "/auth/oauth"))
+        ]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -221,8 +252,9 @@ def raw_fetch_worker(url: str, token: str, paths: list[str], load_into: str | No
             for handle in spool.values():
                 handle.close()
             con = duckdb.connect(load_into)
-            existing = {row[0] for row in con.execute(
-                "select table_name from information_schema.tables").fetchall()}
+            existing = {
+                row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()
+            }
             for key in spool:
                 source = f"read_json_auto('{workdir / key}.jsonl', format='newline_delimited', timestampformat='%Y-%m-%d %H:%M:%S')"
                 if key in existing:  # incremental: the changed records, appended by name
@@ -238,16 +270,28 @@ def raw_fetch_worker(url: str, token: str, paths: list[str], load_into: str | No
 def run_raw(emu: Emulator, paths: list[str], load_into: Path | None) -> dict:
     token = emu.grant()["access_token"]
     job = Path(tempfile.mkstemp(prefix="fb-raw-job-", suffix=".json")[1])
-    job.write_text(json.dumps({"url": emu.url, "token": token, "paths": paths,
-                               "load_into": str(load_into) if load_into else None}))
+    job.write_text(
+        json.dumps(
+            {
+                "url": emu.url,
+                "token": token,
+                "paths": paths,
+                "load_into": str(load_into) if load_into else None,
+            }
+        )
+    )
     try:
         emu.clear_log()
         seconds, rss, done = run_measured([sys.executable, __file__, "--raw-worker", str(job)], env=tap_env())
     finally:
         job.unlink()
     # seconds: from the first request to the end, as the worker timed it (not its interpreter start)
-    return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
-            **json.loads(done.stdout.strip().splitlines()[-1])}
+    return {
+        "seconds": seconds,
+        "requests": len(emu.api_requests()),
+        "rss_mb": rss,
+        **json.loads(done.stdout.strip().splitlines()[-1]),
+    }
 
 
 def dlt_python() -> Path:
@@ -257,8 +301,9 @@ def dlt_python() -> Path:
     probe = subprocess.run([str(python), "-c", "import dlt"], capture_output=True)
     if probe.returncode:
         print("installing dlt into benchmarks/.venv-dlt (benchmarks/requirements-dlt.txt) ...", flush=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r",
-                        str(BENCH / "requirements-dlt.txt")], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements-dlt.txt")], check=True
+        )
     return python
 
 
@@ -278,14 +323,28 @@ def dlt_endpoints(emu: Emulator) -> list[dict]:
             params = {"include[]": "lines"} if spec.name in {"invoices", "credit_notes"} else {}
             if spec.name == "time_entries":
                 params = {"team": "true"}
-            cursor = spec.updated_field if spec.updated_field and not spec.updated_field.startswith("_") else None
-            if spec.name in {"credit_notes", "journal_entry_details"} or spec.family not in {"accounting", "project"}:
+            cursor = (
+                spec.updated_field if spec.updated_field and not spec.updated_field.startswith("_") else None
+            )
+            if spec.name in {"credit_notes", "journal_entry_details"} or spec.family not in {
+                "accounting",
+                "project",
+            }:
                 cursor = None  # no server-side change filter the tap trusts: re-read, merge on the key
-            out.append({"name": f"{spec.name}_{account['account_id']}", "path": path, "selector": selector,
-                        "pages_path": "response.result.pages" if spec.family == "accounting" else
-                        ("meta.pages" if spec.family == "project" else None),
-                        "params": params, "primary_key": spec.pk, "cursor": cursor,
-                        "filter": "search[updated_min]" if spec.family == "accounting" else "updated_since"})
+            out.append(
+                {
+                    "name": f"{spec.name}_{account['account_id']}",
+                    "path": path,
+                    "selector": selector,
+                    "pages_path": "response.result.pages"
+                    if spec.family == "accounting"
+                    else ("meta.pages" if spec.family == "project" else None),
+                    "params": params,
+                    "primary_key": spec.pk,
+                    "cursor": cursor,
+                    "filter": "search[updated_min]" if spec.family == "accounting" else "updated_since",
+                }
+            )
     return out
 
 
@@ -293,15 +352,29 @@ def run_dlt(emu: Emulator, workdir: Path, loader_format: str) -> dict:
     python = dlt_python()
     token = emu.grant()["access_token"]
     job = workdir / f"dlt-{loader_format}.json"
-    job.write_text(json.dumps({"url": emu.url, "token": token, "endpoints": dlt_endpoints(emu),
-                               "pipelines_dir": str(workdir / f"dlt-{loader_format}-pipelines"),
-                               "duckdb": str(workdir / f"dlt-{loader_format}.duckdb"),
-                               "loader_file_format": loader_format}))
+    job.write_text(
+        json.dumps(
+            {
+                "url": emu.url,
+                "token": token,
+                "endpoints": dlt_endpoints(emu),
+                "pipelines_dir": str(workdir / f"dlt-{loader_format}-pipelines"),
+                "duckdb": str(workdir / f"dlt-{loader_format}.duckdb"),
+                "loader_file_format": loader_format,
+            }
+        )
+    )
     emu.clear_log()
-    seconds, rss, done = run_measured([str(python), str(BENCH / "dlt_pipeline.py"), str(job)],
-                                      env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
-    return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
-            **json.loads(done.stdout.strip().splitlines()[-1])}
+    seconds, rss, done = run_measured(
+        [str(python), str(BENCH / "dlt_pipeline.py"), str(job)],
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+    )
+    return {
+        "seconds": seconds,
+        "requests": len(emu.api_requests()),
+        "rss_mb": rss,
+        **json.loads(done.stdout.strip().splitlines()[-1]),
+    }
 
 
 class MeltanoProject:
@@ -314,20 +387,28 @@ class MeltanoProject:
         for kind in ("extractors", "loaders"):
             (self.sys_dir / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
         grant = emu.grant()
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "PYTHON"))}
-        self.env.update({
-            "TAP_FRESHBOOKS_CLIENT_ID": emu.state["client_id"],
-            "TAP_FRESHBOOKS_CLIENT_SECRET": emu.state["client_secret"],
-            "TAP_FRESHBOOKS_REDIRECT_URI": emu.state["redirect_uri"],
-            "TAP_FRESHBOOKS_API_URL": emu.url, "TAP_FRESHBOOKS_AUTH_URL": emu.url,
-            "TAP_FRESHBOOKS_REFRESH_TOKEN": grant["refresh_token"],
-            "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(self.sys_dir / "tokens.fernet"),
-            "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "MELTANO_ENVIRONMENT": "dev", "MELTANO_SYS_DIR_ROOT": str(self.sys_dir),
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_CLI_LOG_LEVEL": "warning",
-            **loader_env,
-        })
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "PYTHON"))
+        }
+        self.env.update(
+            {
+                "TAP_FRESHBOOKS_CLIENT_ID": emu.state["client_id"],
+                "TAP_FRESHBOOKS_CLIENT_SECRET": emu.state["client_secret"],
+                "TAP_FRESHBOOKS_REDIRECT_URI": emu.state["redirect_uri"],
+                "TAP_FRESHBOOKS_API_URL": emu.url,
+                "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+                "TAP_FRESHBOOKS_REFRESH_TOKEN": grant["refresh_token"],
+                "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(self.sys_dir / "tokens.fernet"),
+                "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                "MELTANO_ENVIRONMENT": "dev",
+                "MELTANO_SYS_DIR_ROOT": str(self.sys_dir),
+                "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "MELTANO_CLI_LOG_LEVEL": "warning",
+                **loader_env,
+            }
+        )
         self.env = tap_env(self.env)
 
     def run(self) -> dict:
@@ -336,22 +417,36 @@ class MeltanoProject:
         return {"seconds": seconds, "requests": len(self.emu.api_requests()), "rss_mb": rss}
 
     def singer_state(self) -> dict:
-        out = subprocess.run([str(MELTANO), "state", "get", f"dev:tap-freshbooks-to-{self.loader}"],
-                             env=self.env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [str(MELTANO), "state", "get", f"dev:tap-freshbooks-to-{self.loader}"],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return json.loads(out)["singer_state"]
 
 
 def tap_config(emu: Emulator, workdir: Path) -> Path:
     grant = emu.grant()
     config = workdir / "tap-incremental.json"
-    config.write_text(json.dumps({
-        "client_id": emu.state["client_id"], "client_secret": emu.state["client_secret"],
-        "redirect_uri": emu.state["redirect_uri"], "refresh_token": grant["refresh_token"],
-        "api_url": emu.url, "auth_url": emu.url,
-        "token_store_path": str(workdir / f"tap-tokens-{time.monotonic_ns()}.fernet"),  # one key each
-        "token_encryption_key": Fernet.generate_key().decode(),
-        "flattening_enabled": True, "flattening_max_depth": 1,
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "client_id": emu.state["client_id"],
+                "client_secret": emu.state["client_secret"],
+                "redirect_uri": emu.state["redirect_uri"],
+                "refresh_token": grant["refresh_token"],
+                "api_url": emu.url,
+                "auth_url": emu.url,
+                "token_store_path": str(workdir / f"tap-tokens-{time.monotonic_ns()}.fernet"),  # one key each
+                "token_encryption_key": Fernet.generate_key().decode(),
+                "flattening_enabled": True,
+                "flattening_max_depth": 1,
+            }
+        )
+    )
     return config
 
 
@@ -361,13 +456,26 @@ def served_streams(config: Path) -> tuple[list[str], dict]:
     this set, so a stream the tap has but this emulator does not yet serve leaves them all alike."""
     from freshbooks_emulator import streams as specs  # noqa: PLC0415
 
-    catalog = json.loads(subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config), "--discover"],
-        env=tap_env(), capture_output=True, text=True, check=True, timeout=300).stdout)
+    catalog = json.loads(
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config), "--discover"],
+            env=tap_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        ).stdout
+    )
     names = [s["tap_stream_id"] for s in catalog["streams"]]
-    served = [n for n in names if n in specs.STREAMS
-              or (n.endswith("_lines") and any(n == f"{parent[:-1]}_lines" or n == f"{parent}_lines"
-                                               for parent in specs.STREAMS))]
+    served = [
+        n
+        for n in names
+        if n in specs.STREAMS
+        or (
+            n.endswith("_lines")
+            and any(n == f"{parent[:-1]}_lines" or n == f"{parent}_lines" for parent in specs.STREAMS)
+        )
+    ]
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
             if entry["breadcrumb"] == []:
@@ -375,20 +483,28 @@ def served_streams(config: Path) -> tuple[list[str], dict]:
     return served, catalog
 
 
-def run_tap_from_state(emu: Emulator, config: Path, state: dict | None, workdir: Path,
-                       catalog: dict) -> dict:
+def run_tap_from_state(emu: Emulator, config: Path, state: dict | None, workdir: Path, catalog: dict) -> dict:
     """tap-freshbooks (from ``state``, or full without) to a pipe that counts RECORD lines (grep -c)."""
     (workdir / "tap-catalog.json").write_text(json.dumps(catalog))
-    cmd = [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "--config", str(config),
-           "--catalog", str(workdir / "tap-catalog.json")]
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "tap-freshbooks"),
+        "--config",
+        str(config),
+        "--catalog",
+        str(workdir / "tap-catalog.json"),
+    ]
     if state is not None:
         (workdir / "tap-state.json").write_text(json.dumps(state))
         cmd += ["--state", str(workdir / "tap-state.json")]
-    shell = " ".join(f"'{c}'" for c in cmd) + " | { grep -c '\"type\": *\"RECORD\"' || true; }"
+    shell = " ".join(f"'{c}'" for c in cmd) + ' | { grep -c \'"type": *"RECORD"\' || true; }'
     emu.clear_log()
     seconds, rss, done = run_measured(["bash", "-o", "pipefail", "-c", shell], env=tap_env())
-    return {"seconds": seconds, "requests": len(emu.api_requests()), "rss_mb": rss,
-            "records": int(done.stdout.strip())}
+    return {
+        "seconds": seconds,
+        "requests": len(emu.api_requests()),
+        "rss_mb": rss,
+        "records": int(done.stdout.strip()),
+    }
 
 
 def duckdb_rows(path: Path, schema: str = "freshbooks") -> int:
@@ -396,8 +512,12 @@ def duckdb_rows(path: Path, schema: str = "freshbooks") -> int:
 
     con = duckdb.connect(str(path), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?", [schema]).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        ]
         return sum(con.execute(f'select count(*) from {schema}."{t}"').fetchone()[0] for t in tables)
     finally:
         con.close()
@@ -407,8 +527,12 @@ def postgres_rows(dsn: str, schema: str = "freshbooks") -> int:
     import psycopg  # noqa: PLC0415
 
     with psycopg.connect(dsn) as con:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = %s", [schema])]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = %s", [schema]
+            )
+        ]
         return sum(con.execute(f'select count(*) from {schema}."{t}"').fetchone()[0] for t in tables)
 
 
@@ -416,14 +540,25 @@ def apply_changes(emu: Emulator) -> int:
     """A small change set: updates spread over streams and both accounts, one delete."""
     changes = 0
     for account in ACCOUNTS:
-        for stream, field, count in (("invoices", "notes", 10), ("clients", "organization", 5),
-                                     ("expenses", "notes", 5), ("payments", "note", 5),
-                                     ("bills", "language", 2)):
+        for stream, field, count in (
+            ("invoices", "notes", 10),
+            ("clients", "organization", 5),
+            ("expenses", "notes", 5),
+            ("payments", "note", 5),
+            ("bills", "language", 2),
+        ):
             truth = emu.admin(f"truth/{stream}?account_id={account}", method="GET")["records"]
             for record in truth[:: max(1, len(truth) // count)][:count]:
                 key = "id" if "id" in record else next(iter(record))
-                emu.admin("update", {"stream": stream, "account_id": account, "id": record[key],
-                                     "fields": {field: f"bench change {changes}"}})
+                emu.admin(
+                    "update",
+                    {
+                        "stream": stream,
+                        "account_id": account,
+                        "id": record[key],
+                        "fields": {field: f"bench change {changes}"},
+                    },
+                )
                 changes += 1
         truth = emu.admin(f"truth/items?account_id={account}", method="GET")["records"]
         emu.admin("delete", {"stream": "items", "account_id": account, "id": truth[0]["id"]})
@@ -459,19 +594,38 @@ def bench_size(size: int, only: set[str], save: Callable[[dict], None] = lambda 
             served, catalog = served_streams(tap_config(emu, workdir))
             results["tap full"] = run_tap_from_state(emu, tap_config(emu, workdir), None, workdir, catalog)
             full_paths = emu.api_requests()
-            print(f"  {size}: tap full {results['tap full']['seconds']:.1f} s ({len(served)} streams)", flush=True)
+            print(
+                f"  {size}: tap full {results['tap full']['seconds']:.1f} s ({len(served)} streams)",
+                flush=True,
+            )
             record("raw full", lambda: run_raw(emu, full_paths, None))
             record("raw+duckdb full", lambda: {**run_raw(emu, full_paths, workdir / "raw.duckdb")})
             record("dlt-default full", lambda: run_dlt(emu, workdir, "insert_values"))
             record("dlt-parquet full", lambda: run_dlt(emu, workdir, "parquet"))
             select = {"TAP_FRESHBOOKS__SELECT": json.dumps([f"{name}.*" for name in served])}
-            duck = MeltanoProject(emu, workdir, "target-duckdb",
-                                  {"TARGET_DUCKDB_FILEPATH": str(workdir / "meltano.duckdb"), **select})
-            record("meltano-duckdb full", lambda: {**duck.run(), "records": duckdb_rows(workdir / "meltano.duckdb")})
-            pg_loader = MeltanoProject(emu, workdir, "target-postgres", {
-                "TARGET_POSTGRES_HOST": pg.host, "TARGET_POSTGRES_PORT": str(pg.port),
-                "TARGET_POSTGRES_USER": pg.user, "TARGET_POSTGRES_PASSWORD": "",
-                "TARGET_POSTGRES_DATABASE": pg.database, **select})
+            duck = MeltanoProject(
+                emu,
+                workdir,
+                "target-duckdb",
+                {"TARGET_DUCKDB_FILEPATH": str(workdir / "meltano.duckdb"), **select},
+            )
+            record(
+                "meltano-duckdb full",
+                lambda: {**duck.run(), "records": duckdb_rows(workdir / "meltano.duckdb")},
+            )
+            pg_loader = MeltanoProject(
+                emu,
+                workdir,
+                "target-postgres",
+                {
+                    "TARGET_POSTGRES_HOST": pg.host,
+                    "TARGET_POSTGRES_PORT": str(pg.port),
+                    "TARGET_POSTGRES_USER": pg.user,
+                    "TARGET_POSTGRES_PASSWORD": "",
+                    "TARGET_POSTGRES_DATABASE": pg.database,
+                    **select,
+                },
+            )
             record("meltano-postgres full", lambda: {**pg_loader.run(), "records": postgres_rows(pg.dsn)})
 
             # Incremental: a small change set, then each contestant from its own state.
@@ -480,7 +634,9 @@ def bench_size(size: int, only: set[str], save: Callable[[dict], None] = lambda 
             print(f"  {size}: {changes} changes applied", flush=True)
             state = duck.singer_state() if "meltano-duckdb full" in results else None
             if state is not None:
-                results["tap incremental"] = run_tap_from_state(emu, tap_config(emu, workdir), state, workdir, catalog)
+                results["tap incremental"] = run_tap_from_state(
+                    emu, tap_config(emu, workdir), state, workdir, catalog
+                )
                 incr_paths = emu.api_requests()
                 record("raw incremental", lambda: run_raw(emu, incr_paths, None))
                 record("raw+duckdb incremental", lambda: run_raw(emu, incr_paths, workdir / "raw.duckdb"))
@@ -531,8 +687,10 @@ def report(all_results: dict[int, dict[str, dict]]) -> None:
             res = all_results[size]
             row += [cell(res.get(f"{key} full")), cell(res.get(f"{key} incremental"))]
         print("| " + " | ".join(row) + " |")
-    print("\ncells: wall time, API requests, records (rows loaded for the loaders' full runs), "
-          "peak RSS of the process tree")
+    print(
+        "\ncells: wall time, API requests, records (rows loaded for the loaders' full runs), "
+        "peak RSS of the process tree"
+    )
     print("\nGoal ratios (issue 14):")
 
     def ratio(size: int, a: str, b: str, what: Callable[[dict], float]) -> str:
@@ -553,24 +711,36 @@ def report(all_results: dict[int, dict[str, dict]]) -> None:
     for size in sizes:
         res = all_results[size]
         print(f"  {size:,} invoices")
-        print(f"    1. tap records/s / raw records/s: {ratio(size, 'tap full', 'raw full', rate)} (goal >= 0.5)")
-        print(f"    2. meltano-duckdb full / dlt parquet full: "
-              f"{ratio(size, 'meltano-duckdb full', 'dlt-parquet full', secs)} (goal <= 0.67)")
-        print(f"       meltano-duckdb incremental / dlt parquet incremental: "
-              f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1), "
-              f"requests tap / dlt: {ratio(size, 'tap incremental', 'dlt-parquet incremental', requests_of)}")
+        print(
+            f"    1. tap records/s / raw records/s: {ratio(size, 'tap full', 'raw full', rate)} (goal >= 0.5)"
+        )
+        print(
+            f"    2. meltano-duckdb full / dlt parquet full: "
+            f"{ratio(size, 'meltano-duckdb full', 'dlt-parquet full', secs)} (goal <= 0.67)"
+        )
+        print(
+            f"       meltano-duckdb incremental / dlt parquet incremental: "
+            f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1), "
+            f"requests tap / dlt: {ratio(size, 'tap incremental', 'dlt-parquet incremental', requests_of)}"
+        )
         tree = res.get("meltano-duckdb full")
         if tree:
-            print(f"       meltano-duckdb full, process tree peak RSS: {tree['rss_mb']:.0f} MB (goal < 400 MB at 100k)")
-        print(f"    4. meltano-postgres / meltano-duckdb: full "
-              f"{ratio(size, 'meltano-postgres full', 'meltano-duckdb full', secs)}, incremental "
-              f"{ratio(size, 'meltano-postgres incremental', 'meltano-duckdb incremental', secs)}")
+            print(
+                f"       meltano-duckdb full, process tree peak RSS: {tree['rss_mb']:.0f} MB (goal < 400 MB at 100k)"
+            )
+        print(
+            f"    4. meltano-postgres / meltano-duckdb: full "
+            f"{ratio(size, 'meltano-postgres full', 'meltano-duckdb full', secs)}, incremental "
+            f"{ratio(size, 'meltano-postgres incremental', 'meltano-duckdb incremental', secs)}"
+        )
     if len(sizes) >= 2:
         lo, hi = all_results[sizes[0]], all_results[sizes[-1]]
         for key in ("meltano-duckdb full", "tap full", "dlt-parquet full"):
             if key in lo and key in hi:
-                print(f"  peak RSS {sizes[-1]:,}/{sizes[0]:,} invoices, {key}: "
-                      f"{hi[key]['rss_mb'] / lo[key]['rss_mb']:.2f} (flat is ~1)")
+                print(
+                    f"  peak RSS {sizes[-1]:,}/{sizes[0]:,} invoices, {key}: "
+                    f"{hi[key]['rss_mb'] / lo[key]['rss_mb']:.2f} (flat is ~1)"
+                )
 
 
 def main() -> None:
@@ -580,14 +750,26 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--only", nargs="*", default=[],
-                        help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
-                             "meltano-duckdb, meltano-postgres); the tap always runs")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=[],
+        help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
+        "meltano-duckdb, meltano-postgres); the tap always runs",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
-    parser.add_argument("--tree", type=Path, help="take the tap's and the emulator's code from this copy of "
-                        "the repository (e.g. `git archive HEAD | tar -x -C DIR`) instead of the work tree")
-    parser.add_argument("--report", type=Path, nargs="+",
-                        help="only print the table from --json files of earlier runs (merged by size)")
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        help="take the tap's and the emulator's code from this copy of "
+        "the repository (e.g. `git archive HEAD | tar -x -C DIR`) instead of the work tree",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="only print the table from --json files of earlier runs (merged by size)",
+    )
     args = parser.parse_args()
     if args.report:
         merged: dict[int, dict[str, dict]] = {}
@@ -608,7 +790,9 @@ def main() -> None:
 
     def save(results: dict) -> None:  # after every contestant, so a long run's numbers survive
         if args.json:
-            args.json.write_text(json.dumps({str(k): v for k, v in {**all_results, size: results}.items()}, indent=1))
+            args.json.write_text(
+                json.dumps({str(k): v for k, v in {**all_results, size: results}.items()}, indent=1)
+            )
 
     for size in args.sizes:
         all_results[size] = bench_size(size, set(args.only), save)

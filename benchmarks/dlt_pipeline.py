@@ -25,30 +25,47 @@ def resource(endpoint: dict) -> dict:
     params: dict = dict(endpoint["params"])
     if endpoint["pages_path"]:
         params["per_page"] = 100
-        paginator = {"type": "page_number", "base_page": 1, "page_param": "page",
-                     "total_path": endpoint["pages_path"]}
+        paginator = {
+            "type": "page_number",
+            "base_page": 1,
+            "page_param": "page",
+            "total_path": endpoint["pages_path"],
+        }
     else:
         paginator = {"type": "single_page"}
     if endpoint["cursor"]:
-        params[endpoint["filter"]] = {"type": "incremental", "cursor_path": endpoint["cursor"],
-                                      "initial_value": "2000-01-01 00:00:00"}
+        params[endpoint["filter"]] = {
+            "type": "incremental",
+            "cursor_path": endpoint["cursor"],
+            "initial_value": "2000-01-01 00:00:00",
+        }
     return {
         "name": endpoint["name"],
         "primary_key": endpoint["primary_key"],
         "write_disposition": "merge",
-        "endpoint": {"path": endpoint["path"], "params": params, "data_selector": endpoint["selector"],
-                     "paginator": paginator},
+        "endpoint": {
+            "path": endpoint["path"],
+            "params": params,
+            "data_selector": endpoint["selector"],
+            "paginator": paginator,
+        },
     }
 
 
 def main() -> None:
     job = json.loads(open(sys.argv[1]).read())
-    source = rest_api_source({
-        "client": {"base_url": job["url"], "auth": {"type": "bearer", "token": job["token"]}},
-        "resources": [resource(e) for e in job["endpoints"]],
-    })
-    pipeline = dlt.pipeline(pipeline_name="freshbooks_bench", pipelines_dir=job["pipelines_dir"],
-                            destination=dlt.destinations.duckdb(job["duckdb"]), dataset_name="freshbooks")
+    source = rest_api_source(
+        {
+            "client": {"base_url": job["url"], "auth": {"type": "bearer", "token": job["token"]}},
+            "resources": [resource(e) for e in job["endpoints"]],
+        }
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name="freshbooks_bench",
+        pipelines_dir=job["pipelines_dir"],
+        destination=dlt.destinations.duckdb(job["duckdb"]),
+        dataset_name="freshbooks",
+    )
     info = pipeline.run(source, loader_file_format=job["loader_file_format"])
     info.raise_on_failed_jobs()
     counts = pipeline.last_trace.last_normalize_info.row_counts

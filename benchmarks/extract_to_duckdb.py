@@ -47,15 +47,31 @@ class PeakRSS(threading.Thread):
             time.sleep(0.02)
 
 
-def start_emulator(size: int, workdir: Path, seed: str = "empty", now: str | None = None) -> tuple[subprocess.Popen, dict]:
+def start_emulator(
+    size: int, workdir: Path, seed: str = "empty", now: str | None = None
+) -> tuple[subprocess.Popen, dict]:
     """An emulator process: the seed plus ``size`` bulk invoices in ACCOUNT (data clock ``now``)."""
     state_file = workdir / "emulator.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", seed, "--port", "0",
-         *(["--now", now] if now else []),
-         "--bulk", f"invoices:{size}:{ACCOUNT}", "--state-file", str(state_file)],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "freshbooks_emulator",
+            "serve",
+            "--seed",
+            seed,
+            "--port",
+            "0",
+            *(["--now", now] if now else []),
+            "--bulk",
+            f"invoices:{size}:{ACCOUNT}",
+            "--state-file",
+            str(state_file),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while not state_file.exists():
@@ -84,29 +100,53 @@ def run_once(size: int) -> dict:
                 "flattening_max_depth": 1,
             }
             (workdir / "tap.json").write_text(json.dumps(config))
-            catalog = json.loads(subprocess.run(
-                [sys.executable, "-m", "tap_freshbooks", "--discover"],
-                capture_output=True, text=True, check=True, cwd=ROOT,
-            ).stdout)
+            catalog = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "tap_freshbooks", "--discover"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=ROOT,
+                ).stdout
+            )
             for stream in catalog["streams"]:
                 for entry in stream["metadata"]:
                     if entry["breadcrumb"] == []:
-                        entry["metadata"]["selected"] = stream["tap_stream_id"] in {"invoices", "invoice_lines"}
+                        entry["metadata"]["selected"] = stream["tap_stream_id"] in {
+                            "invoices",
+                            "invoice_lines",
+                        }
             (workdir / "catalog.json").write_text(json.dumps(catalog))
-            (workdir / "target.json").write_text(json.dumps({
-                "filepath": str(workdir / "bench.duckdb"), "default_target_schema": "freshbooks",
-                "batch_size_rows": 10000,
-            }))
+            (workdir / "target.json").write_text(
+                json.dumps(
+                    {
+                        "filepath": str(workdir / "bench.duckdb"),
+                        "default_target_schema": "freshbooks",
+                        "batch_size_rows": 10000,
+                    }
+                )
+            )
             requests.post(f"{state['url']}/_emulator/clear_log", timeout=10)
             started = time.monotonic()
             tap = subprocess.Popen(
-                [sys.executable, "-m", "tap_freshbooks", "--config", str(workdir / "tap.json"),
-                 "--catalog", str(workdir / "catalog.json")],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+                [
+                    sys.executable,
+                    "-m",
+                    "tap_freshbooks",
+                    "--config",
+                    str(workdir / "tap.json"),
+                    "--catalog",
+                    str(workdir / "catalog.json"),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
             )
             target = subprocess.Popen(
                 [str(TARGET), "--config", str(workdir / "target.json")],
-                stdin=tap.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=tap.stdout,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             tap.stdout.close()
             tap_rss, target_rss = PeakRSS(tap.pid), PeakRSS(target.pid)
@@ -148,17 +188,23 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
     results = [run_once(size) for size in args.sizes]
-    print(f"{'invoices':>9} {'records':>9} {'seconds':>8} {'rec/s':>8} {'req/1k rec':>10} "
-          f"{'tap RSS MB':>10} {'target RSS MB':>13}")
+    print(
+        f"{'invoices':>9} {'records':>9} {'seconds':>8} {'rec/s':>8} {'req/1k rec':>10} "
+        f"{'tap RSS MB':>10} {'target RSS MB':>13}"
+    )
     for r in results:
-        print(f"{r['invoices']:>9} {r['records']:>9} {r['seconds']:>8.1f} {r['records_per_s']:>8.0f} "
-              f"{r['requests_per_1000']:>10.2f} {r['tap_peak_rss_mb']:>10.1f} {r['target_peak_rss_mb']:>13.1f}")
+        print(
+            f"{r['invoices']:>9} {r['records']:>9} {r['seconds']:>8.1f} {r['records_per_s']:>8.0f} "
+            f"{r['requests_per_1000']:>10.2f} {r['tap_peak_rss_mb']:>10.1f} {r['target_peak_rss_mb']:>13.1f}"
+        )
     if len(results) > 1:
         a, b = results[0], results[-1]
-        print(f"ratios {b['invoices']}/{a['invoices']}: volume x{b['records'] / a['records']:.1f}, "
-              f"time x{b['seconds'] / a['seconds']:.2f}, throughput x{b['records_per_s'] / a['records_per_s']:.2f}, "
-              f"tap peak RSS x{b['tap_peak_rss_mb'] / a['tap_peak_rss_mb']:.2f}, "
-              f"target peak RSS x{b['target_peak_rss_mb'] / a['target_peak_rss_mb']:.2f}")
+        print(
+            f"ratios {b['invoices']}/{a['invoices']}: volume x{b['records'] / a['records']:.1f}, "
+            f"time x{b['seconds'] / a['seconds']:.2f}, throughput x{b['records_per_s'] / a['records_per_s']:.2f}, "
+            f"tap peak RSS x{b['tap_peak_rss_mb'] / a['tap_peak_rss_mb']:.2f}, "
+            f"target peak RSS x{b['target_peak_rss_mb'] / a['target_peak_rss_mb']:.2f}"
+        )
 
 
 if __name__ == "__main__":

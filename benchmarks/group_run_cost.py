@@ -58,8 +58,13 @@ def measured(emu: FreshBooksEmulator, command: list[str], **kwargs) -> dict:
     mark = len(emu.request_log)
     started = time.monotonic()
     errors = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would stall the run
-    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, *command], stdout=subprocess.DEVNULL,
-                            stderr=errors, text=True, **kwargs)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, *command],
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
+        text=True,
+        **kwargs,
+    )
     tree_peak = 0  # the whole run at once (meltano + tap + target + lock keeper), sampled every 50 ms
     while proc.poll() is None:
         try:
@@ -76,23 +81,38 @@ def measured(emu: FreshBooksEmulator, command: list[str], **kwargs) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{command[:3]} failed:\n{stderr[-3000:]}")
     cpu, maxrss = stderr.rsplit("@@usage ", 1)[1].split()
-    by_stream = collections.Counter(re.sub(r"\?.*$", "", path).rstrip("/").rsplit("/", 1)[-1]
-                                    for _, path, _ in log if not path.startswith("/auth/oauth/token"))
-    return {"by_stream": dict(by_stream.most_common()),
-            "requests": sum(1 for _, path, _ in log if not path.startswith("/auth/oauth/token")),
-            "token_refreshes": sum(1 for _, path, _ in log if path.startswith("/auth/oauth/token")),
-            "wall_s": round(wall, 2), "cpu_s": round(float(cpu), 2), "peak_rss_mb": round(int(maxrss) / 1024, 1),
-            "tree_rss_mb": round(tree_peak / 2**20, 1)}
+    by_stream = collections.Counter(
+        re.sub(r"\?.*$", "", path).rstrip("/").rsplit("/", 1)[-1]
+        for _, path, _ in log
+        if not path.startswith("/auth/oauth/token")
+    )
+    return {
+        "by_stream": dict(by_stream.most_common()),
+        "requests": sum(1 for _, path, _ in log if not path.startswith("/auth/oauth/token")),
+        "token_refreshes": sum(1 for _, path, _ in log if path.startswith("/auth/oauth/token")),
+        "wall_s": round(wall, 2),
+        "cpu_s": round(float(cpu), 2),
+        "peak_rss_mb": round(int(maxrss) / 1024, 1),
+        "tree_rss_mb": round(tree_peak / 2**20, 1),
+    }
 
 
 def loaded_since(db: Path, since: str) -> int:
     import duckdb
 
     with duckdb.connect(str(db), read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'freshbooks'").fetchall()]
-        return sum(con.execute(f'SELECT count(*) FROM freshbooks."{t}" WHERE _sdc_batched_at >= ?',
-                               (since,)).fetchone()[0] for t in tables)
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'freshbooks'"
+            ).fetchall()
+        ]
+        return sum(
+            con.execute(
+                f'SELECT count(*) FROM freshbooks."{t}" WHERE _sdc_batched_at >= ?', (since,)
+            ).fetchone()[0]
+            for t in tables
+        )
 
 
 def main() -> int:
@@ -106,16 +126,26 @@ def main() -> int:
             tmp = Path(tmp_name)
             db = tmp / "warehouse.duckdb"
             tokens = token_env(tmp / "tokens.fernet", emu.issue_grant())
-            runner = Runner(emu, clone_project(tmp / "project"), tmp / "home",
-                            {**tokens, "TARGET_DUCKDB_FILEPATH": str(db)})
+            runner = Runner(
+                emu,
+                clone_project(tmp / "project"),
+                tmp / "home",
+                {**tokens, "TARGET_DUCKDB_FILEPATH": str(db)},
+            )
             command = [str(MELTANO), "run", "tap-freshbooks", "target-duckdb"]
             account = emu.accounts[0]["account_id"]
             hot = {"TAP_FRESHBOOKS__SELECT": json.dumps([f"{s}.*" for s in HOT_STREAMS])}
-            for label, extra in (("full", {}), ("idle incremental", {}),
-                                 (f"{args.changes} changed invoices", {}), ("idle, 5 hot streams", hot)):
+            for label, extra in (
+                ("full", {}),
+                ("idle incremental", {}),
+                (f"{args.changes} changed invoices", {}),
+                ("idle, 5 hot streams", hot),
+            ):
                 if label.endswith("changed invoices"):
-                    for invoice in emu.truth("invoices", account)[:args.changes]:
-                        emu.update("invoices", account, invoice["id"], notes=f"benchmark edit {invoice['id']}")
+                    for invoice in emu.truth("invoices", account)[: args.changes]:
+                        emu.update(
+                            "invoices", account, invoice["id"], notes=f"benchmark edit {invoice['id']}"
+                        )
                 time.sleep(1.1)
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
                 row = measured(emu, command, cwd=runner.project, env={**runner.env, **extra})
@@ -123,39 +153,66 @@ def main() -> int:
                 rows.append(row)
 
             # the tap alone from the state Meltano stored: its own share of an idle poll
-            state = subprocess.run([str(MELTANO), "state", "get", "dev:tap-freshbooks-to-target-duckdb"],
-                                   cwd=runner.project, env=runner.env, capture_output=True, text=True,
-                                   check=True).stdout
+            state = subprocess.run(
+                [str(MELTANO), "state", "get", "dev:tap-freshbooks-to-target-duckdb"],
+                cwd=runner.project,
+                env=runner.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             (tmp / "state.json").write_text(json.dumps(json.loads(state)["singer_state"]))
-            config = {"client_id": emu.client_id, "client_secret": emu.client_secret,
-                      "redirect_uri": emu.redirect_uri, "api_url": emu.url, "auth_url": emu.url,
-                      "token_store_path": tokens["TAP_FRESHBOOKS_TOKEN_STORE_PATH"],
-                      "token_encryption_key": tokens["TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY"],
-                      "flattening_enabled": True, "flattening_max_depth": 1}
+            config = {
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+                "redirect_uri": emu.redirect_uri,
+                "api_url": emu.url,
+                "auth_url": emu.url,
+                "token_store_path": tokens["TAP_FRESHBOOKS_TOKEN_STORE_PATH"],
+                "token_encryption_key": tokens["TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY"],
+                "flattening_enabled": True,
+                "flattening_max_depth": 1,
+            }
             (tmp / "tap.json").write_text(json.dumps(config))
-            base_env = {k: v for k, v in runner.env.items() if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_"))}
-            row = measured(emu, [str(TAP), "--config", str(tmp / "tap.json"), "--state", str(tmp / "state.json")],
-                           cwd=tmp, env=base_env)
+            base_env = {
+                k: v for k, v in runner.env.items() if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_"))
+            }
+            row = measured(
+                emu,
+                [str(TAP), "--config", str(tmp / "tap.json"), "--state", str(tmp / "state.json")],
+                cwd=tmp,
+                env=base_env,
+            )
             row.update(run="tap alone (idle incremental)", records=None)
             rows.append(row)
     finally:
         emu.stop()
 
-    print(f"emulator seed demo: {len(emu.accounts)} accounts; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores (wall seconds grow with it, CPU seconds do not)")
-    header = (f"{'run':38} {'requests':>8} {'refresh':>7} {'records':>7} {'wall s':>7} {'CPU s':>6} "
-              f"{'peak RSS MB':>11} {'all RSS MB':>10}")
+    print(
+        f"emulator seed demo: {len(emu.accounts)} accounts; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores (wall seconds grow with it, CPU seconds do not)"
+    )
+    header = (
+        f"{'run':38} {'requests':>8} {'refresh':>7} {'records':>7} {'wall s':>7} {'CPU s':>6} "
+        f"{'peak RSS MB':>11} {'all RSS MB':>10}"
+    )
     print(header)
     for r in rows:
         records = "-" if r["records"] is None else r["records"]
-        print(f"{r['run']:38} {r['requests']:>8} {r['token_refreshes']:>7} {records:>7} {r['wall_s']:>7} "
-              f"{r['cpu_s']:>6} {r['peak_rss_mb']:>11} {r['tree_rss_mb']:>10}")
+        print(
+            f"{r['run']:38} {r['requests']:>8} {r['token_refreshes']:>7} {records:>7} {r['wall_s']:>7} "
+            f"{r['cpu_s']:>6} {r['peak_rss_mb']:>11} {r['tree_rss_mb']:>10}"
+        )
     idle, tap = rows[1], rows[-1]
-    print("idle incremental, requests per endpoint (both accounts):",
-          ", ".join(f"{name} {n}" for name, n in idle["by_stream"].items()))
-    print(f"ratios: idle/full requests {idle['requests'] / rows[0]['requests']:.2f}, "
-          f"idle requests per account {idle['requests'] / len(emu.accounts):.1f}, "
-          f"tap alone / meltano run CPU (idle) {tap['cpu_s'] / idle['cpu_s']:.2f}")
+    print(
+        "idle incremental, requests per endpoint (both accounts):",
+        ", ".join(f"{name} {n}" for name, n in idle["by_stream"].items()),
+    )
+    print(
+        f"ratios: idle/full requests {idle['requests'] / rows[0]['requests']:.2f}, "
+        f"idle requests per account {idle['requests'] / len(emu.accounts):.1f}, "
+        f"tap alone / meltano run CPU (idle) {tap['cpu_s'] / idle['cpu_s']:.2f}"
+    )
     print(json.dumps(rows))
     return 0
 

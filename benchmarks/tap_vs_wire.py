@@ -64,8 +64,12 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.A
     from tap_freshbooks import envelopes  # noqa: PLC0415
     from tap_freshbooks.tap import RIDES_ALONG, TapFreshBooks  # noqa: PLC0415
 
-    offline = {"client_id": "x", "client_secret": "x", "token_encryption_key": Fernet.generate_key().decode(),
-               "token_store_path": os.devnull}
+    offline = {
+        "client_id": "x",
+        "client_secret": "x",
+        "token_encryption_key": Fernet.generate_key().decode(),
+        "token_store_path": os.devnull,
+    }
     tap = TapFreshBooks(config=offline, parse_env_config=False, validate_config=False)
     plan = []
     carriers = set(RIDES_ALONG.values())
@@ -77,8 +81,15 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.A
             passes.append({"search[vis_state]": 1})
         for account in accounts:
             for params in passes:
-                plan.append((stream.path.format(**account), {**stream.extra_params, **params},
-                             stream.envelope, stream.list_key, stream.name in carriers))
+                plan.append(
+                    (
+                        stream.path.format(**account),
+                        {**stream.extra_params, **params},
+                        stream.envelope,
+                        stream.list_key,
+                        stream.name in carriers,
+                    )
+                )
     assert envelopes.PER_PAGE == 100  # the page size raw_fetch sends too
     return plan
 
@@ -100,7 +111,11 @@ def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, f
     me = session.get(f"{emulator_url}{IDENTITY_PATH}", timeout=60)
     me.raise_for_status()
     accounts = [
-        {"account_id": str(b["account_id"]), "business_id": b.get("id"), "business_uuid": b.get("business_uuid")}
+        {
+            "account_id": str(b["account_id"]),
+            "business_id": b.get("id"),
+            "business_uuid": b.get("business_uuid"),
+        }
         for m in me.json()["response"]["business_memberships"]
         if (b := m.get("business") or {}).get("account_id")
     ]
@@ -124,7 +139,9 @@ def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, f
     return {"seconds": seconds, "requests": count, "records": records, "records_per_s": records / seconds}
 
 
-def run_tap_alone(emulator_url: str, state: dict, workdir: Path, pythonpath: str | None = None) -> dict[str, float]:
+def run_tap_alone(
+    emulator_url: str, state: dict, workdir: Path, pythonpath: str | None = None
+) -> dict[str, float]:
     """``tap-freshbooks`` full extraction of every stream of both accounts, Singer output to /dev/null.
 
     A fresh grant and token store each time (no state). Returns seconds, records (None if the
@@ -134,9 +151,13 @@ def run_tap_alone(emulator_url: str, state: dict, workdir: Path, pythonpath: str
     """
     store = workdir / f"tokens-{time.monotonic_ns()}.fernet"
     config = {
-        "client_id": state["client_id"], "client_secret": state["client_secret"],
-        "redirect_uri": state["redirect_uri"], "refresh_token": fresh_grant(emulator_url)["refresh_token"],
-        "api_url": emulator_url, "auth_url": emulator_url, "token_store_path": str(store),
+        "client_id": state["client_id"],
+        "client_secret": state["client_secret"],
+        "redirect_uri": state["redirect_uri"],
+        "refresh_token": fresh_grant(emulator_url)["refresh_token"],
+        "api_url": emulator_url,
+        "auth_url": emulator_url,
+        "token_store_path": str(store),
         "token_encryption_key": Fernet.generate_key().decode(),
     }
     config_path = workdir / "tap.json"
@@ -145,8 +166,13 @@ def run_tap_alone(emulator_url: str, state: dict, workdir: Path, pythonpath: str
     started = time.monotonic()
     with open(os.devnull, "wb") as devnull, open(log_path, "wb") as log:
         env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else None
-        tap = subprocess.Popen([sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
-                               stdout=devnull, stderr=log, cwd=workdir, env=env)
+        tap = subprocess.Popen(
+            [sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
+            stdout=devnull,
+            stderr=log,
+            cwd=workdir,
+            env=env,
+        )
         rss = PeakRSS(tap.pid)
         rss.start()
         code = tap.wait()
@@ -156,8 +182,12 @@ def run_tap_alone(emulator_url: str, state: dict, workdir: Path, pythonpath: str
         sys.exit(f"tap failed ({code}); see {log_path}")
     finished = _FINISHED.findall(log_path.read_text(errors="replace"))
     records = int(finished[-1]) if finished else None
-    return {"seconds": seconds, "records": records, "records_per_s": (records or 0) / seconds,
-            "peak_rss_mb": rss.peak / 2**20}
+    return {
+        "seconds": seconds,
+        "records": records,
+        "records_per_s": (records or 0) / seconds,
+        "peak_rss_mb": rss.peak / 2**20,
+    }
 
 
 def _api_log(emulator_url: str) -> list[str]:
@@ -166,8 +196,11 @@ def _api_log(emulator_url: str) -> list[str]:
     while True:
         time.sleep(0.2)
         entries = requests.get(f"{emulator_url}/_emulator/log", timeout=60).json()["requests"]
-        again = sorted(f"{method} {path}" for method, path, _status in entries
-                       if not path.startswith(("/_emulator", "/auth/oauth")))
+        again = sorted(
+            f"{method} {path}"
+            for method, path, _status in entries
+            if not path.startswith(("/_emulator", "/auth/oauth"))
+        )
         if again == logged:
             break
         logged = again
@@ -196,15 +229,22 @@ def compare_at(size: int, rounds: int, before: str | None = None) -> dict[str, t
                     runs[name].append(run)
                     tap_requests = _api_log(url)
                     if raw_requests != tap_requests:
-                        sys.exit(f"{size}: the raw fetch made {len(raw_requests)} requests, {name} "
-                                 f"{len(tap_requests)}; they differ: "
-                                 f"{sorted(set(raw_requests) ^ set(tap_requests))[:5]}")
+                        sys.exit(
+                            f"{size}: the raw fetch made {len(raw_requests)} requests, {name} "
+                            f"{len(tap_requests)}; they differ: "
+                            f"{sorted(set(raw_requests) ^ set(tap_requests))[:5]}"
+                        )
                     if run["records"] != runs["raw"][-1]["records"]:
-                        sys.exit(f"{size}: {name} emitted {run['records']} records, the raw fetch read "
-                                 f"{runs['raw'][-1]['records']}")
+                        sys.exit(
+                            f"{size}: {name} emitted {run['records']} records, the raw fetch read "
+                            f"{runs['raw'][-1]['records']}"
+                        )
             best = {name: min(r, key=lambda x: x["seconds"]) for name, r in runs.items() if r}
-            result = {"invoices": size, **best,
-                      "all_seconds": {name: [x["seconds"] for x in r] for name, r in runs.items() if r}}
+            result = {
+                "invoices": size,
+                **best,
+                "all_seconds": {name: [x["seconds"] for x in r] for name, r in runs.items() if r},
+            }
             for name in ("tap", "before"):
                 if name in best:
                     result[f"{name}_ratio"] = best[name]["records_per_s"] / best["raw"]["records_per_s"]
@@ -223,27 +263,37 @@ def main() -> None:
     args = parser.parse_args()
     results = [compare_at(size, args.rounds, args.before) for size in args.sizes]
     names = ["tap"] + (["before"] if args.before else [])
-    print(f"{'invoices':>9} {'records':>8} {'requests':>8} {'contestant':>10} {'seconds':>8} {'rec/s':>7} "
-          f"{'vs raw':>6} {'peak RSS MB':>11}")
+    print(
+        f"{'invoices':>9} {'records':>8} {'requests':>8} {'contestant':>10} {'seconds':>8} {'rec/s':>7} "
+        f"{'vs raw':>6} {'peak RSS MB':>11}"
+    )
     for r in results:
         raw = r["raw"]
-        print(f"{r['invoices']:>9} {raw['records']:>8} {raw['requests']:>8} {'raw fetch':>10} {raw['seconds']:>8.1f} "
-              f"{raw['records_per_s']:>7.0f} {1:>6.2f} {'':>11}")
+        print(
+            f"{r['invoices']:>9} {raw['records']:>8} {raw['requests']:>8} {'raw fetch':>10} {raw['seconds']:>8.1f} "
+            f"{raw['records_per_s']:>7.0f} {1:>6.2f} {'':>11}"
+        )
         for name in names:
             run = r[name]
-            print(f"{'':>9} {'':>8} {'':>8} {name:>10} {run['seconds']:>8.1f} {run['records_per_s']:>7.0f} "
-                  f"{r[name + '_ratio']:>6.2f} {r[name + '_peak_rss_mb']:>11.1f}")
+            print(
+                f"{'':>9} {'':>8} {'':>8} {name:>10} {run['seconds']:>8.1f} {run['records_per_s']:>7.0f} "
+                f"{r[name + '_ratio']:>6.2f} {r[name + '_peak_rss_mb']:>11.1f}"
+            )
     for r in results:
-        rounds = "; ".join(f"{name} " + ", ".join(f"{s:.1f}" for s in seconds) for name, seconds in r["all_seconds"].items())
+        rounds = "; ".join(
+            f"{name} " + ", ".join(f"{s:.1f}" for s in seconds) for name, seconds in r["all_seconds"].items()
+        )
         print(f"  {r['invoices']} invoices, every round in seconds: {rounds}")
     for name in names:
         line = ", ".join(f"{r['invoices']}: {r[name + '_ratio']:.2f}" for r in results)
         print(f"goal 1 ({name}): tap/raw records/s >= 0.5 at every size: {line}")
         if len(results) > 1:
             a, b = results[0], results[-1]
-            print(f"  peak RSS {b['invoices']}/{a['invoices']} invoices: "
-                  f"x{b[name + '_peak_rss_mb'] / a[name + '_peak_rss_mb']:.2f} "
-                  f"while records grow x{b['raw']['records'] / a['raw']['records']:.1f}")
+            print(
+                f"  peak RSS {b['invoices']}/{a['invoices']} invoices: "
+                f"x{b[name + '_peak_rss_mb'] / a[name + '_peak_rss_mb']:.2f} "
+                f"while records grow x{b['raw']['records'] / a['raw']['records']:.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -72,9 +72,22 @@ def start_emulator() -> tuple[subprocess.Popen, dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
     with EMULATOR_LOG.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "freshbooks_emulator", "serve", "--seed", "demo", "--port", "0",
-             "--state-file", str(EMULATOR_STATE)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "freshbooks_emulator",
+                "serve",
+                "--seed",
+                "demo",
+                "--port",
+                "0",
+                "--state-file",
+                str(EMULATOR_STATE),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     deadline = time.monotonic() + 60
     while not EMULATOR_STATE.exists():
@@ -92,16 +105,18 @@ def emulator_env(state: dict) -> dict[str, str]:
     from cryptography.fernet import Fernet  # noqa: PLC0415
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS_PREFIXES)}
-    env.update({
-        "TAP_FRESHBOOKS_CLIENT_ID": state["client_id"],
-        "TAP_FRESHBOOKS_CLIENT_SECRET": state["client_secret"],
-        "TAP_FRESHBOOKS_REDIRECT_URI": state["redirect_uri"],
-        "TAP_FRESHBOOKS_REFRESH_TOKEN": state["grant"]["refresh_token"],
-        "TAP_FRESHBOOKS_API_URL": state["url"],
-        "TAP_FRESHBOOKS_AUTH_URL": state["url"],
-        "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        **demo_paths_env(EMULATOR_TOKEN_STORE),
-    })
+    env.update(
+        {
+            "TAP_FRESHBOOKS_CLIENT_ID": state["client_id"],
+            "TAP_FRESHBOOKS_CLIENT_SECRET": state["client_secret"],
+            "TAP_FRESHBOOKS_REDIRECT_URI": state["redirect_uri"],
+            "TAP_FRESHBOOKS_REFRESH_TOKEN": state["grant"]["refresh_token"],
+            "TAP_FRESHBOOKS_API_URL": state["url"],
+            "TAP_FRESHBOOKS_AUTH_URL": state["url"],
+            "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            **demo_paths_env(EMULATOR_TOKEN_STORE),
+        }
+    )
     return env
 
 
@@ -123,8 +138,10 @@ def authorize_demo(env: dict[str, str]) -> int:
     if TOKEN_STORE.exists():
         return 0
     if not sys.stdin.isatty():
-        say(f"the demo extracts your account through a grant of its own ({shown(TOKEN_STORE)}), so it never "
-            "spends your pipeline's single-use refresh token; run scripts/demo in a terminal once to authorize it")
+        say(
+            f"the demo extracts your account through a grant of its own ({shown(TOKEN_STORE)}), so it never "
+            "spends your pipeline's single-use refresh token; run scripts/demo in a terminal once to authorize it"
+        )
         return 2
     say(f"authorize the demo once (its own grant, stored encrypted in {shown(TOKEN_STORE)})")
     return meltano(env, "invoke", "tap-freshbooks:auth_login")
@@ -143,9 +160,12 @@ def summarize(*, require_rows: bool) -> int:
     import duckdb  # noqa: PLC0415
 
     con = duckdb.connect(str(WAREHOUSE), read_only=True)
-    tables = [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'freshbooks' order by 1"
-    ).fetchall()]
+    tables = [
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'freshbooks' order by 1"
+        ).fetchall()
+    ]
     say(f"loaded into {shown(WAREHOUSE)} (schema freshbooks):")
     empty = []
     for table in tables:
@@ -167,8 +187,9 @@ def summarize(*, require_rows: bool) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--no-lookml-check", action="store_true",
-                        help="skip the offline LookML check at the end (about 25 s)")
+    parser.add_argument(
+        "--no-lookml-check", action="store_true", help="skip the offline LookML check at the end (about 25 s)"
+    )
     return parser.parse_args(argv)
 
 
@@ -185,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         if status:
             return status
     else:
-        say("no TAP_FRESHBOOKS_CLIENT_ID in the environment or .env: starting the bundled FreshBooks emulator")
+        say(
+            "no TAP_FRESHBOOKS_CLIENT_ID in the environment or .env: starting the bundled FreshBooks emulator"
+        )
         reset_own_files(emulator=True)
         emulator, state = start_emulator()
         env = emulator_env(state)
@@ -197,22 +220,26 @@ def main(argv: list[str] | None = None) -> int:
         if meltano(env, "run", "--full-refresh", "tap-freshbooks", "target-duckdb", dotenv=dotenv) != 0:
             say("the pipeline failed (see the log lines above)")
             if emulator is None:
-                say(f"if FreshBooks rejected the demo's grant, delete {shown(TOKEN_STORE)} and run scripts/demo "
-                    "again in a terminal (your pipeline's token store is not involved)")
+                say(
+                    f"if FreshBooks rejected the demo's grant, delete {shown(TOKEN_STORE)} and run scripts/demo "
+                    "again in a terminal (your pipeline's token store is not involved)"
+                )
             return 1
         say(f"pipeline finished in {time.monotonic() - started:.1f} s")
         status = summarize(require_rows=emulator is not None)
         checker = VENV_BIN / "freshbooks-looker"
         if checker.exists() and not args.no_lookml_check:
             say("checking the LookML project against the loaded warehouse")
-            check = subprocess.run(
-                [str(checker), "check", "--duckdb", str(WAREHOUSE)], cwd=ROOT, check=False
-            )
+            check = subprocess.run([str(checker), "check", "--duckdb", str(WAREHOUSE)], cwd=ROOT, check=False)
             status = status or check.returncode
-        say(f"your data is in {shown(WAREHOUSE)}, Meltano state id {STATE_ID}; output/warehouse.duckdb, "
-            "the dev state, .secrets/ and .env were not touched (each demo run rebuilds output/demo/)")
-        say(f"query it: {VENV_BIN / 'python'} -c \"import duckdb; "
-            f"print(duckdb.connect('{WAREHOUSE}').sql('select * from freshbooks.invoices limit 5'))\"")
+        say(
+            f"your data is in {shown(WAREHOUSE)}, Meltano state id {STATE_ID}; output/warehouse.duckdb, "
+            "the dev state, .secrets/ and .env were not touched (each demo run rebuilds output/demo/)"
+        )
+        say(
+            f'query it: {VENV_BIN / "python"} -c "import duckdb; '
+            f"print(duckdb.connect('{WAREHOUSE}').sql('select * from freshbooks.invoices limit 5'))\""
+        )
         return status
     finally:
         if emulator is not None:

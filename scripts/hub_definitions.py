@@ -33,8 +33,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 HUB_TAP = ROOT / "hub" / "tap-freshbooks.yml"
 #: utilities whose Hub file is written by hand; meltano.yml takes its `settings` from it
-HUB_UTILITIES = {"webhook-bridge": ROOT / "hub" / "webhook-bridge.yml",
-                 "freshbooks-looker": ROOT / "hub" / "freshbooks-looker.yml"}
+HUB_UTILITIES = {
+    "webhook-bridge": ROOT / "hub" / "webhook-bridge.yml",
+    "freshbooks-looker": ROOT / "hub" / "freshbooks-looker.yml",
+}
 MELTANO_YML = ROOT / "meltano.yml"
 READMES = (ROOT / "README.md", ROOT / "tap-freshbooks" / "README.md")
 TABLE_START = (
@@ -47,8 +49,18 @@ TABLE_END = "<!-- /settings-table -->"
 HAND_KEYS = ("label", "hidden", "placeholder", "documentation", "value")
 ENV_SUFFIX = re.compile(r"\s*Env: TAP_FRESHBOOKS_[A-Z0-9_]+\.?\s*$")
 #: the order of a setting's keys in the written YAML (name first, description last)
-SETTING_KEYS = ("name", "label", "kind", "value", "options", "sensitive", "hidden", "placeholder",
-                "documentation", "description")
+SETTING_KEYS = (
+    "name",
+    "label",
+    "kind",
+    "value",
+    "options",
+    "sensitive",
+    "hidden",
+    "placeholder",
+    "documentation",
+    "description",
+)
 #: words the Hub spells in capitals in labels (as hub-utils does)
 LABEL_WORDS = {"Id": "ID", "Ids": "IDs", "Url": "URL", "Api": "API", "Uri": "URI", "Oauth": "OAuth"}
 
@@ -59,7 +71,12 @@ def run_about(fmt: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_FRESHBOOKS", "SINGER_SDK_LOG"))}
     proc = subprocess.run(
         [sys.executable, "-m", "tap_freshbooks", "--about", "--format", fmt],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -96,8 +113,13 @@ def kind_and_options(prop: dict[str, t.Any]) -> tuple[str, list[dict[str, str]] 
         return "options", [{"label": str(v), "value": str(v)} for v in enum]
     if prop.get("format") in {"date-time", "date"}:
         return "date_iso8601", None
-    for json_type, kind in (("array", "array"), ("object", "object"), ("boolean", "boolean"),
-                            ("integer", "integer"), ("number", "decimal")):
+    for json_type, kind in (
+        ("array", "array"),
+        ("object", "object"),
+        ("boolean", "boolean"),
+        ("integer", "integer"),
+        ("number", "decimal"),
+    ):
         if json_type in types and (types <= {json_type, "string"} or json_type in {"array", "object"}):
             return kind, None
     return "string", None
@@ -114,8 +136,12 @@ def describe(prop: dict[str, t.Any]) -> str:
 
 def generated_setting(name: str, prop: dict[str, t.Any]) -> dict[str, t.Any]:
     kind, options = kind_and_options(prop)
-    setting: dict[str, t.Any] = {"name": name, "label": label(name, prop), "kind": kind,
-                                 "description": describe(prop)}
+    setting: dict[str, t.Any] = {
+        "name": name,
+        "label": label(name, prop),
+        "kind": kind,
+        "description": describe(prop),
+    }
     if options:
         setting["options"] = options
     if prop.get("secret"):
@@ -169,20 +195,29 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def dump_yaml(data: t.Any, **kwargs: t.Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, **{"sort_keys": False, "width": 100, "allow_unicode": True, **kwargs})
+    return yaml.dump(
+        data, Dumper=_Dumper, **{"sort_keys": False, "width": 100, "allow_unicode": True, **kwargs}
+    )
 
 
 # -- meltano.yml ------------------------------------------------------------------------------
-def replace_plugin_key(text: str, plugin: str, key: str, value: t.Any, *, one_line_items: bool = False) -> str:
+def replace_plugin_key(
+    text: str, plugin: str, key: str, value: t.Any, *, one_line_items: bool = False
+) -> str:
     """Rewrite `key:` of the `- name: <plugin>` entry under `plugins:` (4-space keys), leaving
     every other line of meltano.yml as it is. `one_line_items`: a list as `- {...}` lines."""
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.rstrip("\n") == f"  - name: {plugin}"), None)
     if start is None:
         raise SystemExit(f"hub_definitions: meltano.yml has no plugin entry '  - name: {plugin}'")
-    end = next((i for i in range(start + 1, len(lines))
-                if lines[i].startswith("  - ") or (lines[i].strip() and not lines[i].startswith("    "))),
-               len(lines))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if lines[i].startswith("  - ") or (lines[i].strip() and not lines[i].startswith("    "))
+        ),
+        len(lines),
+    )
     key_at = next((i for i in range(start, end) if lines[i].startswith(f"    {key}:")), None)
     if one_line_items:
         items = [dump_yaml(item, default_flow_style=True, width=10**6).strip() for item in value]
@@ -192,9 +227,16 @@ def replace_plugin_key(text: str, plugin: str, key: str, value: t.Any, *, one_li
     block = [f"    {line}\n" if line else "\n" for line in rendered.rstrip("\n").split("\n")]
     if key_at is None:
         return "".join(lines[:end] + block + lines[end:])
-    stop = next((i for i in range(key_at + 1, end)
-                 if lines[i].startswith("    ") and not lines[i].startswith(("     ", "    - "))
-                 and lines[i].strip()), end)
+    stop = next(
+        (
+            i
+            for i in range(key_at + 1, end)
+            if lines[i].startswith("    ")
+            and not lines[i].startswith(("     ", "    - "))
+            and lines[i].strip()
+        ),
+        end,
+    )
     return "".join(lines[:key_at] + block + lines[stop:])
 
 
@@ -221,14 +263,16 @@ def settings_table(markdown: str) -> str:
         rows.append(f"| `{name}` | {'yes' if required == 'True' else 'no'} | {default} | {description} |")
     if not rows:
         raise SystemExit("hub_definitions: `--about --format markdown` has no Settings table")
-    return "\n".join([
-        "| Setting | Required | Default | Description |",
-        "|:--|:--:|:--:|:--|",
-        *rows,
-        "",
-        "Every setting can also be set as an environment variable `TAP_FRESHBOOKS_<SETTING>` "
-        "(with `--config ENV`, and always under Meltano).",
-    ])
+    return "\n".join(
+        [
+            "| Setting | Required | Default | Description |",
+            "|:--|:--:|:--:|:--|",
+            *rows,
+            "",
+            "Every setting can also be set as an environment variable `TAP_FRESHBOOKS_<SETTING>` "
+            "(with `--config ENV`, and always under Meltano).",
+        ]
+    )
 
 
 def replace_table(readme: str, table: str, path: Path) -> str:

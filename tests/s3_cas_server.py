@@ -73,8 +73,11 @@ class CasS3Server:
         import boto3  # noqa: PLC0415
 
         return boto3.client(
-            "s3", endpoint_url=self.url, aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY, region_name=REGION,
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
         )
 
     def create_bucket(self, name: str) -> str:

@@ -39,8 +39,12 @@ def main() -> int:
         if not (mode == "unless-force" and "--force" in sys.argv):
             entry.update(outcome="busy", ended=time.time())
             _record(entry)
-            print("Another 'dev:tap-freshbooks-to-target-duckdb' pipeline is already running "
-                  "which started at 2026-11-25. Wait until ...", file=sys.stderr, flush=True)
+            print(
+                "Another 'dev:tap-freshbooks-to-target-duckdb' pipeline is already running "
+                "which started at 2026-11-25. Wait until ...",
+                file=sys.stderr,
+                flush=True,
+            )
             return 1
     time.sleep(float(os.environ.get("FAKE_MELTANO_SLEEP", "0") or 0))
     poison = {int(x) for x in os.environ.get("FAKE_MELTANO_POISON", "").split(",") if x.strip()}

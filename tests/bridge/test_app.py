@@ -62,7 +62,12 @@ class TestEvents:
         # a separate connection sees the committed row the moment the 200 arrived
         [row] = rows(app_settings)
         assert (row.account_id, row.name, row.object_id, row.stream, row.status) == (
-            ACCOUNT, "invoice.update", "42", "invoices", "pending")
+            ACCOUNT,
+            "invoice.update",
+            "42",
+            "invoices",
+            "pending",
+        )
 
     def test_redeliveries_are_absorbed(self, client, app_settings):
         body, headers = signed(event_fields(42))
@@ -165,13 +170,19 @@ class TestVerification:
     def test_stored_encrypted_then_confirmed_off_the_request_path(self, client, app_settings, fake_fb):
         fake_fb.release.clear()  # FreshBooks' verify call hangs ...
         started = time.monotonic()
-        response = client.post(URL, content=b"name=callback.verify&object_id=2002&verifier=NEWsecret123"
-                                             b"&account_id=" + ACCOUNT.encode(), headers=FORM)
+        response = client.post(
+            URL,
+            content=b"name=callback.verify&object_id=2002&verifier=NEWsecret123"
+            b"&account_id=" + ACCOUNT.encode(),
+            headers=FORM,
+        )
         elapsed = time.monotonic() - started
         assert response.status_code == 200 and elapsed < 2.0  # ... but the 200 does not wait for it
         assert fake_fb.called.wait(5)
-        raw = app_settings.db_path.read_bytes() + app_settings.db_path.with_name(
-            app_settings.db_path.name + "-wal").read_bytes()
+        raw = (
+            app_settings.db_path.read_bytes()
+            + app_settings.db_path.with_name(app_settings.db_path.name + "-wal").read_bytes()
+        )
         assert b"NEWsecret123" not in raw
         # not verified yet: the new verifier authenticates nothing
         body, headers = signed(event_fields(7), verifier="NEWsecret123")
@@ -179,13 +190,17 @@ class TestVerification:
         fake_fb.release.set()
         wait_for(lambda: fake_fb.verify_calls, message="verify PUT")
         assert fake_fb.verify_calls == [(ACCOUNT, "2002", "NEWsecret123")]
-        wait_for(lambda: client.post(URL, content=body, headers=headers).status_code == 200,
-                 message="event signed with the new verifier accepted")
+        wait_for(
+            lambda: client.post(URL, content=body, headers=headers).status_code == 200,
+            message="event signed with the new verifier accepted",
+        )
 
     def test_rejected_verifier_never_authenticates(self, app_settings):
         fb = FakeFreshBooks(fail_status=422)
         with TestClient(create_app(app_settings, client_factory=lambda: fb, run_runner=False)) as c:
-            c.post(URL, content=b"verifier=forged&object_id=2003&account_id=" + ACCOUNT.encode(), headers=FORM)
+            c.post(
+                URL, content=b"verifier=forged&object_id=2003&account_id=" + ACCOUNT.encode(), headers=FORM
+            )
             wait_for(lambda: fb.verify_calls, message="verify PUT")
             time.sleep(0.2)
             body, headers = signed(event_fields(7), verifier="forged")
@@ -235,10 +250,14 @@ def test_logs_carry_event_fields_but_never_secrets(client, caplog):
     fields = event_fields(42)
     body, headers = signed(fields)
     client.post(URL, content=body, headers=headers)
-    client.post(URL, content=b"verifier=TopSecretVerifier&object_id=2002&account_id=" + ACCOUNT.encode(),
-                headers=FORM)
-    client.post(URL, content=body, headers={**headers, "X-FreshBooks-Hmac-SHA256": "AAAA" + headers[
-        "X-FreshBooks-Hmac-SHA256"][4:]})
+    client.post(
+        URL, content=b"verifier=TopSecretVerifier&object_id=2002&account_id=" + ACCOUNT.encode(), headers=FORM
+    )
+    client.post(
+        URL,
+        content=body,
+        headers={**headers, "X-FreshBooks-Hmac-SHA256": "AAAA" + headers["X-FreshBooks-Hmac-SHA256"][4:]},
+    )
     time.sleep(0.3)
     formatter = JsonFormatter()
     lines = [formatter.format(r) for r in caplog.records]
@@ -254,10 +273,17 @@ def test_logs_carry_event_fields_but_never_secrets(client, caplog):
 # ------------------------------------------------------------------------------------------------
 # property-based fuzz: a bad delivery is never 2xx, never 5xx, and never leaves a row behind
 
-CONTENT_TYPES = st.sampled_from([
-    "application/x-www-form-urlencoded", "application/json", "text/plain", "multipart/form-data",
-    "", "application/x-www-form-urlencoded; charset=utf-8", "APPLICATION/X-WWW-FORM-URLENCODED",
-])
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "text/plain",
+        "multipart/form-data",
+        "",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        "APPLICATION/X-WWW-FORM-URLENCODED",
+    ]
+)
 HEADER_VALUES = st.one_of(
     st.none(),
     st.just(""),
@@ -265,8 +291,9 @@ HEADER_VALUES = st.one_of(
     st.just(compute_signature(event_fields(), VERIFIER)),  # a valid signature of ANOTHER body
     st.binary(min_size=32, max_size=32).map(lambda b: __import__("base64").b64encode(b).decode()),
 )
-FIELD_NAMES = st.sampled_from(["name", "object_id", "account_id", "business_id", "user_id", "verifier_x",
-                               "identity_id", "x"])
+FIELD_NAMES = st.sampled_from(
+    ["name", "object_id", "account_id", "business_id", "user_id", "verifier_x", "identity_id", "x"]
+)
 FIELD_VALUES = st.one_of(
     st.sampled_from(["invoice.update", "1234567", ACCOUNT, "6543", "1", "", "NOBODY1", "invoice.create"]),
     st.text(max_size=20),
@@ -316,16 +343,20 @@ def test_fuzz_bad_deliveries(tmp_path):
             elif op == "drop":
                 fields.pop(data.draw(st.integers(0, len(fields) - 1)))
             elif op == "add":
-                fields.append((data.draw(st.sampled_from(["extra", "z", "note"])), data.draw(st.text(max_size=8))))
+                fields.append(
+                    (data.draw(st.sampled_from(["extra", "z", "note"])), data.draw(st.text(max_size=8)))
+                )
             else:
                 i, j = data.draw(st.integers(0, len(fields) - 1)), data.draw(st.integers(0, len(fields) - 1))
                 fields[i], fields[j] = fields[j], fields[i]
             assume(fields != valid)
-            signature = data.draw(st.one_of(
-                st.just(compute_signature(valid, VERIFIER)),
-                st.just(compute_signature(fields, "wrong-key")),
-                st.just(compute_signature(fields, VERIFIER).lower()),
-            ))
+            signature = data.draw(
+                st.one_of(
+                    st.just(compute_signature(valid, VERIFIER)),
+                    st.just(compute_signature(fields, "wrong-key")),
+                    st.just(compute_signature(fields, VERIFIER).lower()),
+                )
+            )
             response = _post(client, encode(fields), "application/x-www-form-urlencoded", signature)
             assert 400 <= response.status_code < 500, (fields, response.status_code)
 

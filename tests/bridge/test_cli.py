@@ -29,10 +29,18 @@ token_store_mod = pytest.importorskip("freshbooks_auth.token_store", reason="fre
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    full = {**os.environ, **env,
-            "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")])}
-    proc = subprocess.run([sys.executable, "-m", "webhook_bridge", *args], env=full, capture_output=True,
-                          text=True, timeout=timeout)
+    full = {
+        **os.environ,
+        **env,
+        "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "webhook_bridge", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
     return proc
 
@@ -72,19 +80,28 @@ def test_register_verify_list_resend_delete(tmp_path, emu, fb_env, server_factor
     server = server_factory({"FAKE_MELTANO_RECORD": str(record)}, **fb_env)
     env = {**bridge_env(tmp_path, **fb_env), "WEBHOOK_BRIDGE_PUBLIC_URL": server.url}
 
-    first = cli(env, "register", "--events", "invoice", "payment.update", "bill_payment.create", "--wait", "20")
+    first = cli(
+        env, "register", "--events", "invoice", "payment.update", "bill_payment.create", "--wait", "20"
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     assert "not offered by FreshBooks" in first.stdout  # bill_payment: no such event
     assert "all callbacks verified" in first.stdout
     callbacks = [c for c in emu.callbacks if c["account_id"] == account]
     assert sorted(c["event"] for c in callbacks) == [
-        "invoice.create", "invoice.delete", "invoice.update", "payment.update"]
+        "invoice.create",
+        "invoice.delete",
+        "invoice.update",
+        "payment.update",
+    ]
     assert all(c["verified"] and c["uri"] == server.url + "/webhooks/freshbooks" for c in callbacks)
     settings = make_settings(tmp_path, **fb_env)
     store = open_store(settings)
     assert store.verifier_summary() == {account: {"verified": 4}}
     # the verifier is encrypted at rest
-    raw = settings.db_path.read_bytes() + settings.db_path.with_name(settings.db_path.name + "-wal").read_bytes()
+    raw = (
+        settings.db_path.read_bytes()
+        + settings.db_path.with_name(settings.db_path.name + "-wal").read_bytes()
+    )
     assert all(c["verifier"].encode() not in raw for c in callbacks)
 
     again = cli(env, "register", "--events", "invoice", "payment.update", "--wait", "5")
@@ -107,8 +124,11 @@ def test_register_verify_list_resend_delete(tmp_path, emu, fb_env, server_factor
     deleted = cli(env, "register", "--delete", cid)
     assert deleted.returncode == 0 and "deleted" in deleted.stdout
     assert all(str(c["callbackid"]) != cid for c in emu.callbacks)
-    wait_for(lambda: store.verifier_summary() == {account: {"verified": 3}}, timeout=5,
-             message="local verifier removed")
+    wait_for(
+        lambda: store.verifier_summary() == {account: {"verified": 3}},
+        timeout=5,
+        message="local verifier removed",
+    )
     store.close()
 
 
@@ -124,8 +144,9 @@ def test_status_and_requeue(tmp_path, fake_cmd):
     for i in range(3):
         store.enqueue(classify(event_fields(i + 1)), time.time() - 30)
     batch = store.claim(max_batch=1)
-    store.fail(batch.run_id, "exit code 1: target: warehouse unavailable", max_attempts=1,
-               retry_base=1, retry_max=1)
+    store.fail(
+        batch.run_id, "exit code 1: target: warehouse unavailable", max_attempts=1, retry_base=1, retry_max=1
+    )
     batch = store.claim()
     store.ack(batch.run_id)
     store.enqueue(classify(event_fields(9)), time.time() - 5)

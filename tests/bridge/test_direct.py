@@ -25,11 +25,17 @@ from bridge.test_runner import Env, ev, run_until
 from webhook_bridge import direct
 from webhook_bridge.settings import SettingsError
 
-CATALOG = {"streams": [
-    {"tap_stream_id": name, "stream": name, "schema": {},
-     "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}]}
-    for name in ("invoices", "invoice_lines", "clients")
-]}
+CATALOG = {
+    "streams": [
+        {
+            "tap_stream_id": name,
+            "stream": name,
+            "schema": {},
+            "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
+        }
+        for name in ("invoices", "invoice_lines", "clients")
+    ]
+}
 
 
 def resolved(tmp_path: Path, **extra_config) -> direct.Resolved:
@@ -38,20 +44,34 @@ def resolved(tmp_path: Path, **extra_config) -> direct.Resolved:
         "state_id": "dev:tap-freshbooks-to-target-duckdb",
         "project_root": str(tmp_path),
         "watch": [str(tmp_path / "meltano.yml"), str(tmp_path / ".env")],
-        "extractor": {"name": "tap-freshbooks", "executable": "/venv/bin/tap-freshbooks",
-                      "config": {"client_id": "c", "record_ids": {"stale": [1]}, **extra_config},
-                      "env": {"MELTANO_PROJECT_ROOT": str(tmp_path), "WEBHOOK_BRIDGE_X": "no",
-                              "SINGER_SDK_LOG_CONFIG": "/gone/by/now.json"},
-                      "catalog": CATALOG, "files": {"LOGGING_CONF_FILE": "[loggers]\n"}},
-        "loader": {"name": "target-duckdb", "executable": "/venv/bin/target-duckdb",
-                   "config": {"filepath": "w.duckdb"}, "env": {}, "files": {}},
+        "extractor": {
+            "name": "tap-freshbooks",
+            "executable": "/venv/bin/tap-freshbooks",
+            "config": {"client_id": "c", "record_ids": {"stale": [1]}, **extra_config},
+            "env": {
+                "MELTANO_PROJECT_ROOT": str(tmp_path),
+                "WEBHOOK_BRIDGE_X": "no",
+                "SINGER_SDK_LOG_CONFIG": "/gone/by/now.json",
+            },
+            "catalog": CATALOG,
+            "files": {"LOGGING_CONF_FILE": "[loggers]\n"},
+        },
+        "loader": {
+            "name": "target-duckdb",
+            "executable": "/venv/bin/target-duckdb",
+            "config": {"filepath": "w.duckdb"},
+            "env": {},
+            "files": {},
+        },
     }
     return direct.Resolved(data, direct._stamp(data["watch"]), time.time())
 
 
 def selected(catalog: dict) -> dict[str, bool]:
-    return {s["tap_stream_id"]: next(m for m in s["metadata"] if not m["breadcrumb"])["metadata"]["selected"]
-            for s in catalog["streams"]}
+    return {
+        s["tap_stream_id"]: next(m for m in s["metadata"] if not m["breadcrumb"])["metadata"]["selected"]
+        for s in catalog["streams"]
+    }
 
 
 def test_select_filter_like_meltano():
@@ -65,9 +85,14 @@ def test_run_files_are_private_and_carry_the_run(tmp_path):
     r = resolved(tmp_path)
     run_dir = tmp_path / "data" / "direct" / "run-00000007"
     args = direct.write_run_files(
-        run_dir, r, state={"singer_state": {"bookmarks": {"invoices": {}}}},
-        record_ids={"invoices": [5]}, event_received_at={"invoices": {"5": "t"}},
-        select=["invoices", "invoice_lines"], account_ids=["ABC123"])
+        run_dir,
+        r,
+        state={"singer_state": {"bookmarks": {"invoices": {}}}},
+        record_ids={"invoices": [5]},
+        event_received_at={"invoices": {"5": "t"}},
+        select=["invoices", "invoice_lines"],
+        account_ids=["ABC123"],
+    )
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in run_dir.iterdir()} == {0o600}
     tap = args["tap"]
@@ -90,8 +115,12 @@ def test_supervisor_spec_per_resolution(tmp_path):
         script = tmp_path / f"{kind}-script"
         script.write_text(f"#!{sys.executable}\nimport sys\n")
         r.data[kind]["executable"] = str(script)
-    spec_path = direct.write_warm_spec(tmp_path / "resolved-1", r,
-                                       {"PYTHONPATH": "/x", "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": "secret"}, pass_fd=9)
+    spec_path = direct.write_warm_spec(
+        tmp_path / "resolved-1",
+        r,
+        {"PYTHONPATH": "/x", "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": "secret"},
+        pass_fd=9,
+    )
     assert stat.S_IMODE(spec_path.parent.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in spec_path.parent.iterdir()} == {0o600}
     spec = json.loads(spec_path.read_text())
@@ -124,13 +153,15 @@ def test_meltano_interpreter_from_the_shebang(tmp_path):
 
 
 def test_post_load_command_declared_in_the_project(tmp_path):
-    (tmp_path / "meltano.yml").write_text(textwrap.dedent("""\
+    (tmp_path / "meltano.yml").write_text(
+        textwrap.dedent("""\
         include_paths: ["./more/*.meltano.yml"]
         plugins:
           utilities:
           - name: freshbooks-looker
             commands: {post_load: {args: post-load}, refresh: {args: refresh}}
-        """))
+        """)
+    )
     (tmp_path / "more").mkdir()
     (tmp_path / "more" / "x.meltano.yml").write_text("plugins:\n  utilities:\n  - name: hub-plugin\n")
     assert direct.undeclared_command(tmp_path, "freshbooks-looker", "post_load") is None
@@ -188,15 +219,30 @@ def supervise(tmp_path: Path, answer: str, tap_exit: int = 0) -> tuple[dict, int
     (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
     (tmp_path / "target.py").write_text(f"#!{sys.executable}\n" + TARGET)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({
-        "cwd": str(tmp_path), "pass_fd": None,
-        **{kind: {"python": sys.executable, "script": str(tmp_path / f"{kind}.py"),
-                  "bootstrap": str(direct.WARM_START), "env": {"TAP_EXIT": str(tap_exit)}}
-           for kind in ("tap", "target")},
-    }))
-    proc = subprocess.Popen([sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(BRIDGE_SRC)})
+    spec.write_text(
+        json.dumps(
+            {
+                "cwd": str(tmp_path),
+                "pass_fd": None,
+                **{
+                    kind: {
+                        "python": sys.executable,
+                        "script": str(tmp_path / f"{kind}.py"),
+                        "bootstrap": str(direct.WARM_START),
+                        "env": {"TAP_EXIT": str(tap_exit)},
+                    }
+                    for kind in ("tap", "target")
+                },
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(BRIDGE_SRC)},
+    )
     time.sleep(0.3)  # parked: the plugins imported themselves and wait
     proc.stdin.write(json.dumps({"tap": ["--x"], "target": ["--y"]}) + "\n")
     proc.stdin.flush()
@@ -221,12 +267,29 @@ def test_parked_supervisor_not_needed_ends_without_running_the_plugins(tmp_path)
     marker = tmp_path / "ran"
     (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"cwd": str(tmp_path), "pass_fd": None, **{
-        kind: {"python": sys.executable, "script": str(tmp_path / "tap.py"), "bootstrap": str(direct.WARM_START),
-               "env": {"MARKER": str(marker)}} for kind in ("tap", "target")}}))
-    proc = subprocess.Popen([sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(BRIDGE_SRC)})
+    spec.write_text(
+        json.dumps(
+            {
+                "cwd": str(tmp_path),
+                "pass_fd": None,
+                **{
+                    kind: {
+                        "python": sys.executable,
+                        "script": str(tmp_path / "tap.py"),
+                        "bootstrap": str(direct.WARM_START),
+                        "env": {"MARKER": str(marker)},
+                    }
+                    for kind in ("tap", "target")
+                },
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(BRIDGE_SRC)},
+    )
     time.sleep(0.3)
     proc.stdin.close()  # the bridge stopped: no run
     assert proc.wait(30) == 0 and proc.stdout.read() == b""
@@ -236,10 +299,12 @@ def test_parked_supervisor_not_needed_ends_without_running_the_plugins(tmp_path)
 # ------------------------------------------------------------------------------------------------
 # post-load steps (meltano mode: `meltano invoke <plugin>:<command>` through the fake meltano)
 
+
 @pytest.fixture
 def post_env(tmp_path, fake_cmd):
     (tmp_path / "meltano.yml").write_text(
-        "plugins:\n  utilities:\n  - name: freshbooks-looker\n    commands: {post_load: {args: post-load}}\n")
+        "plugins:\n  utilities:\n  - name: freshbooks-looker\n    commands: {post_load: {args: post-load}}\n"
+    )
     e = Env(tmp_path, fake_cmd, run_mode="meltano", post_load_retry_seconds=1)
     yield e
     e.store.close()
@@ -289,7 +354,8 @@ def test_post_load_skipped_when_the_utility_is_not_in_the_project(tmp_path, fake
 
 def test_post_load_off(tmp_path, fake_cmd):
     (tmp_path / "meltano.yml").write_text(
-        "plugins:\n  utilities:\n  - name: freshbooks-looker\n    commands: {post_load: {args: post-load}}\n")
+        "plugins:\n  utilities:\n  - name: freshbooks-looker\n    commands: {post_load: {args: post-load}}\n"
+    )
     e = Env(tmp_path, fake_cmd, run_mode="meltano", post_load_command="")
     store = open_store(e.settings)
     store.enqueue(ev(3), time.time())

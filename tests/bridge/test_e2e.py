@@ -35,8 +35,11 @@ duckdb = pytest.importorskip("duckdb", reason="duckdb is not installed")
 
 MELTANO = Path(sys.executable).with_name("meltano")
 PLUGINS = REPO / ".meltano"
-if not (MELTANO.exists() and (PLUGINS / "extractors" / "tap-freshbooks").is_dir()
-        and (PLUGINS / "loaders" / "target-duckdb").is_dir()):
+if not (
+    MELTANO.exists()
+    and (PLUGINS / "extractors" / "tap-freshbooks").is_dir()
+    and (PLUGINS / "loaders" / "target-duckdb").is_dir()
+):
     pytest.skip("Meltano plugins are not installed: run scripts/setup", allow_module_level=True)
 
 KEY = "Z9-YCWqom_shcJfmiPesSB3Lz5ok9CuMVoJclbB9hMM="  # test-only Fernet key
@@ -105,10 +108,21 @@ class World:
         return self.server.start(timeout=60)
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        env = {**os.environ, **self.env, "WEBHOOK_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-               "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")])}
-        proc = subprocess.run([sys.executable, "-m", "webhook_bridge", *args], env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        env = {
+            **os.environ,
+            **self.env,
+            "WEBHOOK_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
+            "PYTHONPATH": os.pathsep.join(
+                [str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]
+            ),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "webhook_bridge", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
         return proc
 
@@ -122,8 +136,12 @@ class World:
         try:
             stats = store.stats()
             last_poll = store.last_run("poll")
-            return (stats["pending"] == 0 and stats["running"] == 0 and last_poll is not None
-                    and last_poll.status != "running")
+            return (
+                stats["pending"] == 0
+                and stats["running"] == 0
+                and last_poll is not None
+                and last_poll.status != "running"
+            )
         finally:
             store.close()
 
@@ -151,21 +169,31 @@ class World:
         return {str(r[0]): (r[1], int(r[2])) for r in rows}
 
     def truth_invoices(self) -> dict[str, tuple]:
-        return {str(r["id"]): (r.get("notes") or "", int(r["vis_state"]))
-                for r in self.emu.truth("invoices", self.account)}
+        return {
+            str(r["id"]): (r.get("notes") or "", int(r["vis_state"]))
+            for r in self.emu.truth("invoices", self.account)
+        }
 
     def duplicates(self) -> list[tuple]:
         out = []
-        for table, key in (("invoices", "account_id, id"), ("invoice_lines", "account_id, invoice_id, id"),
-                           ("clients", "account_id, id"), ("payments", "account_id, id")):
+        for table, key in (
+            ("invoices", "account_id, id"),
+            ("invoice_lines", "account_id, invoice_id, id"),
+            ("clients", "account_id, id"),
+            ("payments", "account_id, id"),
+        ):
             try:
-                out += self.query(f"select '{table}', {key}, count(*) from freshbooks.{table} "
-                                  f"group by {key} having count(*) > 1")
+                out += self.query(
+                    f"select '{table}', {key}, count(*) from freshbooks.{table} "
+                    f"group by {key} having count(*) > 1"
+                )
             except duckdb.Error as exc:  # the line table's parent key may be named differently
                 if "invoice_id" not in str(exc):
                     raise
-                out += self.query(f"select '{table}', account_id, id, count(*) from freshbooks.{table} "
-                                  f"group by all having count(*) > 1")
+                out += self.query(
+                    f"select '{table}', account_id, id, count(*) from freshbooks.{table} "
+                    f"group by all having count(*) > 1"
+                )
         return out
 
     def assert_exact(self) -> None:
@@ -173,8 +201,13 @@ class World:
         assert self.duplicates() == []
 
     def datagroup_resets(self) -> int:
-        return sum(1 for c in self.looker.calls if c["method"] == "PATCH" and c["path"].startswith("/api/4.0/datagroups/")
-                   and c.get("status") is None)
+        return sum(
+            1
+            for c in self.looker.calls
+            if c["method"] == "PATCH"
+            and c["path"].startswith("/api/4.0/datagroups/")
+            and c.get("status") is None
+        )
 
     def close(self) -> None:
         if self.server is not None:
@@ -206,7 +239,12 @@ def invoice_ids(w: World) -> list[int]:
 def test_initial_poll_loaded_the_truth(world):
     world.assert_exact()
     # the poll ran in direct mode and was followed by the post-load steps: Looker's datagroup reset
-    wait_for(lambda: world.datagroup_resets() >= 1, timeout=60, interval=0.3, message="datagroup reset after the poll")
+    wait_for(
+        lambda: world.datagroup_resets() >= 1,
+        timeout=60,
+        interval=0.3,
+        message="datagroup reset after the poll",
+    )
     polls = [ln for ln in world.server.log_lines() if ln.get("msg") == "poll succeeded"]
     assert polls and polls[0]["mode"] == "direct", polls
     assert any(ln.get("msg") == "post-load succeeded" for ln in world.server.log_lines())
@@ -218,17 +256,32 @@ def test_change_reaches_the_warehouse_within_seconds_once(world):
     sent = time.monotonic()
     assert world.emu.deliver_event(world.account, "invoice.update", target) == [200] * 1
     resets = world.datagroup_resets()
-    wait_for(lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "changed by webhook 1",
-             timeout=60, interval=0.3, message="the change in DuckDB")
+    wait_for(
+        lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "changed by webhook 1",
+        timeout=60,
+        interval=0.3,
+        message="the change in DuckDB",
+    )
     latency = time.monotonic() - sent
     assert latency < 30, latency
-    runs = [ln for ln in world.server.log_lines() if ln.get("msg") == "run succeeded" and ln.get("kind") == "webhook"]
-    assert runs and runs[-1]["mode"] == "direct" and set(runs[-1]["phases_s"]) >= {"state_get", "tap_and_target"}
-    wait_for(lambda: world.datagroup_resets() > resets, timeout=60, interval=0.3,
-             message="datagroup reset after the webhook run")
+    runs = [
+        ln
+        for ln in world.server.log_lines()
+        if ln.get("msg") == "run succeeded" and ln.get("kind") == "webhook"
+    ]
+    assert (
+        runs and runs[-1]["mode"] == "direct" and set(runs[-1]["phases_s"]) >= {"state_get", "tap_and_target"}
+    )
+    wait_for(
+        lambda: world.datagroup_resets() > resets,
+        timeout=60,
+        interval=0.3,
+        message="datagroup reset after the webhook run",
+    )
     [(trigger, received)] = world.query(
         f"select _fb_trigger, _fb_event_received_at from freshbooks.invoices "
-        f"where account_id = '{world.account}' and id = '{target}'")
+        f"where account_id = '{world.account}' and id = '{target}'"
+    )
     assert trigger == "webhook" and received is not None
     world.assert_exact()
 
@@ -241,13 +294,20 @@ def test_redelivered_out_of_order_and_create_after_update(world):
         assert world.emu.deliver_event(world.account, "invoice.update", a) == [200]
     world.emu.update("invoices", world.account, b, notes="b v2")
     world.emu.update("invoices", world.account, b, notes="b v3")
-    created = world.emu.create("invoices", world.account, notes="brand new",
-                               lines=[{"name": "X", "qty": 1, "unit_cost": "10.00"}])
+    created = world.emu.create(
+        "invoices", world.account, notes="brand new", lines=[{"name": "X", "qty": 1, "unit_cost": "10.00"}]
+    )
     new_id = created.get("id") or created.get("invoiceid")
     world.emu.delete("invoices", world.account, ids[3])
     # out of order: the delete and the update arrive before the create, b's events reversed
-    for name, object_id in (("invoice.delete", ids[3]), ("invoice.update", new_id), ("invoice.update", b),
-                            ("invoice.create", new_id), ("invoice.create", b), ("invoice.update", b)):
+    for name, object_id in (
+        ("invoice.delete", ids[3]),
+        ("invoice.update", new_id),
+        ("invoice.update", b),
+        ("invoice.create", new_id),
+        ("invoice.create", b),
+        ("invoice.update", b),
+    ):
         assert world.emu.deliver_event(world.account, name, object_id) == [200]
     wait_for(world.queue_idle, timeout=120, interval=0.3, message="queue drained")
     world.assert_exact()
@@ -255,7 +315,8 @@ def test_redelivered_out_of_order_and_create_after_update(world):
     # its line came with it: the bridge sent only record_ids for invoices, the tap added the lines
     assert world.query(
         "select name, _fb_trigger from freshbooks.invoice_lines "
-        f"where account_id = '{world.account}' and invoice_id = '{new_id}'") == [("X", "webhook")]
+        f"where account_id = '{world.account}' and invoice_id = '{new_id}'"
+    ) == [("X", "webhook")]
     assert world.warehouse_invoices()[str(ids[3])][1] == 1  # the deletion is kept, vis_state 1
 
 
@@ -272,9 +333,12 @@ def test_dropped_webhooks_are_caught_by_the_next_poll(world):
     polled = world.cli("poll")  # same as the scheduled poll, under the same run lock
     assert polled.returncode == 0, polled.stderr[-3000:]
     world.assert_exact()
-    triggers = dict(world.query(
-        "select id, _fb_trigger from freshbooks.invoices "
-        f"where account_id = '{world.account}' and id in ({', '.join(repr(str(i)) for i in ids)})"))
+    triggers = dict(
+        world.query(
+            "select id, _fb_trigger from freshbooks.invoices "
+            f"where account_id = '{world.account}' and id in ({', '.join(repr(str(i)) for i in ids)})"
+        )
+    )
     # the poll sent only what the webhooks missed; what a webhook run loaded unchanged was not re-sent
     assert {i for i in ids if triggers[str(i)] == "poll"} == set(missing)
 
@@ -283,12 +347,18 @@ def test_failing_post_load_step_is_retried_and_the_load_stays(world):
     """Looker answers 500 twice: the post-load command fails, the bridge retries it, the load stands."""
     target = invoice_ids(world)[5]
     resets = world.datagroup_resets()
-    failed_before = sum(1 for ln in world.server.log_lines() if ln.get("msg", "").startswith("post-load failed"))
+    failed_before = sum(
+        1 for ln in world.server.log_lines() if ln.get("msg", "").startswith("post-load failed")
+    )
     world.looker.fail("PATCH", "/datagroups/7", 500, times=2)
     world.emu.update("invoices", world.account, target, notes="loaded while Looker is down")
     assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
-    wait_for(lambda: world.datagroup_resets() > resets, timeout=120, interval=0.3,
-             message="datagroup reset after two failed attempts")
+    wait_for(
+        lambda: world.datagroup_resets() > resets,
+        timeout=120,
+        interval=0.3,
+        message="datagroup reset after two failed attempts",
+    )
     lines = world.server.log_lines()
     failed = [ln for ln in lines if ln.get("msg", "").startswith("post-load failed")][failed_before:]
     assert len(failed) == 2, failed
@@ -323,13 +393,23 @@ def test_loader_killed_during_a_direct_run_is_retried_and_ends_exact(world):
     store = world.store()
     before = max((r.id for r in store.runs(limit=1)), default=0)
     assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
-    run = wait_for(lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
-                   timeout=30, interval=0.02, message="run started")
-    loaders = [c for c in _children(run.pid) if "target-duckdb" in Path(f"/proc/{c}/cmdline").read_bytes().decode()]
+    run = wait_for(
+        lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
+        timeout=30,
+        interval=0.02,
+        message="run started",
+    )
+    loaders = [
+        c for c in _children(run.pid) if "target-duckdb" in Path(f"/proc/{c}/cmdline").read_bytes().decode()
+    ]
     assert loaders, "the supervisor's loader process"
     os.kill(loaders[0], signal.SIGKILL)
-    wait_for(lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "after the loader died",
-             timeout=120, interval=0.3, message="loaded by the retry")
+    wait_for(
+        lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "after the loader died",
+        timeout=120,
+        interval=0.3,
+        message="loaded by the retry",
+    )
     wait_for(world.queue_idle, timeout=120, interval=0.3, message="queue drained")
     runs = {r.id: r for r in store.runs(limit=10) if r.id > before}
     store.close()
@@ -345,8 +425,12 @@ def test_kill9_during_a_tap_run_still_ends_exact(world):
     store = world.store()
     before = max((r.id for r in store.runs(limit=1)), default=0)
     assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
-    run = wait_for(lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
-                   timeout=30, interval=0.05, message="run started")
+    run = wait_for(
+        lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
+        timeout=30,
+        interval=0.05,
+        message="run started",
+    )
     time.sleep(1.0)  # inside the tap run
     world.server.kill9()
     try:
@@ -355,7 +439,11 @@ def test_kill9_during_a_tap_run_still_ends_exact(world):
         pass
     store.close()
     world.start_bridge()
-    wait_for(lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "survives a crash",
-             timeout=120, interval=0.5, message="retried after the crash")
+    wait_for(
+        lambda: world.warehouse_invoices().get(str(target), ("",))[0] == "survives a crash",
+        timeout=120,
+        interval=0.5,
+        message="retried after the crash",
+    )
     wait_for(world.queue_idle, timeout=120, interval=0.3, message="queue drained")
     world.assert_exact()

@@ -81,26 +81,48 @@ def test_command_and_env(env):
     cmd = build_command(env.settings)
     assert cmd[0].endswith("nice") and cmd[1:3] == ["-n", "10"]  # runs yield the CPU to the endpoint
     assert cmd[4:] == ["run", "tap-freshbooks", "target-duckdb"]
-    assert build_command(env.settings, force=True)[4:] == ["run", "--force", "tap-freshbooks", "target-duckdb"]
+    assert build_command(env.settings, force=True)[4:] == [
+        "run",
+        "--force",
+        "tap-freshbooks",
+        "target-duckdb",
+    ]
     plain = make_settings(env.tmp, run_niceness=0, meltano_executable=env.settings.meltano_executable)
     assert build_command(plain)[1:] == ["run", "tap-freshbooks", "target-duckdb"]
-    child = build_env({"A": "1", "WEBHOOK_BRIDGE_X": "s", "TAP_FRESHBOOKS__SELECT_FILTER": "[]"}, env.settings,
-                      record_ids={"invoices": [1]}, event_received_at={"invoices": {"1": "t"}},
-                      select=["invoices", "invoice_lines"], account_ids=[ACCOUNT])
+    child = build_env(
+        {"A": "1", "WEBHOOK_BRIDGE_X": "s", "TAP_FRESHBOOKS__SELECT_FILTER": "[]"},
+        env.settings,
+        record_ids={"invoices": [1]},
+        event_received_at={"invoices": {"1": "t"}},
+        select=["invoices", "invoice_lines"],
+        account_ids=[ACCOUNT],
+    )
     assert child["A"] == "1" and "WEBHOOK_BRIDGE_X" not in child
     assert child["TAP_FRESHBOOKS_RECORD_IDS"] == '{"invoices":[1]}'
     assert child["TAP_FRESHBOOKS_EVENT_RECEIVED_AT"] == '{"invoices":{"1":"t"}}'
     assert child["TAP_FRESHBOOKS__SELECT_FILTER"] == '["invoices", "invoice_lines"]'
     assert child["TAP_FRESHBOOKS_ACCOUNT_IDS"] == '["ABC123"]'
-    poll = build_env({"TAP_FRESHBOOKS_RECORD_IDS": "{}", "TAP_FRESHBOOKS_EVENT_RECEIVED_AT": "{}",
-                      "TAP_FRESHBOOKS_ACCOUNT_IDS": '["X"]'}, env.settings)
+    poll = build_env(
+        {
+            "TAP_FRESHBOOKS_RECORD_IDS": "{}",
+            "TAP_FRESHBOOKS_EVENT_RECEIVED_AT": "{}",
+            "TAP_FRESHBOOKS_ACCOUNT_IDS": '["X"]',
+        },
+        env.settings,
+    )
     assert "TAP_FRESHBOOKS_RECORD_IDS" not in poll and "TAP_FRESHBOOKS_EVENT_RECEIVED_AT" not in poll
     assert poll["TAP_FRESHBOOKS_ACCOUNT_IDS"] == '["X"]'  # the user's own setting stays for polls
 
 
 def test_record_ids_run_per_account(env):
-    env.enqueue(ev(1), ev(2, "invoice.create"), ev(1, "invoice.delete"), ev(7, "payment.update"),
-                ev(3, account="OTHER1"), at=time.time() - 10)
+    env.enqueue(
+        ev(1),
+        ev(2, "invoice.create"),
+        ev(1, "invoice.delete"),
+        ev(7, "payment.update"),
+        ev(3, account="OTHER1"),
+        at=time.time() - 10,
+    )
     runner = env.runner()
     asyncio.run(runner.run_next())
     asyncio.run(runner.run_next())
@@ -157,8 +179,14 @@ def test_failure_is_retried_with_backoff_and_kept_visible(env):
 
 
 def test_poison_event_is_parked_and_never_blocks_the_queue(tmp_path, fake_cmd):
-    env = Env(tmp_path, fake_cmd, max_attempts=4, retry_base_seconds=0.05, retry_max_seconds=0.2,
-              max_batch_records=16)
+    env = Env(
+        tmp_path,
+        fake_cmd,
+        max_attempts=4,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        max_batch_records=16,
+    )
     env.enqueue(*(ev(i) for i in range(1, 9)), ev(666), at=time.time() - 10)
     runner = env.runner(FAKE_MELTANO_POISON="666")
 
@@ -220,12 +248,20 @@ def test_timeout_kills_the_run(tmp_path, fake_cmd):
 
 def test_runs_are_serialised_across_processes(env):
     """Another process holding the run lock keeps the runner waiting; the child inherits the lock."""
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time\n"
-        f"fd = os.open({str(env.settings.lock_path)!r}, os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('locked', flush=True)\n"
-        "time.sleep(1.5)\n")], stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({str(env.settings.lock_path)!r}, os.O_RDWR | os.O_CREAT)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+                "print('locked', flush=True)\n"
+                "time.sleep(1.5)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+    )
     assert holder.stdout.readline().strip() == b"locked"
     released_at = time.time() + 1.4
     env.enqueue(ev(1), at=time.time() - 10)
@@ -260,8 +296,11 @@ def test_webhook_runs_and_polls_never_overlap(tmp_path, fake_cmd):
             env.enqueue(ev(i + 1))
             runner.wake()
             await asyncio.sleep(0.15)
-        while len(env.store.events("done")) < 6 or not env.store.last_run("poll") or \
-                env.store.last_run("poll").status == "running":
+        while (
+            len(env.store.events("done")) < 6
+            or not env.store.last_run("poll")
+            or env.store.last_run("poll").status == "running"
+        ):
             await asyncio.sleep(0.05)
         runner.stop()
         await asyncio.gather(*tasks)

@@ -43,12 +43,21 @@ def events_by_status(settings):
 
 
 def hold_lock(path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys\n"
-        f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('locked', flush=True)\n"
-        "sys.stdin.read()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys\n"
+                f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.read()\n"
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert holder.stdout.readline().strip() == b"locked"
     return holder
 
@@ -59,8 +68,13 @@ def test_delivery_becomes_a_run(world, server_factory):
     for object_id in (11, 12, 11):
         body, headers = signed(event_fields(object_id))
         assert server.post(body, headers).status_code == 200
-    wait_for(lambda: (lambda s: s.get("done") and not s.get("pending") and not s.get("running"))(
-        events_by_status(settings)), timeout=20, message="events done")
+    wait_for(
+        lambda: (lambda s: s.get("done") and not s.get("pending") and not s.get("running"))(
+            events_by_status(settings)
+        ),
+        timeout=20,
+        message="events done",
+    )
     ids = sorted({i for r in read_records(record) for i in r["record_ids"]["invoices"]})
     assert ids == [11, 12]
     logs = server.log_lines()
@@ -85,8 +99,11 @@ def test_kill9_after_ack_before_run(world, server_factory):
     assert sorted(events_by_status(settings)["pending"]) == ["1", "2", "3", "4", "5"]
     assert read_records(record) == []  # nothing ran before the crash
     server_factory(env_extra, **overrides)
-    wait_for(lambda: len(events_by_status(settings).get("done", [])) == 5, timeout=20,
-             message="events run after restart")
+    wait_for(
+        lambda: len(events_by_status(settings).get("done", [])) == 5,
+        timeout=20,
+        message="events run after restart",
+    )
     assert sorted(i for r in read_records(record) for i in r["record_ids"]["invoices"]) == [1, 2, 3, 4, 5]
 
 

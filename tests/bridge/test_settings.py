@@ -15,8 +15,9 @@ def load(tmp_path, **overrides):
 
 
 def test_defaults(tmp_path):
-    s = Settings.from_env({"WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": FERNET_KEY,
-                           "WEBHOOK_BRIDGE_PROJECT_ROOT": str(tmp_path)})
+    s = Settings.from_env(
+        {"WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": FERNET_KEY, "WEBHOOK_BRIDGE_PROJECT_ROOT": str(tmp_path)}
+    )
     assert s.poll_interval == 900 and s.host == "127.0.0.1" and s.port == 8000
     assert s.extractor == "tap-freshbooks" and s.loader == "target-duckdb"
     assert s.data_dir == tmp_path.resolve() / ".webhook-bridge"
@@ -27,7 +28,9 @@ def test_defaults(tmp_path):
 
 
 def test_meltano_project_root_is_the_default_root(tmp_path):
-    s = Settings.from_env({"WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": FERNET_KEY, "MELTANO_PROJECT_ROOT": str(tmp_path)})
+    s = Settings.from_env(
+        {"WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": FERNET_KEY, "MELTANO_PROJECT_ROOT": str(tmp_path)}
+    )
     assert s.project_root == tmp_path.resolve()
 
 

@@ -27,7 +27,9 @@ from webhook_bridge.signature import (
 class TestWorkedExample:
     """The worked example of freshbooks-api.md §7.4."""
 
-    body = b"name=invoice.create&object_id=1234567&account_id=6BApk&business_id=6543&identity_id=1234&user_id=1"
+    body = (
+        b"name=invoice.create&object_id=1234567&account_id=6BApk&business_id=6543&identity_id=1234&user_id=1"
+    )
     verifier = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
     message = (
         '{"name": "invoice.create", "object_id": "1234567", "account_id": "6BApk", '
@@ -44,8 +46,9 @@ class TestWorkedExample:
     def test_matches_freshbooks_reference_code(self):
         # FreshBooks' generation code, as quoted in the PHP SDK docs
         msg = dict((k, str(v)) for k, v in parse_form(self.body))
-        dig = hmac.new(self.verifier.encode("utf-8"), msg=json.dumps(msg).encode("utf-8"),
-                       digestmod=hashlib.sha256).digest()
+        dig = hmac.new(
+            self.verifier.encode("utf-8"), msg=json.dumps(msg).encode("utf-8"), digestmod=hashlib.sha256
+        ).digest()
         assert base64.b64encode(dig).decode() == self.signature
 
     def test_verify_accepts(self):
@@ -59,8 +62,9 @@ class TestWorkedExample:
 
     def test_tampered_value(self):
         with pytest.raises(SignatureError):
-            verify_signature(parse_form(self.body.replace(b"1234567", b"1234568")), self.signature,
-                             [self.verifier])
+            verify_signature(
+                parse_form(self.body.replace(b"1234567", b"1234568")), self.signature, [self.verifier]
+            )
 
     def test_wrong_key(self):
         with pytest.raises(SignatureError):
@@ -128,9 +132,12 @@ class TestNonAscii:
     def test_signature_over_escaped_message_and_utf8_key(self):
         fields = parse_form(b"name=client.update&object_id=7&account_id=AB&note=Caf%C3%A9")
         expected = base64.b64encode(
-            hmac.new(self.verifier.encode("utf-8"),
-                     b'{"name": "client.update", "object_id": "7", "account_id": "AB", "note": "Caf\\u00e9"}',
-                     hashlib.sha256).digest()).decode()
+            hmac.new(
+                self.verifier.encode("utf-8"),
+                b'{"name": "client.update", "object_id": "7", "account_id": "AB", "note": "Caf\\u00e9"}',
+                hashlib.sha256,
+            ).digest()
+        ).decode()
         assert compute_signature(fields, self.verifier) == expected
         verify_signature(fields, expected, [self.verifier])
 
@@ -154,8 +161,19 @@ class TestParseForm:
             b'{"name": "invoice.create"}',
             b"&".join(b"f%d=1" % i for i in range(40)),
         ],
-        ids=["empty", "no-equals", "empty-pair", "no-name", "repeated", "bad-utf8", "truncated-utf8",
-             "raw-non-ascii", "binary", "json", "too-many-fields"],
+        ids=[
+            "empty",
+            "no-equals",
+            "empty-pair",
+            "no-name",
+            "repeated",
+            "bad-utf8",
+            "truncated-utf8",
+            "raw-non-ascii",
+            "binary",
+            "json",
+            "too-many-fields",
+        ],
     )
     def test_malformed(self, body):
         with pytest.raises(FormError):
@@ -173,11 +191,17 @@ class TestClassify:
         delivery = classify(parse_form(TestWorkedExample.body))
         assert isinstance(delivery, EventDelivery)
         assert (delivery.name, delivery.object_id, delivery.account_id, delivery.business_id) == (
-            "invoice.create", "1234567", "6BApk", "6543")
+            "invoice.create",
+            "1234567",
+            "6BApk",
+            "6543",
+        )
         assert delivery.resource == "invoice"
 
     def test_verification(self):
-        delivery = classify(parse_form(b"name=callback.verify&object_id=2001&verifier=abcDEF123&account_id=AB"))
+        delivery = classify(
+            parse_form(b"name=callback.verify&object_id=2001&verifier=abcDEF123&account_id=AB")
+        )
         assert delivery == VerificationDelivery(callback_id="2001", verifier="abcDEF123", account_id="AB")
 
     def test_verification_without_account(self):
@@ -209,9 +233,15 @@ class TestClassify:
         assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=12), st.text(max_size=30)), min_size=1, max_size=8,
-                unique_by=lambda kv: kv[0]),
-       st.text(min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=12), st.text(max_size=30)),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda kv: kv[0],
+    ),
+    st.text(min_size=1, max_size=40),
+)
 def test_roundtrip_property(fields, verifier):
     """Any form we can encode parses back in order, and its own signature verifies."""
     from urllib.parse import urlencode

@@ -34,8 +34,18 @@ MARKED_FIELD = {
     "time_entries": "note",
 }
 #: streams with soft deletes (vis_state 1) and archives (vis_state 2)
-SOFT_DELETE = ("bill_payments", "clients", "invoices", "payments", "expenses", "items", "bills",
-               "bill_vendors", "credit_notes", "other_incomes")
+SOFT_DELETE = (
+    "bill_payments",
+    "clients",
+    "invoices",
+    "payments",
+    "expenses",
+    "items",
+    "bills",
+    "bill_vendors",
+    "credit_notes",
+    "other_incomes",
+)
 
 OPS = (("update", 34), ("create", 18), ("lines", 16), ("delete", 12), ("archive", 6), ("restore", 14))
 
@@ -136,8 +146,11 @@ class Changes:
     @staticmethod
     def _new_line(rng: random.Random) -> dict:
         cents = rng.randint(100, 99_999)
-        return {"name": rng.choice(["Design", "Hosting", "Support", "Audit", "Training"]),
-                "qty": rng.randint(1, 5), "unit_cost": str(Decimal(cents) / 100)}
+        return {
+            "name": rng.choice(["Design", "Hosting", "Support", "Audit", "Training"]),
+            "qty": rng.randint(1, 5),
+            "unit_cost": str(Decimal(cents) / 100),
+        }
 
     def _lines(self, rng: random.Random, tag: str) -> Change | None:  # noqa: ARG002
         account_id = rng.choice(self.accounts)
@@ -145,7 +158,9 @@ class Changes:
         if not ids:
             return None
         record_id = rng.choice(ids)
-        lines = [dict(line) for line in (self.emu.get("invoices", account_id, int(record_id)).get("lines") or [])]
+        lines = [
+            dict(line) for line in (self.emu.get("invoices", account_id, int(record_id)).get("lines") or [])
+        ]
         how = rng.choice(["add", "remove", "qty"]) if lines else "add"
         if how == "add":
             line = self._new_line(rng)

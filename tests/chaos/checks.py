@@ -76,8 +76,10 @@ class Verdict:
             self.problems.append(line)
 
     def __str__(self) -> str:
-        return (f"compared {self.compared}; own check {self.own}; reconcile {self.by_reconcile} "
-                f"(exit {self.reconcile_exit})" + "".join(f"\n  {p}" for p in self.problems))
+        return (
+            f"compared {self.compared}; own check {self.own}; reconcile {self.by_reconcile} "
+            f"(exit {self.reconcile_exit})" + "".join(f"\n  {p}" for p in self.problems)
+        )
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -107,8 +109,12 @@ def reconcile(config_path: Path, warehouse: Path, verdict: Verdict) -> dict:
     verdict.reconcile_exit = 1 if report["drift"] else 0
     summary = report["summary"]
     for field, bucket in RECONCILE_BUCKETS.items():
-        verdict.add(bucket, int(summary.get(field) or 0), f"reconcile: {summary.get(field)} {field}",
-                    check="reconcile")
+        verdict.add(
+            bucket,
+            int(summary.get(field) or 0),
+            f"reconcile: {summary.get(field)} {field}",
+            check="reconcile",
+        )
     for result in report["results"]:
         if result["drift"]:
             verdict.problems.extend("reconcile: " + line for line in reconcile_details(result))
@@ -143,8 +149,13 @@ def _sample(keys: t.Iterable[tuple], n: int = 6) -> str:
     return shown + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
-def own_check(emu, warehouse: Path, marks: dict[tuple[str, str, str], tuple[str, str]],
-              streams: t.Iterable[str], verdict: Verdict) -> None:
+def own_check(
+    emu,
+    warehouse: Path,
+    marks: dict[tuple[str, str, str], tuple[str, str]],
+    streams: t.Iterable[str],
+    verdict: Verdict,
+) -> None:
     con = connect(warehouse)
     try:
         have = tables(con)
@@ -160,12 +171,21 @@ def own_check(emu, warehouse: Path, marks: dict[tuple[str, str, str], tuple[str,
             dupes = {k: n for k, n in loaded.items() if n > 1}
             verdict.add("missing", len(missing), f"{stream}: missing {_sample(missing)}")
             verdict.add("extra", len(extra), f"{stream}: extra {_sample(extra)}")
-            verdict.add("duplicates", sum(n - 1 for n in dupes.values()), f"{stream}: duplicate keys {_sample(dupes)}")
+            verdict.add(
+                "duplicates", sum(n - 1 for n in dupes.values()), f"{stream}: duplicate keys {_sample(dupes)}"
+            )
             if "vis_state" in have[stream]:
-                vis = dict(((str(a), str(i)), v) for a, i, v in con.execute(
-                    f"select account_id, id, vis_state from {SCHEMA}.{stream}").fetchall())
-                wrong = [k for k, rec in truth.items()
-                         if "vis_state" in rec and k in vis and vis[k] != int(rec["vis_state"] or 0)]
+                vis = dict(
+                    ((str(a), str(i)), v)
+                    for a, i, v in con.execute(
+                        f"select account_id, id, vis_state from {SCHEMA}.{stream}"
+                    ).fetchall()
+                )
+                wrong = [
+                    k
+                    for k, rec in truth.items()
+                    if "vis_state" in rec and k in vis and vis[k] != int(rec["vis_state"] or 0)
+                ]
                 verdict.add("stale", len(wrong), f"{stream}: vis_state differs for {_sample(wrong)}")
         if "invoices" in streams:
             _check_lines(emu, con, have, verdict)
@@ -176,22 +196,33 @@ def own_check(emu, warehouse: Path, marks: dict[tuple[str, str, str], tuple[str,
 
 def _check_lines(emu, con, have: dict[str, set[str]], verdict: Verdict) -> None:
     """Every line of every invoice once; the current set = lines read with the invoice's `updated`."""
-    truth = {(acct, inv_id, str(line["lineid"]))
-             for (acct, inv_id), inv in _truth(emu, "invoices").items() for line in inv.get("lines") or []}
+    truth = {
+        (acct, inv_id, str(line["lineid"]))
+        for (acct, inv_id), inv in _truth(emu, "invoices").items()
+        for line in inv.get("lines") or []
+    }
     if "invoice_lines" not in have:
         verdict.add("missing", len(truth), f"invoice_lines: no table, {len(truth)} lines missing")
         return
     verdict.compared += len(truth)
     loaded = _keys(con, "invoice_lines", LINE_KEY)
     dupes = {k: n for k, n in loaded.items() if n > 1}
-    verdict.add("duplicates", sum(n - 1 for n in dupes.values()), f"invoice_lines: duplicate keys {_sample(dupes)}")
-    current = {tuple(str(v) for v in row) for row in con.execute(
-        f"select l.account_id, l.invoice_id, l.id from {SCHEMA}.invoice_lines l "
-        f"join {SCHEMA}.invoices i on i.account_id = l.account_id and i.id = l.invoice_id "
-        "and i.updated = l.invoice_updated").fetchall()}
+    verdict.add(
+        "duplicates", sum(n - 1 for n in dupes.values()), f"invoice_lines: duplicate keys {_sample(dupes)}"
+    )
+    current = {
+        tuple(str(v) for v in row)
+        for row in con.execute(
+            f"select l.account_id, l.invoice_id, l.id from {SCHEMA}.invoice_lines l "
+            f"join {SCHEMA}.invoices i on i.account_id = l.account_id and i.id = l.invoice_id "
+            "and i.updated = l.invoice_updated"
+        ).fetchall()
+    }
     missing, extra = truth - current, current - truth
     verdict.add("missing", len(missing), f"invoice_lines: current line missing {_sample(missing)}")
-    verdict.add("extra", len(extra), f"invoice_lines: line no longer on its invoice still current {_sample(extra)}")
+    verdict.add(
+        "extra", len(extra), f"invoice_lines: line no longer on its invoice still current {_sample(extra)}"
+    )
 
 
 def _check_marks(con, have: dict[str, set[str]], marks: dict, verdict: Verdict) -> None:
@@ -219,8 +250,10 @@ def load_marks(warehouse: Path) -> dict[tuple[str, tuple], tuple]:
             stamps = [c for c in ("_sdc_batched_at", "_fb_extracted_at") if c in columns]
             if not stamps:
                 continue
-            for row in con.execute(f"select {', '.join(key + tuple(stamps))} from {SCHEMA}.{table}").fetchall():
-                out[(table, tuple(str(v) for v in row[:len(key)]))] = tuple(row[len(key):])
+            for row in con.execute(
+                f"select {', '.join(key + tuple(stamps))} from {SCHEMA}.{table}"
+            ).fetchall():
+                out[(table, tuple(str(v) for v in row[: len(key)]))] = tuple(row[len(key) :])
         return out
     finally:
         con.close()

@@ -42,14 +42,35 @@ TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "tar
 #: the project venv's console script (it has the `reconcile` extra: duckdb, psycopg)
 RECONCILE = ROOT / ".venv" / "bin" / "tap-freshbooks"
 #: every stream the pipeline loads (and the check compares)
-STREAMS = ("bill_payments", "bill_vendors", "bills", "chart_of_accounts", "clients", "credit_notes",
-           "expense_categories", "expenses", "invoices", "items", "journal_entry_details",
-           "other_incomes", "payments", "projects", "services", "staff", "taxes", "time_entries")
+STREAMS = (
+    "bill_payments",
+    "bill_vendors",
+    "bills",
+    "chart_of_accounts",
+    "clients",
+    "credit_notes",
+    "expense_categories",
+    "expenses",
+    "invoices",
+    "items",
+    "journal_entry_details",
+    "other_incomes",
+    "payments",
+    "projects",
+    "services",
+    "staff",
+    "taxes",
+    "time_entries",
+)
 #: the tap settings meltano.yml sets, so direct runs emit the same record shapes as Meltano runs
 STATE_ID = "dev:tap-freshbooks-to-target-duckdb"
 MELTANO_YML_TAP_CONFIG = {"flattening_enabled": True, "flattening_max_depth": 1}
-MELTANO_YML_TARGET_CONFIG = {"default_target_schema": "freshbooks", "add_metadata_columns": True,
-                             "hard_delete": False, "primary_key_required": True}
+MELTANO_YML_TARGET_CONFIG = {
+    "default_target_schema": "freshbooks",
+    "add_metadata_columns": True,
+    "hard_delete": False,
+    "primary_key_required": True,
+}
 
 _catalog_lock = threading.Lock()
 
@@ -62,6 +83,7 @@ def link_plugins(sys_dir: Path) -> None:
         if src.is_dir() and not dst.exists():
             dst.symlink_to(src, target_is_directory=True)
 
+
 _catalog: Path | None = None
 
 
@@ -72,13 +94,24 @@ def discovered_catalog() -> Path:
         if _catalog is None or not _catalog.exists():
             folder = Path(tempfile.mkdtemp(prefix="chaos-catalog-"))
             config = folder / "config.json"
-            config.write_text(json.dumps({
-                "client_id": "discover", "client_secret": "discover",
-                "token_store_path": str(folder / "unused.fernet"),
-                "token_encryption_key": Fernet.generate_key().decode(), **MELTANO_YML_TAP_CONFIG,
-            }))
-            proc = subprocess.run([str(TAP), "--config", str(config), "--discover"], capture_output=True,
-                                  text=True, timeout=120, check=False)
+            config.write_text(
+                json.dumps(
+                    {
+                        "client_id": "discover",
+                        "client_secret": "discover",
+                        "token_store_path": str(folder / "unused.fernet"),
+                        "token_encryption_key": Fernet.generate_key().decode(),
+                        **MELTANO_YML_TAP_CONFIG,
+                    }
+                )
+            )
+            proc = subprocess.run(
+                [str(TAP), "--config", str(config), "--discover"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"tap-freshbooks --discover failed: {proc.stderr.strip()[-400:]}")
             _catalog = folder / "catalog.json"
@@ -110,9 +143,15 @@ class Run:
 class Harness:
     """Emulator + Meltano project state + DuckDB warehouse for a sequence of trials."""
 
-    def __init__(self, workdir: Path, *, bulk: t.Sequence[tuple[str, int]] = (),
-                 batch_size_rows: int | None = None, request_timeout: int = 3,
-                 use_catalog: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        bulk: t.Sequence[tuple[str, int]] = (),
+        batch_size_rows: int | None = None,
+        request_timeout: int = 3,
+        use_catalog: bool = True,
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.logs = self.workdir / "logs"
@@ -154,36 +193,56 @@ class Harness:
     def _reconcile_config(self) -> Path:
         """reconcile reads FreshBooks with its own grant and token store (it changes no state)."""
         path = self.workdir / "reconcile.json"
-        path.write_text(json.dumps({
-            "client_id": self.emu.client_id, "client_secret": self.emu.client_secret,
-            "redirect_uri": self.emu.redirect_uri, "api_url": self.emu.url, "auth_url": self.emu.url,
-            "token_store_path": str(self.workdir / "reconcile-tokens" / "tokens.fernet"),
-            "token_encryption_key": Fernet.generate_key().decode(),
-            "refresh_token": self.emu.issue_grant()["refresh_token"],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "client_id": self.emu.client_id,
+                    "client_secret": self.emu.client_secret,
+                    "redirect_uri": self.emu.redirect_uri,
+                    "api_url": self.emu.url,
+                    "auth_url": self.emu.url,
+                    "token_store_path": str(self.workdir / "reconcile-tokens" / "tokens.fernet"),
+                    "token_encryption_key": Fernet.generate_key().decode(),
+                    "refresh_token": self.emu.issue_grant()["refresh_token"],
+                }
+            )
+        )
         return path
 
     def env(self, extra: t.Mapping[str, str] | None = None) -> dict[str, str]:
-        loader = {"TARGET_DUCKDB_FILEPATH": str(self.warehouse),
-                  "TAP_FRESHBOOKS_REQUEST_TIMEOUT": str(self.request_timeout)}
+        loader = {
+            "TARGET_DUCKDB_FILEPATH": str(self.warehouse),
+            "TAP_FRESHBOOKS_REQUEST_TIMEOUT": str(self.request_timeout),
+        }
         if self.batch_size_rows:
             loader["TARGET_DUCKDB_BATCH_SIZE_ROWS"] = str(self.batch_size_rows)
         if self.catalog is not None:
             loader["TAP_FRESHBOOKS__CATALOG"] = str(self.catalog)
-        env = meltano_env(self.emu, self.token_dir, self.sys_dir, loader,
-                          self.grant if self.runs == 0 else None, self.key)
+        env = meltano_env(
+            self.emu, self.token_dir, self.sys_dir, loader, self.grant if self.runs == 0 else None, self.key
+        )
         env.update(extra or {})
         return env
 
     def tap_config(self, name: str, **overrides: t.Any) -> Path:
         """Config for a direct tap run that shares this harness's token store."""
         path = self.workdir / f"{name}.config.json"
-        path.write_text(json.dumps({
-            "client_id": self.emu.client_id, "client_secret": self.emu.client_secret,
-            "redirect_uri": self.emu.redirect_uri, "api_url": self.emu.url, "auth_url": self.emu.url,
-            "token_store_path": str(self.token_store), "token_encryption_key": self.key,
-            "request_timeout": self.request_timeout, **MELTANO_YML_TAP_CONFIG, **overrides,
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "client_id": self.emu.client_id,
+                    "client_secret": self.emu.client_secret,
+                    "redirect_uri": self.emu.redirect_uri,
+                    "api_url": self.emu.url,
+                    "auth_url": self.emu.url,
+                    "token_store_path": str(self.token_store),
+                    "token_encryption_key": self.key,
+                    "request_timeout": self.request_timeout,
+                    **MELTANO_YML_TAP_CONFIG,
+                    **overrides,
+                }
+            )
+        )
         return path
 
     # -- runs ------------------------------------------------------------------------------------
@@ -192,8 +251,15 @@ class Harness:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)  # labels name requests: "reports/x p2", ...
         return self.logs / f"{self.runs:03d}-{safe}.log"
 
-    def meltano(self, label: str, *, hook: t.Callable | None = None, extra_env: t.Mapping[str, str] | None = None,
-                force: bool = False, timeout: float = 240) -> Run:
+    def meltano(
+        self,
+        label: str,
+        *,
+        hook: t.Callable | None = None,
+        extra_env: t.Mapping[str, str] | None = None,
+        force: bool = False,
+        timeout: float = 240,
+    ) -> Run:
         """``meltano run [--force] tap-freshbooks target-duckdb``; ``hook`` sees every API request."""
         env = self.env(extra_env)
         log = self._log(label)
@@ -217,7 +283,9 @@ class Harness:
         save_output(f"chaos meltano run {label}", log.read_text(errors="replace"))
         return run
 
-    def start_tap(self, label: str, config: Path, out: Path, state: Path | None = None) -> tuple[subprocess.Popen, Path]:
+    def start_tap(
+        self, label: str, config: Path, out: Path, state: Path | None = None
+    ) -> tuple[subprocess.Popen, Path]:
         """``tap-freshbooks --config C [--state S] > out`` in the background; (process, its log)."""
         log = self._log(label)
         cmd = [str(TAP), "--config", str(config), *(["--state", str(state)] if state else [])]
@@ -226,7 +294,9 @@ class Harness:
             proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=stdout, stderr=stderr)
         return proc, log
 
-    def finish(self, label: str, proc: subprocess.Popen, log: Path, started: float, timeout: float = 240) -> Run:
+    def finish(
+        self, label: str, proc: subprocess.Popen, log: Path, started: float, timeout: float = 240
+    ) -> Run:
         try:
             code: int | None = proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -239,19 +309,39 @@ class Harness:
     def load(self, label: str, messages: Path) -> Run:
         """``target-duckdb`` fed a file of Singer messages (a run whose load waited for the lock)."""
         config = self.workdir / "target.json"
-        config.write_text(json.dumps({"filepath": str(self.warehouse), **MELTANO_YML_TARGET_CONFIG,
-                                      **({"batch_size_rows": self.batch_size_rows} if self.batch_size_rows else {})}))
+        config.write_text(
+            json.dumps(
+                {
+                    "filepath": str(self.warehouse),
+                    **MELTANO_YML_TARGET_CONFIG,
+                    **({"batch_size_rows": self.batch_size_rows} if self.batch_size_rows else {}),
+                }
+            )
+        )
         log = self._log(label)
         started = time.monotonic()
         with messages.open() as stdin, log.open("w") as stderr:
-            proc = subprocess.run([str(TARGET), "--config", str(config)], stdin=stdin, stdout=subprocess.DEVNULL,
-                                  stderr=stderr, timeout=240, check=False)
+            proc = subprocess.run(
+                [str(TARGET), "--config", str(config)],
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                timeout=240,
+                check=False,
+            )
         save_output(f"chaos {label}", log.read_text(errors="replace"))
         return Run(label, proc.returncode, time.monotonic() - started, log)
 
     def _meltano_state(self, *args: str) -> str:
-        proc = subprocess.run([str(MELTANO), "state", *args], cwd=ROOT, env=self.env(),
-                              capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            [str(MELTANO), "state", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         save_output(f"chaos meltano state {args[0]}", proc.stdout + "\n" + proc.stderr)
         if proc.returncode != 0:
             raise RuntimeError(f"meltano state {args[0]} failed: {proc.stderr.strip()[-400:]}")
@@ -274,9 +364,21 @@ class Harness:
     def reconcile_cli(self) -> subprocess.CompletedProcess:
         """The console script itself: ``tap-freshbooks reconcile ... --format json``."""
         proc = subprocess.run(
-            [str(RECONCILE), "reconcile", "--config", str(self.reconcile_config),
-             "--warehouse", f"duckdb://{self.warehouse}", "--format", "json"],
-            capture_output=True, text=True, timeout=240, check=False, cwd=self.workdir,
+            [
+                str(RECONCILE),
+                "reconcile",
+                "--config",
+                str(self.reconcile_config),
+                "--warehouse",
+                f"duckdb://{self.warehouse}",
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            cwd=self.workdir,
         )
         save_output("chaos tap-freshbooks reconcile", proc.stdout + "\n" + proc.stderr)
         return proc

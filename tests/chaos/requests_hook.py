@@ -31,8 +31,13 @@ _REPORT = re.compile(r"^/accounting/account/([^/]+)/reports/accounting/([^/]+)/?
 #: report endpoint -> the tap's stream
 _REPORT_STREAM = {path: stream for stream, path in REPORT_STREAMS.items()}
 _LEDGER = re.compile(r"^/accounting/businesses/([^/]+)/ledger_accounts/accounts/?$")
-_BUSINESS_STREAM = {"projects": "projects", "project": "projects", "services": "services",
-                    "service": "services", "time_entries": "time_entries"}
+_BUSINESS_STREAM = {
+    "projects": "projects",
+    "project": "projects",
+    "services": "services",
+    "service": "services",
+    "time_entries": "time_entries",
+}
 
 
 class HookedFaults(Faults):
@@ -119,8 +124,13 @@ class Trigger:
     ``action`` returns a short note and, optionally, a fault to answer that request with.
     """
 
-    def __init__(self, emu, at: int | None, action: t.Callable[[str], tuple[str, TransportFault | None]],
-                 where: str | None = None) -> None:
+    def __init__(
+        self,
+        emu,
+        at: int | None,
+        action: t.Callable[[str], tuple[str, TransportFault | None]],
+        where: str | None = None,
+    ) -> None:
         self.emu = emu
         self.at = at
         self.where = where

@@ -45,30 +45,56 @@ TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "tar
 
 def _schema(stream: str, key: list[str]) -> dict:
     props = {name: {"type": "string"} for name in key} | {"n": {"type": ["integer", "null"]}}
-    return {"type": "SCHEMA", "stream": stream, "key_properties": key,
-            "schema": {"type": "object", "properties": props}}
+    return {
+        "type": "SCHEMA",
+        "stream": stream,
+        "key_properties": key,
+        "schema": {"type": "object", "properties": props},
+    }
 
 
 def loader_half() -> bool:
     """True if the loader emitted "first account delivered" and then lost that account's lines."""
     work = Path(tempfile.mkdtemp(prefix="rider-flush-"))
     db = work / "w.duckdb"
-    (work / "target.json").write_text(json.dumps({
-        "filepath": str(db), "default_target_schema": "freshbooks", "add_metadata_columns": True,
-        "primary_key_required": True, "batch_size_rows": 5}))
-    messages = [_schema("invoices", ["account_id", "id"]),
-                _schema("invoice_lines", ["account_id", "invoice_id", "id"]),
-                {"type": "STATE", "value": {"bookmarks": {"invoices": {"delivered": []}}}}]
+    (work / "target.json").write_text(
+        json.dumps(
+            {
+                "filepath": str(db),
+                "default_target_schema": "freshbooks",
+                "add_metadata_columns": True,
+                "primary_key_required": True,
+                "batch_size_rows": 5,
+            }
+        )
+    )
+    messages = [
+        _schema("invoices", ["account_id", "id"]),
+        _schema("invoice_lines", ["account_id", "invoice_id", "id"]),
+        {"type": "STATE", "value": {"bookmarks": {"invoices": {"delivered": []}}}},
+    ]
     for i in range(1, 4):  # account A: lines first, then their invoice (as the tap sends them)
-        messages += [{"type": "RECORD", "stream": "invoice_lines",
-                      "record": {"account_id": "A", "invoice_id": str(i), "id": "1", "n": i}},
-                     {"type": "RECORD", "stream": "invoices", "record": {"account_id": "A", "id": str(i), "n": i}}]
+        messages += [
+            {
+                "type": "RECORD",
+                "stream": "invoice_lines",
+                "record": {"account_id": "A", "invoice_id": str(i), "id": "1", "n": i},
+            },
+            {"type": "RECORD", "stream": "invoices", "record": {"account_id": "A", "id": str(i), "n": i}},
+        ]
     delivered = {"bookmarks": {"invoices": {"delivered": ["A/1", "A/2", "A/3"]}}}
     messages.append({"type": "STATE", "value": delivered})  # the mid-stream STATE
-    messages += [{"type": "RECORD", "stream": "invoices", "record": {"account_id": "B", "id": str(i), "n": i}}
-                 for i in range(4, 7)]  # account B: invoices without lines fill the invoices batch
-    proc = subprocess.Popen([str(TARGET), "--config", str(work / "target.json")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    messages += [
+        {"type": "RECORD", "stream": "invoices", "record": {"account_id": "B", "id": str(i), "n": i}}
+        for i in range(4, 7)
+    ]  # account B: invoices without lines fill the invoices batch
+    proc = subprocess.Popen(
+        [str(TARGET), "--config", str(work / "target.json")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
     proc.stdin.flush()
@@ -102,8 +128,12 @@ def tap_half() -> bool:
                 if entry["breadcrumb"] == []:
                     entry["metadata"]["selected"] = stream["tap_stream_id"] in ("invoices", "invoice_lines")
         (work / "catalog.json").write_text(json.dumps(catalog))
-        out = subprocess.run([str(TAP), "--config", str(work / "config.json"), "--catalog", str(work / "catalog.json")],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [str(TAP), "--config", str(work / "config.json"), "--catalog", str(work / "catalog.json")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         emu.stop()
     invoices, found = 0, False
@@ -113,7 +143,9 @@ def tap_half() -> bool:
             invoices += 1
         elif message["type"] == "STATE" and invoices < 10_500:
             parts = message["value"].get("bookmarks", {}).get("invoices", {}).get("partitions", [])
-            seen = {p["context"]["account_id"]: len((p.get("fb_state") or {}).get("seen") or {}) for p in parts}
+            seen = {
+                p["context"]["account_id"]: len((p.get("fb_state") or {}).get("seen") or {}) for p in parts
+            }
             print(f"STATE after invoice {invoices} of 10500: ledger entries per account {seen}")
             found = found or (0 < invoices < 10_500 and seen.get("zK3pQ7", 0) > 0)
     return found
@@ -128,8 +160,7 @@ def pipeline() -> bool:
     from chaos.harness import STREAMS, Harness  # noqa: PLC0415
     from chaos.requests_hook import Trigger  # noqa: PLC0415
 
-    h = Harness(Path(tempfile.mkdtemp(prefix="rider-flush-")),
-                bulk=[("invoices", 9000)], request_timeout=30)
+    h = Harness(Path(tempfile.mkdtemp(prefix="rider-flush-")), bulk=[("invoices", 9000)], request_timeout=30)
     try:
         first, second = (a["account_id"] for a in h.emu.accounts)
         lo, hi = h.emu.seed_bulk("invoices", 1500, second, days=1)
@@ -145,16 +176,22 @@ def pipeline() -> bool:
         # 10,514 invoices: the SDK's STATE after invoice 10,000 says the first account is delivered;
         # the invoices batch (700 rows) fills at invoice 10,500, the lines batch does not
         trigger = Trigger(h.emu, None, kill_loader, where=f"invoices {second} deleted p1")
-        run = h.meltano("first-run-loader-killed", hook=trigger,
-                        extra_env={"TARGET_DUCKDB_BATCH_SIZE_ROWS": "700"}, timeout=1200)
+        run = h.meltano(
+            "first-run-loader-killed",
+            hook=trigger,
+            extra_env={"TARGET_DUCKDB_BATCH_SIZE_ROWS": "700"},
+            timeout=1200,
+        )
         print(f"first run: exit {run.returncode}, {run.seconds:.0f} s, kill: {trigger.fired}")
         run = h.meltano("normal", timeout=1200)
         print(f"normal run: exit {run.returncode}, {run.seconds:.0f} s")
         verdict = checks.Verdict()
         checks.own_check(h.emu, h.warehouse, {}, STREAMS, verdict)
         print(verdict)
-        return any(p.startswith(("invoice_lines: current line missing", "bill_payments: missing"))
-                   for p in verdict.problems)
+        return any(
+            p.startswith(("invoice_lines: current line missing", "bill_payments: missing"))
+            for p in verdict.problems
+        )
     finally:
         h.close()
 

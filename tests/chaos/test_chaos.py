@@ -116,13 +116,22 @@ def test_the_checks_catch_a_damaged_warehouse(poll_harness, tmp_path) -> None:
         con.execute("drop table freshbooks.expenses")
         con.execute("alter table freshbooks.expenses_nokey rename to expenses")
         con.execute("insert into freshbooks.expenses select * from freshbooks.expenses order by id limit 1")
-        con.execute("insert into freshbooks.items select * replace ('999999' as id) from freshbooks.items limit 1")
-        line = con.execute("select l.account_id, l.invoice_id, l.id from freshbooks.invoice_lines l join "
-                           "freshbooks.invoices i on i.account_id = l.account_id and i.id = l.invoice_id "
-                           "and i.updated = l.invoice_updated order by 1, 2, 3 limit 1").fetchone()
-        con.execute("delete from freshbooks.invoice_lines where account_id = ? and invoice_id = ? and id = ?", list(line))
-        con.execute("update freshbooks.bills set updated_at = updated_at - interval 1 day "
-                    "where id = (select min(id) from freshbooks.bills)")
+        con.execute(
+            "insert into freshbooks.items select * replace ('999999' as id) from freshbooks.items limit 1"
+        )
+        line = con.execute(
+            "select l.account_id, l.invoice_id, l.id from freshbooks.invoice_lines l join "
+            "freshbooks.invoices i on i.account_id = l.account_id and i.id = l.invoice_id "
+            "and i.updated = l.invoice_updated order by 1, 2, 3 limit 1"
+        ).fetchone()
+        con.execute(
+            "delete from freshbooks.invoice_lines where account_id = ? and invoice_id = ? and id = ?",
+            list(line),
+        )
+        con.execute(
+            "update freshbooks.bills set updated_at = updated_at - interval 1 day "
+            "where id = (select min(id) from freshbooks.bills)"
+        )
     finally:
         con.close()
     verdict = checks.Verdict()
@@ -149,7 +158,9 @@ def test_loader_killed_during_a_full_refresh(poll_harness) -> None:
     try:
         assert res.ok, res.describe(f"CHAOS_SEED={SEED} .venv/bin/python -m pytest tests/chaos -m chaos")
     finally:  # repair for the next trials: a full refresh that no one kills loads every record again
-        repair = poll_harness.meltano("repair (--full-refresh)", extra_env={"MELTANO_RUN_FULL_REFRESH": "true"})
+        repair = poll_harness.meltano(
+            "repair (--full-refresh)", extra_env={"MELTANO_RUN_FULL_REFRESH": "true"}
+        )
         assert repair.ok and poll_harness.verify().clean, repair.tail()
 
 

@@ -59,8 +59,10 @@ class TrialResult:
 
     def describe(self, reproduce: str = "") -> str:
         """Everything needed to reproduce and understand a failed trial."""
-        lines = [f"chaos trial FAILED: kind={self.kind} trial={self.number} seed={self.seed}"
-                 + (f" (reproduce: {reproduce})" if reproduce else "")]
+        lines = [
+            f"chaos trial FAILED: kind={self.kind} trial={self.number} seed={self.seed}"
+            + (f" (reproduce: {reproduce})" if reproduce else "")
+        ]
         lines += [f"  kill point: {p}" for p in self.kill_points]
         lines += [f"  error: {e}" for e in self.errors]
         if self.verdict is not None:
@@ -137,10 +139,13 @@ def _kill_action(h: Harness, role: str) -> t.Callable[[str], tuple[str, Transpor
         processes.sigkill(victim)
         # the killed tap's request is never answered; a killed loader's tap gets its answer
         return f"SIGKILL {role} pid {victim.pid}", TransportFault("reset") if role == "tap" else None
+
     return action
 
 
-def pick_label(h: Harness, rng: random.Random, role: str, prefer: t.Callable[[str], bool] | None = None) -> str:
+def pick_label(
+    h: Harness, rng: random.Random, role: str, prefer: t.Callable[[str], bool] | None = None
+) -> str:
     """A request of the last complete run (stream, account, pass, page) not yet a kill point for
     ``role``; among those that ``prefer`` picks, when there are any."""
     labels = sorted(set(h.last_requests))
@@ -152,20 +157,32 @@ def pick_label(h: Harness, rng: random.Random, role: str, prefer: t.Callable[[st
     return label
 
 
-def killed_run(h: Harness, res: TrialResult, role: str, at: int | None = None, extra_env: dict | None = None,
-               where: str | None = None) -> Run:
+def killed_run(
+    h: Harness,
+    res: TrialResult,
+    role: str,
+    at: int | None = None,
+    extra_env: dict | None = None,
+    where: str | None = None,
+) -> Run:
     """A meltano run whose ``role`` is SIGKILLed at request number ``at`` or at the request ``where``."""
     trigger = Trigger(h.emu, at, _kill_action(h, role), where=where)
     h.orphans = []
     point = f"request {at}" if where is None else f"'{where}'"
-    run = h.meltano(f"kill-{role}-at-{(where or str(at)).replace(' ', '-')}", hook=trigger, extra_env=extra_env)
+    run = h.meltano(
+        f"kill-{role}-at-{(where or str(at)).replace(' ', '-')}", hook=trigger, extra_env=extra_env
+    )
     left = processes.reap(h.orphans)
     res.runs.append(run)
     if trigger.fired is None:
-        res.notes.append(f"kill of the {role} at {point} never happened: the run made {trigger.count} requests")
+        res.notes.append(
+            f"kill of the {role} at {point} never happened: the run made {trigger.count} requests"
+        )
         return run
     res.faults += 1
-    res.kill_points.append(f"{role} @ request {trigger.fired.at}: {trigger.fired.label} ({trigger.fired.note})")
+    res.kill_points.append(
+        f"{role} @ request {trigger.fired.at}: {trigger.fired.label} ({trigger.fired.note})"
+    )
     res.points.append((role, trigger.fired.label))
     if left:
         res.notes.append(f"killed leftover processes of the dead run: {left}")
@@ -204,13 +221,25 @@ def kill_target_full_refresh(h: Harness, rng: random.Random, res: TrialResult) -
     """
     for account in h.emu.accounts:
         for pk in h.emu.store.ids("bill_payments", account["account_id"]):
-            res.changes.append(h.changes.touch(rng, "bill_payments", account["account_id"], str(pk), f"t{res.number}"))
+            res.changes.append(
+                h.changes.touch(rng, "bill_payments", account["account_id"], str(pk), f"t{res.number}")
+            )
     res.changes += h.changes.apply(rng, rng.randint(1, 4), f"t{res.number}")
     payments = sum(len(h.emu.store.ids("bill_payments", a["account_id"])) for a in h.emu.accounts)
-    later = sorted({label for label in h.last_requests
-                    if label.split()[0] in ("clients", "credit_notes", "expense_categories", "expenses")})
-    killed_run(h, res, "target", where=rng.choice(later),
-               extra_env={"TARGET_DUCKDB_BATCH_SIZE_ROWS": str(payments + 1), "MELTANO_RUN_FULL_REFRESH": "true"})
+    later = sorted(
+        {
+            label
+            for label in h.last_requests
+            if label.split()[0] in ("clients", "credit_notes", "expense_categories", "expenses")
+        }
+    )
+    killed_run(
+        h,
+        res,
+        "target",
+        where=rng.choice(later),
+        extra_env={"TARGET_DUCKDB_BATCH_SIZE_ROWS": str(payments + 1), "MELTANO_RUN_FULL_REFRESH": "true"},
+    )
     clean_run(h, res)
 
 
@@ -234,18 +263,29 @@ def kill_meltano(h: Harness, rng: random.Random, res: TrialResult) -> None:
     if "already running" not in run.tail(5):
         res.errors.append(f"the normal run after the killed meltano failed (exit {run.returncode})")
         return
-    res.notes.append("meltano refused the next run ('already running', a dead job until 5 minutes "
-                     "stale); the normal run is meltano run --force")
+    res.notes.append(
+        "meltano refused the next run ('already running', a dead job until 5 minutes "
+        "stale); the normal run is meltano run --force"
+    )
     h.stale_job_until = time.monotonic() + 5 * 60 + 10
     clean_run(h, res, "normal (--force)")
 
 
 #: storm name -> fault settings ((lo, hi): a random "every n-th API request" in that range)
 STORMS: dict[str, dict[str, t.Any]] = {
-    "429 + 5xx + resets + token 503": {"rate_limit_every": (7, 11), "server_error_every": (8, 13),
-                                       "reset_every": (9, 15), "retry_after": "0", "token_error_every": 2},
-    "timeouts + truncated + garbage + 429": {"timeout_every": (30, 40), "truncate_every": (8, 13),
-                                             "garbage_every": (9, 15), "rate_limit_every": (13, 19)},
+    "429 + 5xx + resets + token 503": {
+        "rate_limit_every": (7, 11),
+        "server_error_every": (8, 13),
+        "reset_every": (9, 15),
+        "retry_after": "0",
+        "token_error_every": 2,
+    },
+    "timeouts + truncated + garbage + 429": {
+        "timeout_every": (30, 40),
+        "truncate_every": (8, 13),
+        "garbage_every": (9, 15),
+        "rate_limit_every": (13, 19),
+    },
 }
 
 
@@ -279,6 +319,7 @@ def _expire_tokens(h: Harness) -> t.Callable[[str], tuple[str, None]]:
     def expire(label: str) -> tuple[str, None]:  # noqa: ARG001
         h.emu.expire_access_tokens()
         return "every access token expired", None
+
     return expire
 
 
@@ -350,14 +391,17 @@ def _webhook_env(ids: dict[str, list[str]], received: dict[str, dict[str, str]])
     return {k: v for k, v in env.items() if k.startswith("TAP_FRESHBOOKS")}
 
 
-def _webhooks(h: Harness, rng: random.Random, changes: t.Sequence[Change], extra: int = 0,
-              duplicate: bool = True) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
+def _webhooks(
+    h: Harness, rng: random.Random, changes: t.Sequence[Change], extra: int = 0, duplicate: bool = True
+) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
     """record_ids for these changes, duplicated and out of order, plus ``extra`` unchanged records."""
     ids: dict[str, list[str]] = {}
     for change in changes:
         ids.setdefault(change.stream, []).append(change.id)
     for _ in range(extra):
-        stream = rng.choice(sorted(set(EVENT_STREAMS.values()) & {"clients", "invoices", "expenses", "items", "payments"}))
+        stream = rng.choice(
+            sorted(set(EVENT_STREAMS.values()) & {"clients", "invoices", "expenses", "items", "payments"})
+        )
         acct = rng.choice([a["account_id"] for a in h.emu.accounts])
         pool = h.emu.store.ids(stream, acct)
         if pool:
@@ -369,8 +413,10 @@ def _webhooks(h: Harness, rng: random.Random, changes: t.Sequence[Change], extra
             values += rng.sample(values, k=max(1, len(values) // 2))
         rng.shuffle(values)
         # receive times in no particular order (not the order of the changes, nor of the ids)
-        received[stream] = {v: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base.timestamp() - rng.randint(0, 600)))
-                            for v in values}
+        received[stream] = {
+            v: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base.timestamp() - rng.randint(0, 600)))
+            for v in values
+        }
     return ids, received
 
 
@@ -500,5 +546,6 @@ def start(h: Harness) -> None:
     h.last_requests = list(recorder.labels)
     verdict = h.verify()
     if not verdict.clean:
-        raise RuntimeError("the first run did not load FreshBooks exactly: " + "; ".join(verdict.problems[:10]))
-
+        raise RuntimeError(
+            "the first run did not load FreshBooks exactly: " + "; ".join(verdict.problems[:10])
+        )

@@ -21,10 +21,16 @@ OWN_PREFIXES = ("TAP_FRESHBOOKS", "TARGET_", "MELTANO_", "FRESHBOOKS_LOOKER", "W
 
 
 def copy_project(dest: Path) -> Path:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = ROOT / rel
         if src.is_file():  # deleted-but-tracked files are skipped
@@ -46,7 +52,15 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def meltano(project: Path, env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def meltano(
+    project: Path, env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(MELTANO), *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [str(MELTANO), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

@@ -46,8 +46,14 @@ def sha256(path: Path) -> str:
 
 def run_demo(project: Path, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [str(PYTHON), "scripts/demo.py", "--no-lookml-check", *args], cwd=project, env=clean_env(),
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
+        [str(PYTHON), "scripts/demo.py", "--no-lookml-check", *args],
+        cwd=project,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     save_output("scripts/demo.py", proc.stdout + "\n" + proc.stderr)
     log = project / "output" / "demo" / "emulator.log"
@@ -59,8 +65,12 @@ def run_demo(project: Path, *args: str) -> subprocess.CompletedProcess:
 def table_counts(path: Path) -> dict[str, int]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'freshbooks'").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'freshbooks'"
+            ).fetchall()
+        ]
         return {t: con.execute(f'select count(*) from freshbooks."{t}"').fetchone()[0] for t in tables}
     finally:
         con.close()
@@ -92,7 +102,9 @@ class UserProject:
         self.bootstrap_refresh_token = real_account.issue_grant()["refresh_token"]
         self.dotenv = self.root / ".env"
         self.write_dotenv(with_credentials=False)
-        proc = meltano(self.root, clean_env(), "state", "set", "--force", DEV_STATE_ID, json.dumps(USER_STATE))
+        proc = meltano(
+            self.root, clean_env(), "state", "set", "--force", DEV_STATE_ID, json.dumps(USER_STATE)
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
 
     def write_dotenv(self, *, with_credentials: bool) -> None:
@@ -133,7 +145,9 @@ class UserProject:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> UserProject:
-    real = FreshBooksEmulator(seed="small", client_id="real-account-app", client_secret="real-account-secret").start()
+    real = FreshBooksEmulator(
+        seed="small", client_id="real-account-app", client_secret="real-account-secret"
+    ).start()
     real.create("clients", real.accounts[0]["account_id"], organization=REAL_ONLY_CLIENT)
     try:
         yield UserProject(tmp_path_factory.mktemp("user-project"), real)
@@ -161,7 +175,9 @@ def test_demo_with_the_bundled_emulator_leaves_user_data_alone(project: UserProj
     assert project.fingerprint() == before
 
 
-def test_demo_with_credentials_in_dotenv_but_no_demo_grant_says_how_to_authorize(project: UserProject) -> None:
+def test_demo_with_credentials_in_dotenv_but_no_demo_grant_says_how_to_authorize(
+    project: UserProject,
+) -> None:
     project.write_dotenv(with_credentials=True)
     (project.root / "output" / "demo" / "tokens.fernet").unlink(missing_ok=True)
     before = project.fingerprint()
@@ -183,8 +199,13 @@ def run_demo_in_a_terminal(project: Path, approve: Callable[[str], str]) -> tupl
     attrs[3] &= ~termios.ECHO
     termios.tcsetattr(terminal, termios.TCSANOW, attrs)
     proc = subprocess.Popen(
-        [str(PYTHON), "scripts/demo.py", "--no-lookml-check"], cwd=project, env=clean_env(),
-        stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True,
+        [str(PYTHON), "scripts/demo.py", "--no-lookml-check"],
+        cwd=project,
+        env=clean_env(),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
     )
     os.close(terminal)
     transcript, answered = b"", False
@@ -241,7 +262,11 @@ def test_demo_extracts_the_account_whose_credentials_are_in_dotenv(project: User
     assert "your data is in output/demo/warehouse.duckdb" in transcript
     names = client_names(project.demo_warehouse)
     assert REAL_ONLY_CLIENT in names
-    real_clients = {c["organization"] for a in project.real.accounts for c in project.real.truth("clients", a["account_id"])}
+    real_clients = {
+        c["organization"]
+        for a in project.real.accounts
+        for c in project.real.truth("clients", a["account_id"])
+    }
     assert names == real_clients  # that account only: nothing left from the bundled emulator's runs
     assert project.fingerprint() == before
     assert project.bootstrap_refresh_token in project.real.oauth.refresh_tokens  # the user's, still unspent
@@ -253,14 +278,19 @@ def test_fresh_clone_runs_meltano_without_setup(tmp_path, emulator) -> None:
     clone = copy_project(tmp_path / "clone")
     assert sorted(p.name for p in (clone / "output").iterdir()) == ["README.md"]
     assert not (clone / ".secrets").exists()
-    (clone / ".env").write_text("\n".join([
-        f"TAP_FRESHBOOKS_CLIENT_ID={emulator.client_id}",
-        f"TAP_FRESHBOOKS_CLIENT_SECRET={emulator.client_secret}",
-        f"TAP_FRESHBOOKS_REDIRECT_URI={emulator.redirect_uri}",
-        f"TAP_FRESHBOOKS_API_URL={emulator.url}",
-        f"TAP_FRESHBOOKS_REFRESH_TOKEN={emulator.issue_grant()['refresh_token']}",
-        f"TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY={Fernet.generate_key().decode()}",
-    ]) + "\n")
+    (clone / ".env").write_text(
+        "\n".join(
+            [
+                f"TAP_FRESHBOOKS_CLIENT_ID={emulator.client_id}",
+                f"TAP_FRESHBOOKS_CLIENT_SECRET={emulator.client_secret}",
+                f"TAP_FRESHBOOKS_REDIRECT_URI={emulator.redirect_uri}",
+                f"TAP_FRESHBOOKS_API_URL={emulator.url}",
+                f"TAP_FRESHBOOKS_REFRESH_TOKEN={emulator.issue_grant()['refresh_token']}",
+                f"TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY={Fernet.generate_key().decode()}",
+            ]
+        )
+        + "\n"
+    )
 
     proc = meltano(clone, clean_env(), "run", "tap-freshbooks", "target-duckdb")
     save_output("fresh clone meltano run", proc.stdout + "\n" + proc.stderr)

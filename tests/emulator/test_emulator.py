@@ -1,4 +1,5 @@
 """Tests of the FreshBooks emulator itself (tests/freshbooks_emulator)."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ UTC = UTC
 # fixtures / helpers
 # ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def emu():
     e = FreshBooksEmulator(seed="small").start()
@@ -54,8 +56,13 @@ def acct_url(emu, path, account=0):
 
 
 def refresh(emu, rt, **extra):
-    data = {"grant_type": "refresh_token", "refresh_token": rt, "client_id": emu.client_id,
-            "client_secret": emu.client_secret, "redirect_uri": emu.redirect_uri}
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": rt,
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "redirect_uri": emu.redirect_uri,
+    }
     data.update(extra)
     return requests.post(f"{emu.url}/auth/oauth/token", data=data)
 
@@ -74,8 +81,13 @@ class Receiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                outer.posts.append({"fields": urllib.parse.parse_qsl(body, keep_blank_values=True),
-                                    "headers": dict(self.headers), "raw": body})
+                outer.posts.append(
+                    {
+                        "fields": urllib.parse.parse_qsl(body, keep_blank_values=True),
+                        "headers": dict(self.headers),
+                        "raw": body,
+                    }
+                )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -100,8 +112,11 @@ class Receiver:
 # webhook signature
 # ------------------------------------------------------------------------------------------
 
+
 def test_signature_worked_example():
-    body = "name=invoice.create&object_id=1234567&account_id=6BApk&business_id=6543&identity_id=1234&user_id=1"
+    body = (
+        "name=invoice.create&object_id=1234567&account_id=6BApk&business_id=6543&identity_id=1234&user_id=1"
+    )
     fields = urllib.parse.parse_qsl(body)
     sig = sign_webhook(fields, "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd")
     assert sig == "/S03vyYmI7CekM4YXBHUhs9o5rnMtqGLrW3aA8S9gPc="
@@ -111,6 +126,7 @@ def test_signature_worked_example():
 # ------------------------------------------------------------------------------------------
 # OAuth
 # ------------------------------------------------------------------------------------------
+
 
 def test_refresh_rotates_and_reuse_is_invalid_grant(emu):
     g = emu.issue_grant()
@@ -126,9 +142,15 @@ def test_refresh_rotates_and_reuse_is_invalid_grant(emu):
     assert r2.status_code == 400 and r2.json()["error"] == "invalid_grant"
     assert r2.json()["error_description"]
     # the new one works once; JSON body accepted too; redirect_uri optional
-    r3 = requests.post(f"{emu.url}/auth/oauth/token", json={
-        "grant_type": "refresh_token", "refresh_token": body["refresh_token"],
-        "client_id": emu.client_id, "client_secret": emu.client_secret})
+    r3 = requests.post(
+        f"{emu.url}/auth/oauth/token",
+        json={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+        },
+    )
     assert r3.status_code == 200
     s = session(emu, r3.json())
     assert s.get(f"{emu.url}/auth/api/v1/users/me").status_code == 200
@@ -151,8 +173,10 @@ def test_expired_access_token_401(emu):
     time.sleep(1.1)
     r = s.get(acct_url(emu, "users/clients"))
     assert r.status_code == 401
-    assert r.json() == {"error": "unauthenticated",
-                        "error_description": "This action requires authentication to continue."}
+    assert r.json() == {
+        "error": "unauthenticated",
+        "error_description": "This action requires authentication to continue.",
+    }
     # forced expiry helper
     emu.access_token_ttl = 3600
     s2 = session(emu)
@@ -179,39 +203,70 @@ def test_revoke_grant(emu):
 
 def test_revoke_endpoint(emu):
     g = emu.issue_grant()
-    r = requests.post(f"{emu.url}/auth/oauth/revoke", data={
-        "client_id": emu.client_id, "client_secret": emu.client_secret, "token": g["access_token"]})
+    r = requests.post(
+        f"{emu.url}/auth/oauth/revoke",
+        data={"client_id": emu.client_id, "client_secret": emu.client_secret, "token": g["access_token"]},
+    )
     assert r.status_code == 200 and r.json() == {}
     assert session(emu, g).get(f"{emu.url}/auth/api/v1/users/me").status_code == 401
 
 
 def test_authorize_redirect_and_code_exchange(emu):
-    r = requests.get(f"{emu.url}/oauth/authorize", params={
-        "client_id": emu.client_id, "response_type": "code", "redirect_uri": emu.redirect_uri,
-        "state": "xyz 123", "scope": "user:profile:read user:clients:read"}, allow_redirects=False)
+    r = requests.get(
+        f"{emu.url}/oauth/authorize",
+        params={
+            "client_id": emu.client_id,
+            "response_type": "code",
+            "redirect_uri": emu.redirect_uri,
+            "state": "xyz 123",
+            "scope": "user:profile:read user:clients:read",
+        },
+        allow_redirects=False,
+    )
     assert r.status_code == 302
     loc = urllib.parse.urlsplit(r.headers["Location"])
     assert f"{loc.scheme}://{loc.netloc}{loc.path}" == emu.redirect_uri
     q = dict(urllib.parse.parse_qsl(loc.query))
     assert q["state"] == "xyz 123" and q["code"]
-    tok = requests.post(f"{emu.url}/auth/oauth/token", data={
-        "grant_type": "authorization_code", "code": q["code"], "client_id": emu.client_id,
-        "client_secret": emu.client_secret, "redirect_uri": emu.redirect_uri})
+    tok = requests.post(
+        f"{emu.url}/auth/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": q["code"],
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "redirect_uri": emu.redirect_uri,
+        },
+    )
     assert tok.status_code == 200
     assert tok.json()["scope"] == "user:profile:read user:clients:read"
     # codes are single use
-    again = requests.post(f"{emu.url}/auth/oauth/token", data={
-        "grant_type": "authorization_code", "code": q["code"], "client_id": emu.client_id,
-        "client_secret": emu.client_secret, "redirect_uri": emu.redirect_uri})
+    again = requests.post(
+        f"{emu.url}/auth/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": q["code"],
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "redirect_uri": emu.redirect_uri,
+        },
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     # bad redirect / unknown client -> 400 page
-    bad = requests.get(f"{emu.url}/oauth/authorize", params={
-        "client_id": emu.client_id, "response_type": "code", "redirect_uri": "https://evil/cb"},
-        allow_redirects=False)
+    bad = requests.get(
+        f"{emu.url}/oauth/authorize",
+        params={"client_id": emu.client_id, "response_type": "code", "redirect_uri": "https://evil/cb"},
+        allow_redirects=False,
+    )
     assert bad.status_code == 400
-    assert requests.get(f"{emu.url}/oauth/authorize", params={
-        "client_id": "who", "response_type": "code", "redirect_uri": emu.redirect_uri},
-        allow_redirects=False).status_code == 400
+    assert (
+        requests.get(
+            f"{emu.url}/oauth/authorize",
+            params={"client_id": "who", "response_type": "code", "redirect_uri": emu.redirect_uri},
+            allow_redirects=False,
+        ).status_code
+        == 400
+    )
 
 
 def test_token_response_delay_rotates_first(emu):
@@ -236,6 +291,7 @@ def test_token_response_delay_rotates_first(emu):
 # identity
 # ------------------------------------------------------------------------------------------
 
+
 def test_users_me_shape(emu):
     me = session(emu).get(f"{emu.url}/auth/api/v1/users/me").json()
     assert "result" not in me["response"]
@@ -252,6 +308,7 @@ def test_users_me_shape(emu):
 # accounting envelope, paging, filters
 # ------------------------------------------------------------------------------------------
 
+
 def test_accounting_envelopes(emu):
     s = session(emu)
     res = s.get(acct_url(emu, "invoices/invoices")).json()["response"]["result"]
@@ -265,9 +322,12 @@ def test_accounting_envelopes(emu):
     inv2 = withlines["response"]["result"]["invoices"][0]
     assert [l["lineid"] for l in inv2["lines"]] == list(range(1, len(inv2["lines"]) + 1))
     from decimal import Decimal
+
     for i in withlines["response"]["result"]["invoices"]:
         assert Decimal(i["amount"]["amount"]) == sum(Decimal(l["amount"]["amount"]) for l in i["lines"])
-        assert Decimal(i["outstanding"]["amount"]) == Decimal(i["amount"]["amount"]) - Decimal(i["paid"]["amount"])
+        assert Decimal(i["outstanding"]["amount"]) == Decimal(i["amount"]["amount"]) - Decimal(
+            i["paid"]["amount"]
+        )
     one = s.get(acct_url(emu, f"invoices/invoices/{inv['id']}")).json()
     assert set(one["response"]["result"]) == {"invoice"}
     assert one["response"]["result"]["invoice"]["id"] == inv["id"]
@@ -276,13 +336,21 @@ def test_accounting_envelopes(emu):
     err = nf.json()["response"]["errors"][0]
     assert err["errno"] == 1012 and err["message"].endswith("not found.")
     # keys per stream
-    for path, key, pk in [("users/clients", "clients", "id"), ("payments/payments", "payments", "id"),
-                          ("expenses/expenses", "expenses", "id"), ("expenses/categories", "categories", "id"),
-                          ("bills/bills", "bills", "id"), ("bill_payments/bill_payments", "bill_payments", "id"),
-                          ("bill_vendors/bill_vendors", "bill_vendors", "vendorid"), ("items/items", "items", "id"),
-                          ("taxes/taxes", "taxes", "id"), ("credit_notes/credit_notes", "credit_notes", "id"),
-                          ("other_incomes/other_incomes", "other_income", "incomeid"), ("users/staffs", "staffs", "id"),
-                          ("journal_entries/journal_entry_details", "journal_entry_details", "id")]:
+    for path, key, pk in [
+        ("users/clients", "clients", "id"),
+        ("payments/payments", "payments", "id"),
+        ("expenses/expenses", "expenses", "id"),
+        ("expenses/categories", "categories", "id"),
+        ("bills/bills", "bills", "id"),
+        ("bill_payments/bill_payments", "bill_payments", "id"),
+        ("bill_vendors/bill_vendors", "bill_vendors", "vendorid"),
+        ("items/items", "items", "id"),
+        ("taxes/taxes", "taxes", "id"),
+        ("credit_notes/credit_notes", "credit_notes", "id"),
+        ("other_incomes/other_incomes", "other_income", "incomeid"),
+        ("users/staffs", "staffs", "id"),
+        ("journal_entries/journal_entry_details", "journal_entry_details", "id"),
+    ]:
         r = s.get(acct_url(emu, path))
         assert r.status_code == 200, path
         items = r.json()["response"]["result"][key]
@@ -304,15 +372,23 @@ def test_paging_cap_pages_and_past_end(emu, empty_emu):
     assert res["per_page"] == 100 and len(res["invoices"]) == 100
     visible = total - hidden
     assert res["total"] == visible and res["pages"] == -(-visible // 100)
-    p0 = s.get(acct_url(emu, "invoices/invoices"), params={"page": 0, "per_page": 10}).json()["response"]["result"]
-    p1 = s.get(acct_url(emu, "invoices/invoices"), params={"page": 1, "per_page": 10}).json()["response"]["result"]
+    p0 = s.get(acct_url(emu, "invoices/invoices"), params={"page": 0, "per_page": 10}).json()["response"][
+        "result"
+    ]
+    p1 = s.get(acct_url(emu, "invoices/invoices"), params={"page": 1, "per_page": 10}).json()["response"][
+        "result"
+    ]
     assert p0["page"] == 1 and p0["invoices"] == p1["invoices"]
-    past = s.get(acct_url(emu, "invoices/invoices"), params={"page": 99, "per_page": 100}).json()["response"]["result"]
+    past = s.get(acct_url(emu, "invoices/invoices"), params={"page": 99, "per_page": 100}).json()["response"][
+        "result"
+    ]
     assert past["invoices"] == [] and past["pages"] == res["pages"] and past["page"] == 99
     # walking all pages gives every visible id once, ascending
     ids, page = [], 1
     while True:
-        r = s.get(acct_url(emu, "invoices/invoices"), params={"page": page, "per_page": 100}).json()["response"]["result"]
+        r = s.get(acct_url(emu, "invoices/invoices"), params={"page": page, "per_page": 100}).json()[
+            "response"
+        ]["result"]
         ids += [i["id"] for i in r["invoices"]]
         if page >= r["pages"]:
             break
@@ -332,7 +408,12 @@ def test_vis_state_filter(emu):
     archived = emu.seed_info["archived"]["clients"][acct]
 
     def ids(**params):
-        return {c["id"] for c in s.get(acct_url(emu, "users/clients"), params=params).json()["response"]["result"]["clients"]}
+        return {
+            c["id"]
+            for c in s.get(acct_url(emu, "users/clients"), params=params).json()["response"]["result"][
+                "clients"
+            ]
+        }
 
     default = ids()
     assert not default & set(deleted) and set(archived) <= default
@@ -385,7 +466,10 @@ def test_updated_min_day_filter_eastern_and_utc(empty_emu):
     assert ids(**{"search[updated_max]": "2025-06-11"}) == [late["id"], noon["id"], night["id"]]
     emu.filter_day_zone = "UTC"
     assert ids(**{"search[updated_min]": "2025-06-10"}) == [late["id"], noon["id"], night["id"]]
-    assert ids(**{"search[updated_min]": "2025-06-10", "search[updated_max]": "2025-06-11"}) == [late["id"], noon["id"]]
+    assert ids(**{"search[updated_min]": "2025-06-10", "search[updated_max]": "2025-06-11"}) == [
+        late["id"],
+        noon["id"],
+    ]
     emu.honour_updated_filter = False
     assert len(ids(**{"search[updated_min]": "2030-01-01"})) == 3
     emu.honour_updated_filter = True
@@ -415,8 +499,17 @@ def test_seed_determinism_and_content():
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     a = FreshBooksEmulator(seed="small", now=now)
     b = FreshBooksEmulator(seed="small", now=now)
-    for stream in ("clients", "invoices", "payments", "expenses", "bills", "journal_entry_details",
-                   "chart_of_accounts", "time_entries", "projects"):
+    for stream in (
+        "clients",
+        "invoices",
+        "payments",
+        "expenses",
+        "bills",
+        "journal_entry_details",
+        "chart_of_accounts",
+        "time_entries",
+        "projects",
+    ):
         assert a.truth(stream) == b.truth(stream), stream
     codes = {i["currency_code"] for i in a.truth("invoices")}
     assert {"USD", "CAD"} <= codes
@@ -432,8 +525,11 @@ def test_seed_determinism_and_content():
 def test_emulator_mutations_visible_over_http(emu):
     acct = emu.accounts[0]["account_id"]
     s = session(emu)
-    inv = emu.create("invoices", acct, lines=[{"name": "X", "qty": 2, "unit_cost": "10.05"},
-                                              {"name": "Y", "qty": "1", "unit_cost": "0.10"}])
+    inv = emu.create(
+        "invoices",
+        acct,
+        lines=[{"name": "X", "qty": 2, "unit_cost": "10.05"}, {"name": "Y", "qty": "1", "unit_cost": "0.10"}],
+    )
     got = s.get(acct_url(emu, f"invoices/invoices/{inv['id']}"), params={"include[]": "lines"}).json()
     i = got["response"]["result"]["invoice"]
     assert i["amount"]["amount"] == "20.20"
@@ -453,6 +549,7 @@ def test_emulator_mutations_visible_over_http(emu):
 # project family, ledger
 # ------------------------------------------------------------------------------------------
 
+
 def test_project_family(emu):
     s = session(emu)
     bid = emu.accounts[0]["business_id"]
@@ -466,12 +563,20 @@ def test_project_family(emu):
     assert s.get(f"{emu.url}/projects/business/{bid}/project/1").status_code == 404
     # updated_since bare param filters; search[updated_since] is ignored
     future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert s.get(f"{emu.url}/projects/business/{bid}/projects", params={"updated_since": future}).json()["projects"] == []
+    assert (
+        s.get(f"{emu.url}/projects/business/{bid}/projects", params={"updated_since": future}).json()[
+            "projects"
+        ]
+        == []
+    )
     ign = s.get(f"{emu.url}/projects/business/{bid}/projects", params={"search[updated_since]": "notadate"})
     assert ign.status_code == 200 and len(ign.json()["projects"]) == len(r["projects"])
     bad = s.get(f"{emu.url}/timetracking/business/{bid}/time_entries", params={"updated_since": "notadate"})
     assert bad.status_code == 422
-    assert bad.json() == {"errno": 2001, "error": {"updated_since": "Input should be a valid datetime or date, input is too short"}}
+    assert bad.json() == {
+        "errno": 2001,
+        "error": {"updated_since": "Input should be a valid datetime or date, input is too short"},
+    }
     # services
     sv = s.get(f"{emu.url}/comments/business/{bid}/services").json()
     assert sv["services"] and "meta" in sv
@@ -509,8 +614,21 @@ def test_ledger_accounts(emu):
     r = s.get(f"{emu.url}/accounting/businesses/{uuid}/ledger_accounts/accounts").json()
     assert set(r) == {"data"} and r["data"]
     a = r["data"][0]
-    for k in ("uuid", "name", "number", "description", "type", "sub_type", "parent_account",
-              "sub_accounts", "auto_created", "state", "updated_at", "jea_id", "jesa_id"):
+    for k in (
+        "uuid",
+        "name",
+        "number",
+        "description",
+        "type",
+        "sub_type",
+        "parent_account",
+        "sub_accounts",
+        "auto_created",
+        "state",
+        "updated_at",
+        "jea_id",
+        "jesa_id",
+    ):
         assert k in a
     assert isinstance(a["number"], str) and a["updated_at"].endswith("Z") and "." in a["updated_at"]
     one = s.get(f"{emu.url}/accounting/businesses/{uuid}/ledger_accounts/accounts/{a['uuid']}").json()
@@ -521,6 +639,7 @@ def test_ledger_accounts(emu):
 # ------------------------------------------------------------------------------------------
 # faults
 # ------------------------------------------------------------------------------------------
+
 
 def test_rate_limit_injection(emu):
     s = session(emu)
@@ -538,7 +657,11 @@ def test_rate_limit_injection(emu):
     emu.faults.rate_limit_every = 0
     emu.faults.fail_next(2, 503)
     assert [s.get(acct_url(emu, "users/clients")).status_code for _ in range(3)] == [503, 503, 200]
-    assert ("GET", f"/accounting/account/{emu.accounts[0]['account_id']}/users/clients", 503) in emu.request_log
+    assert (
+        "GET",
+        f"/accounting/account/{emu.accounts[0]['account_id']}/users/clients",
+        503,
+    ) in emu.request_log
 
 
 def test_concurrent_requests(emu):
@@ -547,8 +670,11 @@ def test_concurrent_requests(emu):
     out = []
 
     def hit():
-        out.append(requests.get(acct_url(emu, "users/clients"),
-                                headers={"Authorization": f"Bearer {s_grant['access_token']}"}).status_code)
+        out.append(
+            requests.get(
+                acct_url(emu, "users/clients"), headers={"Authorization": f"Bearer {s_grant['access_token']}"}
+            ).status_code
+        )
 
     t0 = time.time()
     ths = [threading.Thread(target=hit) for _ in range(8)]
@@ -561,6 +687,7 @@ def test_concurrent_requests(emu):
 # ------------------------------------------------------------------------------------------
 # webhooks
 # ------------------------------------------------------------------------------------------
+
 
 def test_callback_verification_and_signed_delivery(emu):
     rcv = Receiver()
@@ -589,8 +716,14 @@ def test_callback_verification_and_signed_delivery(emu):
         statuses = emu.deliver_event(acct, "invoice.update", 200001)
         assert statuses == [200]
         ev = rcv.posts[-1]
-        assert [k for k, _ in ev["fields"]] == ["name", "object_id", "account_id", "business_id",
-                                                "identity_id", "user_id"]
+        assert [k for k, _ in ev["fields"]] == [
+            "name",
+            "object_id",
+            "account_id",
+            "business_id",
+            "identity_id",
+            "user_id",
+        ]
         assert ev["headers"]["X-FreshBooks-Hmac-SHA256"] == sign_webhook(ev["fields"], fields["verifier"])
         assert emu.deliver_event(acct, "client.create", 1) == []
         # resend sends a second verification
@@ -617,15 +750,20 @@ def test_callback_verification_and_signed_delivery(emu):
 # admin API + CLI
 # ------------------------------------------------------------------------------------------
 
+
 def test_admin_api(emu):
     acct = emu.accounts[1]["account_id"]
     base = f"{emu.url}/_emulator"
     assert requests.get(f"{base}/accounts").json()["accounts"] == emu.accounts
-    c = requests.post(f"{base}/create", json={"stream": "clients", "account_id": acct,
-                                              "fields": {"organization": "Admin Co"}}).json()
+    c = requests.post(
+        f"{base}/create",
+        json={"stream": "clients", "account_id": acct, "fields": {"organization": "Admin Co"}},
+    ).json()
     assert c["record"]["organization"] == "Admin Co"
-    requests.post(f"{base}/update", json={"stream": "clients", "account_id": acct, "id": c["id"],
-                                          "fields": {"fname": "Ada"}})
+    requests.post(
+        f"{base}/update",
+        json={"stream": "clients", "account_id": acct, "id": c["id"], "fields": {"fname": "Ada"}},
+    )
     requests.post(f"{base}/delete", json={"stream": "clients", "account_id": acct, "id": c["id"]})
     truth = requests.get(f"{base}/truth/clients", params={"account_id": acct}).json()["records"]
     rec = next(r for r in truth if r["id"] == c["id"])
@@ -642,9 +780,23 @@ def test_admin_api(emu):
 def test_cli_serve_with_state_file(tmp_path):
     state = tmp_path / "emu.json"
     env = dict(os.environ, PYTHONPATH=str(TESTS_DIR))
-    proc = subprocess.Popen([sys.executable, "-m", "freshbooks_emulator", "serve", "--port", "0",
-                             "--seed", "small", "--state-file", str(state)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "freshbooks_emulator",
+            "serve",
+            "--port",
+            "0",
+            "--seed",
+            "small",
+            "--state-file",
+            str(state),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         end = time.time() + 20
         while not state.exists() and time.time() < end:
@@ -652,8 +804,10 @@ def test_cli_serve_with_state_file(tmp_path):
         assert state.exists(), proc.stderr.read1().decode() if proc.poll() is not None else "timeout"
         st = json.loads(state.read_text())
         assert st["client_id"] == "test-client-id" and st["grant"]["refresh_token"]
-        r = requests.get(f"{st['url']}/auth/api/v1/users/me",
-                         headers={"Authorization": f"Bearer {st['grant']['access_token']}"})
+        r = requests.get(
+            f"{st['url']}/auth/api/v1/users/me",
+            headers={"Authorization": f"Bearer {st['grant']['access_token']}"},
+        )
         assert r.status_code == 200
     finally:
         proc.terminate()
@@ -670,8 +824,9 @@ def test_bulk_seed_is_lazy_and_fast(empty_emu):
     assert last - first + 1 == 100_000
     s = session(emu)
     t0 = time.time()
-    res = s.get(acct_url(emu, "invoices/invoices"), params={"per_page": 100, "page": 500,
-                                                            "include[]": "lines"}).json()["response"]["result"]
+    res = s.get(
+        acct_url(emu, "invoices/invoices"), params={"per_page": 100, "page": 500, "include[]": "lines"}
+    ).json()["response"]["result"]
     assert res["total"] == 100_000 and res["pages"] == 1000 and len(res["invoices"]) == 100
     assert all(2 <= len(i["lines"]) <= 3 for i in res["invoices"])
     assert time.time() - t0 < 3

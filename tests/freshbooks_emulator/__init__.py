@@ -14,6 +14,7 @@ Modules: streams (resource table), render (API shapes), store (data + mutations)
 (deterministic generators; the seed content is documented there), oauth, faults, webhooks,
 server (HTTP routing + /_emulator admin API), emulator (the FreshBooksEmulator object).
 """
+
 from .emulator import FreshBooksEmulator
 from .streams import STREAMS
 from .webhooks import sign_webhook

@@ -1,4 +1,5 @@
 """CLI: ``PYTHONPATH=tests python -m freshbooks_emulator serve --port 8765 --seed demo --state-file /tmp/x.json``"""
+
 from __future__ import annotations
 
 import argparse
@@ -24,14 +25,25 @@ def main(argv=None) -> int:
     s.add_argument("--client-id", default="test-client-id")
     s.add_argument("--client-secret", default="test-client-secret")
     s.add_argument("--redirect-uri", default="https://localhost/callback")
-    s.add_argument("--bulk", action="append", default=[],
-                   help="STREAM:N[:ACCOUNT_ID] lazily bulk-seed N records (repeatable)")
+    s.add_argument(
+        "--bulk",
+        action="append",
+        default=[],
+        help="STREAM:N[:ACCOUNT_ID] lazily bulk-seed N records (repeatable)",
+    )
     s.add_argument("--access-token-ttl", type=int, default=None)
     a = ap.parse_args(argv)
 
     now = datetime.fromisoformat(a.now.replace("Z", "+00:00")) if a.now else None
-    emu = FreshBooksEmulator(seed=a.seed, now=now, host=a.host, port=a.port, client_id=a.client_id,
-                             client_secret=a.client_secret, redirect_uri=a.redirect_uri)
+    emu = FreshBooksEmulator(
+        seed=a.seed,
+        now=now,
+        host=a.host,
+        port=a.port,
+        client_id=a.client_id,
+        client_secret=a.client_secret,
+        redirect_uri=a.redirect_uri,
+    )
     if a.access_token_ttl:
         emu.access_token_ttl = a.access_token_ttl
     for spec in a.bulk:
@@ -39,8 +51,14 @@ def main(argv=None) -> int:
         emu.seed_bulk(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else None)
     emu.start()
     if a.state_file:
-        state = {"url": emu.url, "client_id": emu.client_id, "client_secret": emu.client_secret,
-                 "redirect_uri": emu.redirect_uri, "grant": emu.issue_grant(), "accounts": emu.accounts}
+        state = {
+            "url": emu.url,
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "redirect_uri": emu.redirect_uri,
+            "grant": emu.issue_grant(),
+            "accounts": emu.accounts,
+        }
         tmp = a.state_file + ".tmp"
         with open(tmp, "w") as f:
             json.dump(state, f, indent=2)

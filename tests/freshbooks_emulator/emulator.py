@@ -1,4 +1,5 @@
 """FreshBooksEmulator: the object tests drive (see package docstring for the API)."""
+
 from __future__ import annotations
 
 import threading
@@ -17,16 +18,32 @@ from .webhooks import Callbacks, sign_webhook
 
 UTC = UTC
 
-SETTINGS = ("access_token_ttl", "token_response_delay", "filter_day_zone", "honour_updated_filter",
-            "delete_bumps_updated", "auto_deliver", "bill_timestamps_utc", "refresh_keeps_created_at",
-            "ignore_updated_filter_streams", "omit_fields")
+SETTINGS = (
+    "access_token_ttl",
+    "token_response_delay",
+    "filter_day_zone",
+    "honour_updated_filter",
+    "delete_bumps_updated",
+    "auto_deliver",
+    "bill_timestamps_utc",
+    "refresh_keeps_created_at",
+    "ignore_updated_filter_streams",
+    "omit_fields",
+)
 
 
 class FreshBooksEmulator:
-    def __init__(self, seed: str = "small", *, now: datetime | None = None, host: str = "127.0.0.1",
-                 port: int = 0, client_id: str = "test-client-id",
-                 client_secret: str = "test-client-secret",
-                 redirect_uri: str = "https://localhost/callback"):
+    def __init__(
+        self,
+        seed: str = "small",
+        *,
+        now: datetime | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str = "test-client-id",
+        client_secret: str = "test-client-secret",
+        redirect_uri: str = "https://localhost/callback",
+    ):
         self.seed = seed
         self.host, self.port = host, port
         self.client_id, self.client_secret, self.redirect_uri = client_id, client_secret, redirect_uri
@@ -67,8 +84,12 @@ class FreshBooksEmulator:
         self._server = Server((self.host, self.port), make_handler(self))
         self.port = self._server.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="freshbooks-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="freshbooks-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -145,18 +166,34 @@ class FreshBooksEmulator:
     # -- accounts / identity --------------------------------------------------------------
     @property
     def accounts(self) -> list[dict]:
-        return [{"account_id": a["account_id"], "business_id": a["business_id"],
-                 "business_uuid": a["business_uuid"], "name": a["name"]} for a in self._accounts]
+        return [
+            {
+                "account_id": a["account_id"],
+                "business_id": a["business_id"],
+                "business_uuid": a["business_uuid"],
+                "name": a["name"],
+            }
+            for a in self._accounts
+        ]
 
-    def add_account(self, account_id: str, business_id: int, name: str, currency: str = "USD",
-                    alt_currency: str = "CAD") -> dict:
+    def add_account(
+        self, account_id: str, business_id: int, name: str, currency: str = "USD", alt_currency: str = "CAD"
+    ) -> dict:
         """One more accounting account the identity owns (no records: fill it with seed_bulk/create)."""
         if self.account(account_id, strict=False) is not None or self.account_by_business(business_id):
             raise ValueError(f"account {account_id} / business {business_id} exists")
-        self._accounts.append({"account_id": account_id, "business_id": int(business_id),
-                               "business_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fb-emulator/{account_id}")),
-                               "name": name, "currency": currency, "alt_currency": alt_currency,
-                               "date_format": "mm/dd/yyyy", "timezone": "America/New_York"})
+        self._accounts.append(
+            {
+                "account_id": account_id,
+                "business_id": int(business_id),
+                "business_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fb-emulator/{account_id}")),
+                "name": name,
+                "currency": currency,
+                "alt_currency": alt_currency,
+                "date_format": "mm/dd/yyyy",
+                "timezone": "America/New_York",
+            }
+        )
         return self.accounts[-1]
 
     def account(self, account_id: str, strict: bool = True):
@@ -177,41 +214,108 @@ class FreshBooksEmulator:
         ident = self.identity
         memberships, roles, perms, subs, groups = [], [], {}, {}, []
         for i, a in enumerate(self._accounts):
-            memberships.append({
-                "id": 140130 + i, "role": "owner", "unacknowledged_change": False,
-                "fasttrack_token": None,
-                "business": {"id": a["business_id"], "business_uuid": a["business_uuid"], "name": a["name"],
-                             "account_id": a["account_id"], "date_format": a["date_format"],
-                             "timezone": a["timezone"], "active": True,
-                             "address": {"id": 9100 + i, "street": "100 King St W", "city": "Toronto",
-                                         "province": "Ontario", "country": "Canada", "postal_code": "M5X 1A9"},
-                             "phone_number": None, "business_clients": []}})
-            roles.append({"id": 770 + i, "role": "admin", "systemid": 88000 + i, "userid": 1,
-                          "created_at": "2023-01-05T15:04:05Z", "links": {"destroy": f"/api/v1/users/role/{770 + i}"},
-                          "accountid": a["account_id"]})
+            memberships.append(
+                {
+                    "id": 140130 + i,
+                    "role": "owner",
+                    "unacknowledged_change": False,
+                    "fasttrack_token": None,
+                    "business": {
+                        "id": a["business_id"],
+                        "business_uuid": a["business_uuid"],
+                        "name": a["name"],
+                        "account_id": a["account_id"],
+                        "date_format": a["date_format"],
+                        "timezone": a["timezone"],
+                        "active": True,
+                        "address": {
+                            "id": 9100 + i,
+                            "street": "100 King St W",
+                            "city": "Toronto",
+                            "province": "Ontario",
+                            "country": "Canada",
+                            "postal_code": "M5X 1A9",
+                        },
+                        "phone_number": None,
+                        "business_clients": [],
+                    },
+                }
+            )
+            roles.append(
+                {
+                    "id": 770 + i,
+                    "role": "admin",
+                    "systemid": 88000 + i,
+                    "userid": 1,
+                    "created_at": "2023-01-05T15:04:05Z",
+                    "links": {"destroy": f"/api/v1/users/role/{770 + i}"},
+                    "accountid": a["account_id"],
+                }
+            )
             perms[a["account_id"]] = {"can_edit": True}
             subs[a["account_id"]] = "active"
-            groups.append({"id": 660 + i, "group_id": 550 + i, "role": "owner",
-                           "identity_id": ident["identity_id"], "identity_uuid": ident["identity_uuid"],
-                           "business_id": a["business_id"], "active": True})
+            groups.append(
+                {
+                    "id": 660 + i,
+                    "group_id": 550 + i,
+                    "role": "owner",
+                    "identity_id": ident["identity_id"],
+                    "identity_uuid": ident["identity_uuid"],
+                    "business_id": a["business_id"],
+                    "active": True,
+                }
+            )
         # a client-only membership of someone else's business: no account_id
-        memberships.append({"id": 140199, "role": "client", "unacknowledged_change": False,
-                            "fasttrack_token": None,
-                            "business": {"id": 4399999, "business_uuid": "c4d2e6f8-1a3b-4c5d-8e7f-90a1b2c3d4e5",
-                                         "name": "Some Vendor I Buy From", "account_id": None,
-                                         "date_format": "mm/dd/yyyy", "active": True,
-                                         "address": None, "phone_number": None, "business_clients": []}})
+        memberships.append(
+            {
+                "id": 140199,
+                "role": "client",
+                "unacknowledged_change": False,
+                "fasttrack_token": None,
+                "business": {
+                    "id": 4399999,
+                    "business_uuid": "c4d2e6f8-1a3b-4c5d-8e7f-90a1b2c3d4e5",
+                    "name": "Some Vendor I Buy From",
+                    "account_id": None,
+                    "date_format": "mm/dd/yyyy",
+                    "active": True,
+                    "address": None,
+                    "phone_number": None,
+                    "business_clients": [],
+                },
+            }
+        )
         return {
-            "id": ident["id"], "identity_id": ident["identity_id"], "identity_uuid": ident["identity_uuid"],
-            "first_name": ident["first_name"], "last_name": ident["last_name"], "email": ident["email"],
-            "language": "en", "confirmed_at": "2023-01-05T15:04:05Z", "created_at": "2023-01-05T15:00:00Z",
-            "unconfirmed_email": None, "setup_complete": True, "phone_numbers": [], "addresses": [],
-            "profile": {"setup_complete": True, "first_name": ident["first_name"],
-                        "last_name": ident["last_name"], "phone_number": None, "address": None,
-                        "professions": []},
-            "profession": {}, "links": {"me": "/service/auth/api/v1/users/me", "roles": "/service/auth/api/v1/users/role"},
-            "permissions": perms, "groups": groups, "subscription_statuses": subs, "integrations": {},
-            "business_memberships": memberships, "identity_origin": "magnum", "roles": roles,
+            "id": ident["id"],
+            "identity_id": ident["identity_id"],
+            "identity_uuid": ident["identity_uuid"],
+            "first_name": ident["first_name"],
+            "last_name": ident["last_name"],
+            "email": ident["email"],
+            "language": "en",
+            "confirmed_at": "2023-01-05T15:04:05Z",
+            "created_at": "2023-01-05T15:00:00Z",
+            "unconfirmed_email": None,
+            "setup_complete": True,
+            "phone_numbers": [],
+            "addresses": [],
+            "profile": {
+                "setup_complete": True,
+                "first_name": ident["first_name"],
+                "last_name": ident["last_name"],
+                "phone_number": None,
+                "address": None,
+                "professions": [],
+            },
+            "profession": {},
+            "links": {"me": "/service/auth/api/v1/users/me", "roles": "/service/auth/api/v1/users/role"},
+            "permissions": perms,
+            "groups": groups,
+            "subscription_statuses": subs,
+            "integrations": {},
+            "business_memberships": memberships,
+            "identity_origin": "magnum",
+            "roles": roles,
         }
 
     # -- OAuth helpers --------------------------------------------------------------------
@@ -261,7 +365,11 @@ class FreshBooksEmulator:
             accts = [account_id] if account_id else [a["account_id"] for a in self._accounts]
             return [REPORTS.snapshot(self, acct, stream) for acct in accts]
         if stream in S.LINE_RIDERS:  # "invoice_lines", "estimate_lines", ...
-            return [line for doc in self.truth(S.LINE_RIDERS[stream], account_id) for line in doc.get("lines") or []]
+            return [
+                line
+                for doc in self.truth(S.LINE_RIDERS[stream], account_id)
+                for line in doc.get("lines") or []
+            ]
         accts = [account_id] if account_id else [a["account_id"] for a in self._accounts]
         out = []
         for acct in accts:
@@ -310,7 +418,8 @@ class FreshBooksEmulator:
         ev = S.spec(stream).event
         if not ev:
             return
-        th = threading.Thread(target=self.webhooks.deliver, args=(account_id, f"{ev}.{action}", pk),
-                              daemon=True)
+        th = threading.Thread(
+            target=self.webhooks.deliver, args=(account_id, f"{ev}.{action}", pk), daemon=True
+        )
         th.start()
         self.webhooks.threads.append(th)

@@ -40,6 +40,7 @@ injected) and ``injected_by_kind``.
 For tests that measure waits, :attr:`Faults.arrivals` keeps ``(monotonic time, path, kind)`` for
 every API request, ``kind`` being the fault injected into it (``None`` when answered normally).
 """
+
 from __future__ import annotations
 
 import collections
@@ -64,9 +65,22 @@ class TransportFault:
 
 
 class Faults:
-    FIELDS = ("rate_limit_every", "server_error_every", "server_error_status", "latency",
-              "retry_after", "token_error_every", "reset_every", "timeout_every", "timeout_seconds",
-              "truncate_every", "truncate_style", "garbage_every", "garbage_style", "only_paths")
+    FIELDS = (
+        "rate_limit_every",
+        "server_error_every",
+        "server_error_status",
+        "latency",
+        "retry_after",
+        "token_error_every",
+        "reset_every",
+        "timeout_every",
+        "timeout_seconds",
+        "truncate_every",
+        "truncate_style",
+        "garbage_every",
+        "garbage_style",
+        "only_paths",
+    )
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -95,7 +109,8 @@ class Faults:
             self.injected = 0
             self.injected_by_kind: collections.Counter[str] = collections.Counter()
             self.arrivals: collections.deque[tuple[float, str, str | None]] = collections.deque(
-                maxlen=200_000)
+                maxlen=200_000
+            )
 
     def configure(self, **kw) -> None:
         for k, v in kw.items():
@@ -141,8 +156,9 @@ class Faults:
             if self.retry_after is not None:
                 headers["Retry-After"] = str(self.retry_after)
         else:
-            body = {"response": {"errors": [{"errno": status,
-                                             "message": "Service temporarily unavailable."}]}}
+            body = {
+                "response": {"errors": [{"errno": status, "message": "Service temporarily unavailable."}]}
+            }
         self._count_injection(str(status))
         return status, headers, body
 
@@ -205,6 +221,12 @@ class Faults:
             self._token_count += 1
             if self.token_error_every and self._token_count % int(self.token_error_every) == 0:
                 self._count_injection("token_503")
-                return 503, {}, {"error": "temporarily_unavailable",
-                                 "error_description": "The server is temporarily unavailable."}
+                return (
+                    503,
+                    {},
+                    {
+                        "error": "temporarily_unavailable",
+                        "error_description": "The server is temporarily unavailable.",
+                    },
+                )
         return None

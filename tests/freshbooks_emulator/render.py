@@ -13,6 +13,7 @@ record, drops internal keys (leading ``_``) and formats each datetime by the str
 * time entries / callbacks / identity: ``"YYYY-MM-DDTHH:MM:SSZ"``;
 * ledger accounts: ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"``.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -76,8 +77,11 @@ def _conv(value, key, spec: S.StreamSpec, overrides: dict, local_tz):
     if t in _PLAIN:
         return value
     if t is dict:
-        return {k: (v if type(v) in _PLAIN else _conv(v, k, spec, overrides, local_tz))
-                for k, v in value.items() if not k.startswith("_")}
+        return {
+            k: (v if type(v) in _PLAIN else _conv(v, k, spec, overrides, local_tz))
+            for k, v in value.items()
+            if not k.startswith("_")
+        }
     if t is list:
         return [v if type(v) in _PLAIN else _conv(v, key, spec, overrides, local_tz) for v in value]
     if isinstance(value, datetime):
@@ -88,15 +92,19 @@ def _conv(value, key, spec: S.StreamSpec, overrides: dict, local_tz):
     if isinstance(value, Decimal):
         return dec_str(value)
     if isinstance(value, dict):
-        return {k: _conv(v, k, spec, overrides, local_tz) for k, v in value.items()
-                if not (isinstance(k, str) and k.startswith("_"))}
+        return {
+            k: _conv(v, k, spec, overrides, local_tz)
+            for k, v in value.items()
+            if not (isinstance(k, str) and k.startswith("_"))
+        }
     if isinstance(value, (list, tuple)):
         return [_conv(v, key, spec, overrides, local_tz) for v in value]
     return value
 
 
-def render(spec: S.StreamSpec, rec: dict, include: frozenset | set = frozenset(),
-           overrides: dict | None = None) -> dict:
+def render(
+    spec: S.StreamSpec, rec: dict, include: frozenset | set = frozenset(), overrides: dict | None = None
+) -> dict:
     """Render one internal record as the API shows it (list item and single GET look alike)."""
     overrides = overrides or {}
     local_tz = rec.get("local_timezone")

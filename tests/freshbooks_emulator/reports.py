@@ -14,6 +14,7 @@
 Deleted records (vis_state 1) and drafts do not count, as in FreshBooks (§8). Amounts of one
 currency only (``currency_code``, default the account's).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -22,11 +23,22 @@ from decimal import Decimal
 from .seed import c2, m
 
 #: the tap's report streams -> the report each one reads
-REPORT_STREAMS = {"report_profit_loss": "profitloss_entity", "report_tax_summary": "taxsummary",
-                  "report_accounts_aging": "accounts_aging"}
-REPORT_KEYS = {"profitloss_entity": "profitloss", "taxsummary": "taxsummary", "accounts_aging": "accounts_aging"}
-AGING_BUCKETS = (("interval_0_30", 0, 30), ("interval_31_60", 31, 60), ("interval_61_90", 61, 90),
-                 ("interval_91_plus", 91, None))
+REPORT_STREAMS = {
+    "report_profit_loss": "profitloss_entity",
+    "report_tax_summary": "taxsummary",
+    "report_accounts_aging": "accounts_aging",
+}
+REPORT_KEYS = {
+    "profitloss_entity": "profitloss",
+    "taxsummary": "taxsummary",
+    "accounts_aging": "accounts_aging",
+}
+AGING_BUCKETS = (
+    ("interval_0_30", 0, 30),
+    ("interval_31_60", 31, 60),
+    ("interval_61_90", 61, 90),
+    ("interval_91_plus", 91, None),
+)
 
 
 def _day(value) -> date | None:
@@ -47,8 +59,11 @@ def _within(value, start: date, end: date) -> bool:
 
 def _live(emu, stream: str, acct: str) -> list[dict]:
     store = emu.store
-    return [r for r in (store.get(stream, acct, pk) for pk in store.query(stream, acct, vis="all"))
-            if r.get("vis_state", 0) != 1]
+    return [
+        r
+        for r in (store.get(stream, acct, pk) for pk in store.query(stream, acct, vis="all"))
+        if r.get("vis_state", 0) != 1
+    ]
 
 
 def _sent_invoices(emu, acct: str, code: str) -> list[dict]:
@@ -56,28 +71,65 @@ def _sent_invoices(emu, acct: str, code: str) -> list[dict]:
 
 
 def _node(description: str, entry_type: str, amount: Decimal, code: str, children=()) -> dict:
-    return {"description": description, "entry_type": entry_type, "data": [m(c2(amount), code)],
-            "total": m(c2(amount), code), "children": list(children)}
+    return {
+        "description": description,
+        "entry_type": entry_type,
+        "data": [m(c2(amount), code)],
+        "total": m(c2(amount), code),
+        "children": list(children),
+    }
 
 
 def profitloss(emu, acct: str, start: date, end: date, code: str) -> dict:
-    sales = sum((Decimal(i["amount"]["amount"]) for i in _sent_invoices(emu, acct, code)
-                 if _within(i["create_date"], start, end)), Decimal(0))
-    other = sum((Decimal(o["amount"]["amount"]) for o in _live(emu, "other_incomes", acct)
-                 if _within(o["date"], start, end) and o["amount"]["code"] == code), Decimal(0))
+    sales = sum(
+        (
+            Decimal(i["amount"]["amount"])
+            for i in _sent_invoices(emu, acct, code)
+            if _within(i["create_date"], start, end)
+        ),
+        Decimal(0),
+    )
+    other = sum(
+        (
+            Decimal(o["amount"]["amount"])
+            for o in _live(emu, "other_incomes", acct)
+            if _within(o["date"], start, end) and o["amount"]["code"] == code
+        ),
+        Decimal(0),
+    )
     by_category: dict[str, Decimal] = {}
     for e in _live(emu, "expenses", acct):
         if _within(e["date"], start, end) and e["amount"]["code"] == code:
             category = emu.store.get("expense_categories", acct, e["categoryid"])
             name = (category or {}).get("category", "Uncategorized")
             by_category[name] = by_category.get(name, Decimal(0)) + Decimal(e["amount"]["amount"])
-    income = [_node("Income", "income", sales + other, code,
-                    [_node("Sales", "income", sales, code), _node("Other Income", "income", other, code)])]
-    expenses = [_node("Expenses", "expense", sum(by_category.values(), Decimal(0)), code,
-                      [_node(name, "expense", amount, code) for name, amount in sorted(by_category.items())])]
-    return {"cash_based": False, "currency_code": code, "start_date": start.isoformat(),
-            "end_date": end.isoformat(), "dates": [{"start_date": start.isoformat(), "end_date": end.isoformat()}],
-            "income": income, "expenses": expenses}
+    income = [
+        _node(
+            "Income",
+            "income",
+            sales + other,
+            code,
+            [_node("Sales", "income", sales, code), _node("Other Income", "income", other, code)],
+        )
+    ]
+    expenses = [
+        _node(
+            "Expenses",
+            "expense",
+            sum(by_category.values(), Decimal(0)),
+            code,
+            [_node(name, "expense", amount, code) for name, amount in sorted(by_category.items())],
+        )
+    ]
+    return {
+        "cash_based": False,
+        "currency_code": code,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "dates": [{"start_date": start.isoformat(), "end_date": end.isoformat()}],
+        "income": income,
+        "expenses": expenses,
+    }
 
 
 def taxsummary(emu, acct: str, start: date, end: date, code: str) -> dict:
@@ -92,9 +144,15 @@ def taxsummary(emu, acct: str, start: date, end: date, code: str) -> dict:
                 row = taxes.setdefault(name, [Decimal(0), Decimal(0)])
                 row[0] += amount
                 row[1] += amount * Decimal(percent) / 100
-    return {"currency_code": code, "start_date": start.isoformat(), "end_date": end.isoformat(),
-            "taxes": [{"tax_name": name, "taxable_amount": m(c2(base), code), "tax_collected": m(c2(tax), code)}
-                      for name, (base, tax) in sorted(taxes.items())]}
+    return {
+        "currency_code": code,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "taxes": [
+            {"tax_name": name, "taxable_amount": m(c2(base), code), "tax_collected": m(c2(tax), code)}
+            for name, (base, tax) in sorted(taxes.items())
+        ],
+    }
 
 
 def _id_order(item: tuple) -> tuple:
@@ -118,13 +176,27 @@ def accounts_aging(emu, acct: str, end: date, code: str) -> dict:
     accounts = []
     for userid, row in sorted(clients.items(), key=_id_order):
         client = (emu.store.get("clients", acct, userid) if isinstance(userid, int) else None) or {}
-        accounts.append({"userid": userid, "organization": client.get("organization", ""),
-                         **{k: m(c2(v), code) for k, v in row.items()},
-                         "total": m(c2(sum(row.values(), Decimal(0))), code)})
-    totals = {name: m(c2(sum((Decimal(a[name]["amount"]) for a in accounts), Decimal(0))), code)
-              for name, _lo, _hi in AGING_BUCKETS}
-    return {"currency_code": code, "end_date": end.isoformat(), "accounts": accounts,
-            "totals": {**totals, "total": m(c2(sum((Decimal(v["amount"]) for v in totals.values()), Decimal(0))), code)}}
+        accounts.append(
+            {
+                "userid": userid,
+                "organization": client.get("organization", ""),
+                **{k: m(c2(v), code) for k, v in row.items()},
+                "total": m(c2(sum(row.values(), Decimal(0))), code),
+            }
+        )
+    totals = {
+        name: m(c2(sum((Decimal(a[name]["amount"]) for a in accounts), Decimal(0))), code)
+        for name, _lo, _hi in AGING_BUCKETS
+    }
+    return {
+        "currency_code": code,
+        "end_date": end.isoformat(),
+        "accounts": accounts,
+        "totals": {
+            **totals,
+            "total": m(c2(sum((Decimal(v["amount"]) for v in totals.values()), Decimal(0))), code),
+        },
+    }
 
 
 def report(emu, acct: str, name: str, params: dict) -> dict:
@@ -144,4 +216,9 @@ def snapshot(emu, acct: str, stream: str) -> dict:
     params = {"end_date": day.isoformat()}
     if name != "accounts_aging":
         params["start_date"] = day.replace(month=1, day=1).isoformat()
-    return {"id": day.isoformat(), "report_date": day.isoformat(), **params, "report": report(emu, acct, name, params)}
+    return {
+        "id": day.isoformat(),
+        "report_date": day.isoformat(),
+        **params,
+        "report": report(emu, acct, name, params),
+    }

@@ -1,4 +1,5 @@
 """HTTP routing: one ThreadingHTTPServer serves api_url, auth_url and the /_emulator admin API."""
+
 from __future__ import annotations
 
 import html
@@ -34,15 +35,35 @@ class HTTPError(Exception):
 
 
 def acct_error(status, errno, message, field=None, obj=None, value=None):
-    return HTTPError(status, {"response": {"errors": [
-        {"errno": errno, "field": field, "message": message, "object": obj,
-         "value": None if value is None else str(value)}]}})
+    return HTTPError(
+        status,
+        {
+            "response": {
+                "errors": [
+                    {
+                        "errno": errno,
+                        "field": field,
+                        "message": message,
+                        "object": obj,
+                        "value": None if value is None else str(value),
+                    }
+                ]
+            }
+        },
+    )
 
 
 def ledger_404():
-    return HTTPError(404, {"errors": {"message": "Request failed with status code 404", "status": 404,
-                                      "details": [{"reason": "Not found.",
-                                                   "metadata": {"message": "Not found.", "field": None}}]}})
+    return HTTPError(
+        404,
+        {
+            "errors": {
+                "message": "Request failed with status code 404",
+                "status": 404,
+                "details": [{"reason": "Not found.", "metadata": {"message": "Not found.", "field": None}}],
+            }
+        },
+    )
 
 
 class Request:
@@ -116,6 +137,7 @@ def make_handler(emu):
                 status, headers, payload = e.status, e.headers, e.body
             except Exception as e:  # pragma: no cover - surfaced in the response for debugging
                 import traceback
+
                 traceback.print_exc()
                 status, headers, payload = 500, {}, {"error": "internal_error", "error_description": repr(e)}
             fault = getattr(req, "fault", None)
@@ -138,11 +160,13 @@ def make_handler(emu):
             half = len(data) // 2
             if fault.kind == "garbage":
                 if fault.style == "html":
-                    page = ("<html><head><title>502 Bad Gateway</title></head><body><center>"
-                            "<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
+                    page = (
+                        "<html><head><title>502 Bad Gateway</title></head><body><center>"
+                        "<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+                    )
                     self._send(200, {"Content-Type": "text/html; charset=utf-8"}, page)
                 elif fault.style == "binary":
-                    self._send(200, {"Content-Type": "application/json"}, b"\xff\xfe\x00\x81{\"resp\xc3")
+                    self._send(200, {"Content-Type": "application/json"}, b'\xff\xfe\x00\x81{"resp\xc3')
                 else:  # half_json: a well-framed answer whose JSON stops half-way
                     self._send(200, {"Content-Type": "application/json"}, data[:half])
                 return 200
@@ -272,27 +296,36 @@ def route(emu, req: Request):
     m = R_LEDGER.match(p)
     if m:
         return ledger(emu, req, m.group(1), m.group(2))
-    for rx, stream, single in ((R_PROJECTS, "projects", False), (R_PROJECT, "projects", True),
-                               (R_SERVICES, "services", False), (R_SERVICE, "services", True)):
+    for rx, stream, single in (
+        (R_PROJECTS, "projects", False),
+        (R_PROJECT, "projects", True),
+        (R_SERVICES, "services", False),
+        (R_SERVICE, "services", True),
+    ):
         m = rx.match(p)
         if m:
             return project_family(emu, req, stream, int(m.group(1)), int(m.group(2)) if single else None)
     m = R_TIME.match(p)
     if m:
-        return project_family(emu, req, "time_entries", int(m.group(1)),
-                              int(m.group(2)) if m.group(2) else None)
-    raise HTTPError(404, {"response": {"errors": [{"errno": 404, "message": "Requested resource could not be found."}]}})
+        return project_family(
+            emu, req, "time_entries", int(m.group(1)), int(m.group(2)) if m.group(2) else None
+        )
+    raise HTTPError(
+        404, {"response": {"errors": [{"errno": 404, "message": "Requested resource could not be found."}]}}
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # OAuth
 # ------------------------------------------------------------------------------------------
 
+
 def _client_creds(req, form):
     cid, secret = form.get("client_id"), form.get("client_secret")
     auth = req.headers.get("Authorization") or ""
     if auth.lower().startswith("basic ") and not secret:
         import base64
+
         try:
             u, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
             cid, secret = cid or urllib.parse.unquote(u), urllib.parse.unquote(pw)
@@ -314,8 +347,11 @@ def token_endpoint(emu, req):
         elif gt == "refresh_token":
             resp = emu.oauth.refresh(cid, secret, form.get("refresh_token"), form.get("redirect_uri"))
         else:
-            raise OAuthError(400, "unsupported_grant_type",
-                             "The authorization grant type is not supported by the authorization server.")
+            raise OAuthError(
+                400,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            )
     except OAuthError as e:
         return e.status, {}, e.body()
     # rotation already happened server-side; now (optionally) stall before answering
@@ -341,8 +377,10 @@ def authorize_endpoint(emu, req):
             raise OAuthError(400, "unsupported_response_type", "response_type must be code.")
         code = emu.oauth.authorize(q.get("client_id"), q.get("redirect_uri"), q.get("scope"))
     except OAuthError as e:
-        page = (f"<html><body><h1>Invalid request</h1><p>{html.escape(e.error)}: "
-                f"{html.escape(e.description)}</p></body></html>")
+        page = (
+            f"<html><body><h1>Invalid request</h1><p>{html.escape(e.error)}: "
+            f"{html.escape(e.description)}</p></body></html>"
+        )
         return 400, {}, page
     params = [("code", code)]
     if "state" in q:
@@ -355,14 +393,16 @@ def authorize_endpoint(emu, req):
 # helpers
 # ------------------------------------------------------------------------------------------
 
+
 def _paging(req, default_per_page, errno_page=1014, errno_pp=1013):
     page = _int(req.q.get("page"), "page", errno_page, 1)
     per_page = _int(req.q.get("per_page"), "per_page", errno_pp, default_per_page)
     if page < 0:
         raise acct_error(400, errno_page, "page must be a positive number", field="page", value=page)
     if per_page < 0:
-        raise acct_error(400, errno_pp, "per_page must be a positive number", field="per_page",
-                         value=per_page)
+        raise acct_error(
+            400, errno_pp, "per_page must be a positive number", field="per_page", value=per_page
+        )
     page = max(page, 1)
     if per_page == 0:
         per_page = default_per_page
@@ -374,7 +414,7 @@ def _page_slice(pks, page, per_page):
     total = len(pks)
     pages = math.ceil(total / per_page) if total else 0
     start = (page - 1) * per_page
-    return pks[start:start + per_page], total, pages
+    return pks[start : start + per_page], total, pages
 
 
 def parse_filter_day(value: str, zone: str, field: str, obj: str) -> datetime:
@@ -396,9 +436,14 @@ def parse_filter_day(value: str, zone: str, field: str, obj: str) -> datetime:
 def _account_or_403(emu, account_id):
     acc = emu.account(account_id, strict=False)
     if acc is None:
-        raise acct_error(403, 1003, "The server could not verify that you are authorized to access "
-                                    "the URL requested.", field="accountid", obj="account",
-                         value=account_id)
+        raise acct_error(
+            403,
+            1003,
+            "The server could not verify that you are authorized to access the URL requested.",
+            field="accountid",
+            obj="account",
+            value=account_id,
+        )
     return acc
 
 
@@ -412,6 +457,7 @@ def _coerce_id(v):
 # ------------------------------------------------------------------------------------------
 # accounting family
 # ------------------------------------------------------------------------------------------
+
 
 def accounting(emu, req, account_id, path, pk):
     if path == "reports/accounting" and pk in REPORTS.REPORT_KEYS and req.method == "GET":
@@ -435,23 +481,46 @@ def accounting(emu, req, account_id, path, pk):
         if req.method == "POST" and not spec.read_only:
             data = req.json().get(spec.single_key) or {}
             rec = emu.create(spec.name, account_id, **_api_fields(spec, data))
-            return 200, {}, {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, rec[spec.pk], include)}}}
+            return (
+                200,
+                {},
+                {
+                    "response": {
+                        "result": {
+                            spec.single_key: emu.render_one(spec.name, account_id, rec[spec.pk], include)
+                        }
+                    }
+                },
+            )
         raise acct_error(405, 405, "Method not allowed.")
     pkv = _coerce_id(pk)
     exists = emu.store.get(spec.name, account_id, pkv) is not None
     if not exists:
-        raise acct_error(404, 1012, f"{spec.single_key.replace('_', ' ').capitalize()} not found.",
-                         field=spec.pk if spec.pk != "id" else (spec.aliases[0] if spec.aliases else "id"),
-                         obj=spec.single_key, value=pk)
+        raise acct_error(
+            404,
+            1012,
+            f"{spec.single_key.replace('_', ' ').capitalize()} not found.",
+            field=spec.pk if spec.pk != "id" else (spec.aliases[0] if spec.aliases else "id"),
+            obj=spec.single_key,
+            value=pk,
+        )
     if req.method == "GET":
-        return 200, {}, {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}}
+        return (
+            200,
+            {},
+            {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}},
+        )
     if spec.read_only:
         raise acct_error(405, 405, "Method not allowed.")
     if req.method == "DELETE":
         emu.delete(spec.name, account_id, pkv)
         if spec.delete_mode == "hard":
             return 200, {}, {"response": {"result": {}}}
-        return 200, {}, {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}}
+        return (
+            200,
+            {},
+            {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}},
+        )
     if req.method in ("PUT", "PATCH"):
         data = req.json().get(spec.single_key) or {}
         if "vis_state" in data and spec.vis_state:
@@ -465,7 +534,11 @@ def accounting(emu, req, account_id, path, pk):
                 emu.update(spec.name, account_id, pkv, vis_state=0)
         else:
             emu.update(spec.name, account_id, pkv, **_api_fields(spec, data))
-        return 200, {}, {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}}
+        return (
+            200,
+            {},
+            {"response": {"result": {spec.single_key: emu.render_one(spec.name, account_id, pkv, include)}}},
+        )
     raise acct_error(405, 405, "Method not allowed.")
 
 
@@ -494,21 +567,42 @@ def accounting_list(emu, req, spec, account_id, include):
             vis = v
     umin = umax = None
     zone = emu.filter_day_zone
-    if (spec.updated_field and emu.honour_updated_filter
-            and spec.name not in emu.ignore_updated_filter_streams):
+    if (
+        spec.updated_field
+        and emu.honour_updated_filter
+        and spec.name not in emu.ignore_updated_filter_streams
+    ):
         if req.q.get("search[updated_min]"):
             umin = parse_filter_day(req.q["search[updated_min]"], zone, "updated_min", spec.single_key)
         if req.q.get("search[updated_max]"):
             umax = parse_filter_day(req.q["search[updated_max]"], zone, "updated_max", spec.single_key)
         if umin and umax and umax < umin:
-            raise acct_error(400, 1007, "The end of the date range is before the start.",
-                             field="updated_max", obj=spec.single_key)
+            raise acct_error(
+                400,
+                1007,
+                "The end of the date range is before the start.",
+                field="updated_max",
+                obj=spec.single_key,
+            )
     extra = _accounting_extra(req, spec)
     pks = emu.store.query(spec.name, account_id, vis=vis, updated_min=umin, updated_max=umax, extra=extra)
     chunk, total, pages = _page_slice(pks, page, per_page)
     items = emu.store.render_many(spec.name, account_id, chunk, include)
-    return 200, {}, {"response": {"result": {spec.list_key: items, "page": page, "pages": pages,
-                                             "per_page": per_page, "total": total}}}
+    return (
+        200,
+        {},
+        {
+            "response": {
+                "result": {
+                    spec.list_key: items,
+                    "page": page,
+                    "pages": pages,
+                    "per_page": per_page,
+                    "total": total,
+                }
+            }
+        },
+    )
 
 
 def _accounting_extra(req, spec):
@@ -550,6 +644,7 @@ def _accounting_extra(req, spec):
 # project family
 # ------------------------------------------------------------------------------------------
 
+
 def _business_or_404(emu, business_id):
     acc = emu.account_by_business(business_id)
     if acc is None:
@@ -559,8 +654,13 @@ def _business_or_404(emu, business_id):
 
 def parse_updated_since(v: str) -> datetime:
     s = v.strip()
-    err = HTTPError(422, {"errno": 2001, "error": {
-        "updated_since": "Input should be a valid datetime or date, input is too short"}})
+    err = HTTPError(
+        422,
+        {
+            "errno": 2001,
+            "error": {"updated_since": "Input should be a valid datetime or date, input is too short"},
+        },
+    )
     if len(s) < 10:
         raise err
     try:
@@ -569,8 +669,15 @@ def parse_updated_since(v: str) -> datetime:
             return datetime(d.year, d.month, d.day, tzinfo=UTC)
         dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPError(422, {"errno": 2001, "error": {
-            "updated_since": "Input should be a valid datetime or date, invalid character in year"}})
+        raise HTTPError(
+            422,
+            {
+                "errno": 2001,
+                "error": {
+                    "updated_since": "Input should be a valid datetime or date, invalid character in year"
+                },
+            },
+        )
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -634,7 +741,11 @@ def project_family(emu, req, stream, business_id, pk):
                     t = parse_updated_since(req.q[key])
                 except HTTPError:
                     raise HTTPError(422, {"errno": 2001, "error": {key: "Input should be a valid datetime"}})
-                preds.append((lambda r, t=t: r["started_at"] >= t) if op == "ge" else (lambda r, t=t: r["started_at"] <= t))
+                preds.append(
+                    (lambda r, t=t: r["started_at"] >= t)
+                    if op == "ge"
+                    else (lambda r, t=t: r["started_at"] <= t)
+                )
                 sig.append((key, t))
     elif stream == "projects":
         for key in ("active", "complete"):
@@ -661,6 +772,7 @@ def project_family(emu, req, stream, business_id, pk):
 # team members (auth family: {"response": [...], "meta": {page, per_page, total}}, no "pages")
 # ------------------------------------------------------------------------------------------
 
+
 def team_members(emu, req, business_id, uuid):
     account_id = _business_or_404(emu, business_id)["account_id"]
     if uuid is not None:
@@ -674,13 +786,20 @@ def team_members(emu, req, business_id, uuid):
         extra = (("active", active), lambda r: bool(r.get("active")) == active)
     pks = emu.store.query("team_members", account_id, vis="all", extra=extra)
     chunk, total, _pages = _page_slice(pks, page, per_page)
-    return 200, {}, {"response": emu.store.render_many("team_members", account_id, chunk),
-                     "meta": {"page": page, "per_page": per_page, "total": total}}
+    return (
+        200,
+        {},
+        {
+            "response": emu.store.render_many("team_members", account_id, chunk),
+            "meta": {"page": page, "per_page": per_page, "total": total},
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # ledger accounts
 # ------------------------------------------------------------------------------------------
+
 
 def ledger(emu, req, business_uuid, pk):
     acc = emu.account_by_uuid(business_uuid)
@@ -699,17 +818,28 @@ def ledger(emu, req, business_uuid, pk):
 # webhook callbacks
 # ------------------------------------------------------------------------------------------
 
+
 def _cb_public(cb):
     d = dict(cb)
-    pub = {"callbackid": d["callbackid"], "event": d["event"], "uri": d["uri"], "verified": d["verified"],
-           "updated_at": fmt_dt(d["updated_at"], S.UTC_Z)}
+    pub = {
+        "callbackid": d["callbackid"],
+        "event": d["event"],
+        "uri": d["uri"],
+        "verified": d["verified"],
+        "updated_at": fmt_dt(d["updated_at"], S.UTC_Z),
+    }
     return pub
 
 
 def _cb_422(*details):
-    return HTTPError(422, {"errno": 422, "message": "The request was well-formed but was unable to be "
-                                                    "followed due to semantic errors.",
-                           "details": list(details)})
+    return HTTPError(
+        422,
+        {
+            "errno": 422,
+            "message": "The request was well-formed but was unable to be followed due to semantic errors.",
+            "details": list(details),
+        },
+    )
 
 
 def callbacks(emu, req, account_id, cid):
@@ -720,9 +850,21 @@ def callbacks(emu, req, account_id, cid):
             page, per_page = _paging(req, 15)
             items = reg.list(account_id, req.q.get("search[event]"))
             chunk, total, pages = _page_slice(items, page, per_page)
-            return 200, {}, {"response": {"result": {"callbacks": [_cb_public(c) for c in chunk],
-                                                     "page": page, "pages": pages, "per_page": per_page,
-                                                     "total": total}}}
+            return (
+                200,
+                {},
+                {
+                    "response": {
+                        "result": {
+                            "callbacks": [_cb_public(c) for c in chunk],
+                            "page": page,
+                            "pages": pages,
+                            "per_page": per_page,
+                            "total": total,
+                        }
+                    }
+                },
+            )
         if req.method == "POST":
             data = req.json().get("callback") or {}
             event, uri = data.get("event") or "", data.get("uri") or ""
@@ -779,7 +921,7 @@ def _admin_fields(fields: dict) -> dict:
 
 
 def admin(emu, req):
-    p = req.path[len("/_emulator/"):].strip("/")
+    p = req.path[len("/_emulator/") :].strip("/")
     data = req.json() if req.method in ("POST", "PUT") else {}
     if p in ("create", "update", "delete", "archive"):
         stream, acct = data.get("stream"), data.get("account_id") or emu.accounts[0]["account_id"]
@@ -840,12 +982,24 @@ def admin(emu, req):
         rng = emu.seed_bulk(data["stream"], int(data["n"]), data.get("account_id"))
         return 200, {}, {"ids": rng}
     if p == "deliver":
-        st = emu.deliver_event(data.get("account_id") or emu.accounts[0]["account_id"], data["name"],
-                               data["object_id"], data.get("url"))
+        st = emu.deliver_event(
+            data.get("account_id") or emu.accounts[0]["account_id"],
+            data["name"],
+            data["object_id"],
+            data.get("url"),
+        )
         return 200, {}, {"statuses": st}
     if p == "callbacks":
-        return 200, {}, {"callbacks": [dict(_cb_public(c), verifier=c["verifier"], account_id=c["account_id"])
-                                       for c in emu.callbacks]}
+        return (
+            200,
+            {},
+            {
+                "callbacks": [
+                    dict(_cb_public(c), verifier=c["verifier"], account_id=c["account_id"])
+                    for c in emu.callbacks
+                ]
+            },
+        )
     if p == "deliveries":
         return 200, {}, {"deliveries": [dict(d, at=d["at"].isoformat()) for d in emu.webhooks.deliveries]}
     if p == "seed_info":

@@ -5,6 +5,7 @@ keys with a leading ``_``).  Bulk-seeded records are kept as ``LazyRow`` stubs (
 updated, vis_state) and generated on demand from the seed, so 100k invoices cost a few MB.
 A mutation of a lazy row materialises it into a plain dict.
 """
+
 from __future__ import annotations
 
 import random
@@ -152,10 +153,13 @@ class Store:
                     cache[stream] = self.active_ids(stream, acct)
                 return cache[stream]
         else:
+
             def ids_fn(stream):
                 return self.active_ids(stream, acct)
-        return SEED.Ctx(account, ids_fn, lambda stream, pk: self.get(stream, acct, pk),
-                        self.emu.identity["identity_id"])
+
+        return SEED.Ctx(
+            account, ids_fn, lambda stream, pk: self.get(stream, acct, pk), self.emu.identity["identity_id"]
+        )
 
     # -- mutations ------------------------------------------------------------------------
     def _normalize(self, spec: S.StreamSpec, rec: dict, fields: dict, acct: str) -> dict:
@@ -193,10 +197,21 @@ class Store:
                 if amt is None:
                     amt = SEED.c2(Decimal(uc["amount"]) * qty)
                 line["amount"] = {"amount": dec_str(amt), "code": code}
-            for k, v in (("name", ""), ("description", ""), ("taxName1", ""), ("taxAmount1", None),
-                         ("taxName2", ""), ("taxAmount2", None), ("type", 0), ("expenseid", 0),
-                         ("compounded_tax", False), ("date", None), ("retainer_id", None),
-                         ("modern_project_id", None), ("modern_time_entries", [])):
+            for k, v in (
+                ("name", ""),
+                ("description", ""),
+                ("taxName1", ""),
+                ("taxAmount1", None),
+                ("taxName2", ""),
+                ("taxAmount2", None),
+                ("type", 0),
+                ("expenseid", 0),
+                ("compounded_tax", False),
+                ("date", None),
+                ("retainer_id", None),
+                ("modern_project_id", None),
+                ("modern_time_entries", []),
+            ):
                 line.setdefault(k, v)
             line["updated"] = updated
             fixed.append(line)
@@ -211,8 +226,10 @@ class Store:
             if spec.name == "invoices" and "amount" not in fields:
                 SEED.invoice_totals(rec)
             elif "amount" not in fields:  # credit notes, estimates, profiles: the sum of the lines
-                rec["amount"] = {"amount": dec_str(SEED.c2(sum(Decimal(l["amount"]["amount"]) for l in rec["lines"]))),
-                                 "code": rec.get("currency_code", "USD")}
+                rec["amount"] = {
+                    "amount": dec_str(SEED.c2(sum(Decimal(l["amount"]["amount"]) for l in rec["lines"]))),
+                    "code": rec.get("currency_code", "USD"),
+                }
         if spec.name == "invoices":
             if "customerid" in fields and "organization" not in fields:
                 client = self.get("clients", acct, fields["customerid"])
@@ -221,14 +238,18 @@ class Store:
                         rec[k] = client.get(k, "")
             if "outstanding" not in fields and ("amount" in fields or "paid" in fields):
                 code = rec["amount"]["code"]
-                rec["outstanding"] = {"amount": dec_str(SEED.c2(Decimal(rec["amount"]["amount"]) -
-                                                                Decimal(rec["paid"]["amount"]))),
-                                      "code": code}
+                rec["outstanding"] = {
+                    "amount": dec_str(
+                        SEED.c2(Decimal(rec["amount"]["amount"]) - Decimal(rec["paid"]["amount"]))
+                    ),
+                    "code": code,
+                }
         if spec.name == "bills" and ("lines" in fields or "paid" in fields) and "outstanding" not in fields:
             SEED.bill_totals(rec)
 
-    def create(self, stream: str, acct: str, fields: dict, created=None, updated=None,
-               notify: bool = True) -> dict:
+    def create(
+        self, stream: str, acct: str, fields: dict, created=None, updated=None, notify: bool = True
+    ) -> dict:
         spec = S.spec(stream)
         emu = self.emu
         with self.lock:
@@ -256,8 +277,9 @@ class Store:
             emu._changed(stream, acct, pk, "create")
         return rec
 
-    def update(self, stream: str, acct: str, pk, fields: dict, bump: bool = True,
-               notify: bool = True) -> dict:
+    def update(
+        self, stream: str, acct: str, pk, fields: dict, bump: bool = True, notify: bool = True
+    ) -> dict:
         spec = S.spec(stream)
         with self.lock:
             t = self.table(stream, acct)
@@ -296,8 +318,9 @@ class Store:
                 rec["_updated"] = self.emu.now().replace(microsecond=0)
                 t.touch()
             else:
-                rec = self.update(stream, acct, pk, {"vis_state": 1},
-                                  bump=self.emu.delete_bumps_updated, notify=False)
+                rec = self.update(
+                    stream, acct, pk, {"vis_state": 1}, bump=self.emu.delete_bumps_updated, notify=False
+                )
         if notify:
             self.emu._changed(stream, acct, pk, "delete")
         return rec
@@ -306,8 +329,9 @@ class Store:
         spec = S.spec(stream)
         if not spec.vis_state:
             raise ValueError(f"{stream} has no vis_state")
-        return self.update(stream, acct, pk, {"vis_state": 2}, bump=self.emu.delete_bumps_updated,
-                           notify=notify)
+        return self.update(
+            stream, acct, pk, {"vis_state": 2}, bump=self.emu.delete_bumps_updated, notify=notify
+        )
 
     def seed_bulk(self, stream: str, n: int, acct: str, days: int = 400, vis_mix: bool = False) -> list:
         """Add n lazily generated records; returns [first_id, last_id]."""
@@ -326,8 +350,11 @@ class Store:
             for i in range(n):
                 pk = first + i
                 created = now - timedelta(seconds=rng.randint(0, span))
-                upd = created if rng.random() < 0.5 else min(
-                    now, created + timedelta(seconds=rng.randint(0, 60 * 86400)))
+                upd = (
+                    created
+                    if rng.random() < 0.5
+                    else min(now, created + timedelta(seconds=rng.randint(0, 60 * 86400)))
+                )
                 vis = 0
                 if vis_mix:
                     r = rng.random()
@@ -338,8 +365,9 @@ class Store:
             return [first, first + n - 1]
 
     # -- queries --------------------------------------------------------------------------
-    def query(self, stream: str, acct: str, vis: str = "default", updated_min=None,
-              updated_max=None, extra=None) -> list:
+    def query(
+        self, stream: str, acct: str, vis: str = "default", updated_min=None, updated_max=None, extra=None
+    ) -> list:
         """Sorted pks matching. vis: 'default' (hide 1), 'all', or '0'/'1'/'2'.
         extra: optional (key, predicate(rec)->bool) evaluated on materialised records."""
         spec = S.spec(stream)

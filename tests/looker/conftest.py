@@ -71,6 +71,7 @@ def checker(duckdb_load):
 def project_copy(tmp_path: Path) -> Path:
     """A scratch copy of the LookML project to break on purpose."""
     dst = tmp_path / "looker"
-    shutil.copytree(LOOKER_DIR, dst, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__",
-                                                                   "freshbooks_looker"))
+    shutil.copytree(
+        LOOKER_DIR, dst, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "freshbooks_looker")
+    )
     return dst

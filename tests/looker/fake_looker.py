@@ -21,27 +21,61 @@ class FakeLooker:
     #: the most rows this fake answers a query with, whatever limit is asked (Looker's 5,000)
     ROW_CAP = 5000
 
-    def __init__(self, client_id: str = "looker-id", client_secret: str = "looker-secret",
-                 token_ttl: int = 3600, clock_offset: float = 0.0, warehouse=None, project_dir=None):
+    def __init__(
+        self,
+        client_id: str = "looker-id",
+        client_secret: str = "looker-secret",
+        token_ttl: int = 3600,
+        clock_offset: float = 0.0,
+        warehouse=None,
+        project_dir=None,
+    ):
         self.client_id, self.client_secret = client_id, record_secret("looker_client_secret", client_secret)
         self.token_ttl = token_ttl
         self.clock_offset = clock_offset  # server clock = real clock + offset
         self.tokens: dict[str, float] = {}  # token -> expiry (server clock)
         self.calls: list[dict] = []
         self.datagroups = [
-            {"id": "3", "model_name": "other_model", "name": "freshbooks_load", "stale_before": 0,
-             "triggered_at": 0},
-            {"id": "7", "model_name": "freshbooks", "name": "freshbooks_load", "stale_before": 0,
-             "triggered_at": 0, "trigger_value": "x"},
+            {
+                "id": "3",
+                "model_name": "other_model",
+                "name": "freshbooks_load",
+                "stale_before": 0,
+                "triggered_at": 0,
+            },
+            {
+                "id": "7",
+                "model_name": "freshbooks",
+                "name": "freshbooks_load",
+                "stale_before": 0,
+                "triggered_at": 0,
+                "trigger_value": "x",
+            },
         ]
         #: plans of the API user (user 1) and one of another user (all_users=true only)
         self.scheduled_plans = [
-            {"id": 11, "name": "Daily revenue", "user_id": 1, "lookml_dashboard_id": "freshbooks::revenue",
-             "dashboard_id": None},
-            {"id": 12, "name": "AR aging to finance", "user_id": 1,
-             "lookml_dashboard_id": "freshbooks::receivables_aging", "dashboard_id": None},
+            {
+                "id": 11,
+                "name": "Daily revenue",
+                "user_id": 1,
+                "lookml_dashboard_id": "freshbooks::revenue",
+                "dashboard_id": None,
+            },
+            {
+                "id": 12,
+                "name": "AR aging to finance",
+                "user_id": 1,
+                "lookml_dashboard_id": "freshbooks::receivables_aging",
+                "dashboard_id": None,
+            },
             {"id": 13, "name": "Board pack", "user_id": 1, "lookml_dashboard_id": None, "dashboard_id": 42},
-            {"id": 14, "name": "Board pack CSV", "user_id": 2, "lookml_dashboard_id": None, "dashboard_id": 42},
+            {
+                "id": 14,
+                "name": "Board pack CSV",
+                "user_id": 2,
+                "lookml_dashboard_id": None,
+                "dashboard_id": 42,
+            },
         ]
         self.runs: list[int] = []  # plan ids run once, in order
         self.faults: list[dict] = []
@@ -79,15 +113,17 @@ class FakeLooker:
             (params if view is not None and name in view.parameters else filters)[key] = value
         try:
             compiled = ExploreSQL(project, explore, Dialect("duckdb"), params).compile(
-                body.get("fields") or [], filters, None, limit)
+                body.get("fields") or [], filters, None, limit
+            )
         except LookMLError as exc:
             return 422, {"message": str(exc)}
         with self._query_lock:
             rows = self.warehouse.query(compiled.sql)
         return 200, [dict(zip(compiled.columns, row, strict=True)) for row in rows]
 
-    def fail(self, method: str, path: str, status: int, *, retry_after: str | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self, method: str, path: str, status: int, *, retry_after: str | None = None, times: int = 1
+    ) -> None:
         """The next ``times`` requests ``method path`` (path under /api/4.0) answer ``status``."""
         for _ in range(times):
             self.faults.append({"method": method, "path": path, "status": status, "retry_after": retry_after})
@@ -113,30 +149,50 @@ class FakeLooker:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
-                call = {"method": self.command, "path": parts.path, "query": parts.query,
-                        "auth": self.headers.get("Authorization"),
-                        "content_type": self.headers.get("Content-Type"), "body": raw}
+                call = {
+                    "method": self.command,
+                    "path": parts.path,
+                    "query": parts.query,
+                    "auth": self.headers.get("Authorization"),
+                    "content_type": self.headers.get("Content-Type"),
+                    "body": raw,
+                }
                 fake.calls.append(call)
                 path = parts.path
                 if not path.startswith("/api/4.0/"):
                     return self._reply(404, {"message": "Not found"})
-                path = path[len("/api/4.0"):]
-                fault = next((f for f in fake.faults if f["method"] == self.command and f["path"] == path), None)
+                path = path[len("/api/4.0") :]
+                fault = next(
+                    (f for f in fake.faults if f["method"] == self.command and f["path"] == path), None
+                )
                 if fault is not None:
                     fake.faults.remove(fault)
                     call["status"] = fault["status"]
-                    return self._reply(fault["status"], {"message": "injected"},
-                                       {"Retry-After": fault["retry_after"]} if fault["retry_after"] else None)
+                    return self._reply(
+                        fault["status"],
+                        {"message": "injected"},
+                        {"Retry-After": fault["retry_after"]} if fault["retry_after"] else None,
+                    )
                 if path == "/login" and self.command == "POST":
                     form = {k: v[0] for k, v in parse_qs(raw).items()}
                     if "client_secret" in parse_qs(parts.query):
                         return self._reply(400, {"message": "credentials in the query string"})
-                    if form.get("client_id") != fake.client_id or form.get("client_secret") != fake.client_secret:
+                    if (
+                        form.get("client_id") != fake.client_id
+                        or form.get("client_secret") != fake.client_secret
+                    ):
                         return self._reply(404, {"message": "Not found"})
                     token = record_secret("looker_access_token", secrets.token_hex(12))
                     fake.tokens[token] = fake.now() + fake.token_ttl
-                    return self._reply(200, {"access_token": token, "token_type": "Bearer",
-                                             "expires_in": fake.token_ttl, "refresh_token": None})
+                    return self._reply(
+                        200,
+                        {
+                            "access_token": token,
+                            "token_type": "Bearer",
+                            "expires_in": fake.token_ttl,
+                            "refresh_token": None,
+                        },
+                    )
                 auth = (self.headers.get("Authorization") or "").split()
                 token = auth[1] if len(auth) == 2 and auth[0].lower() in ("token", "bearer") else None
                 if token is None or fake.tokens.get(token, 0) < fake.now():
@@ -169,7 +225,11 @@ class FakeLooker:
                     return self._reply(200, [p for p in visible if p["lookml_dashboard_id"] == wanted])
                 if path == "/queries/run/json" and self.command == "POST" and fake.warehouse is not None:
                     return self._reply(*fake.run_query(json.loads(raw or "{}")))
-                if path.startswith("/scheduled_plans/") and path.endswith("/run_once") and self.command == "POST":
+                if (
+                    path.startswith("/scheduled_plans/")
+                    and path.endswith("/run_once")
+                    and self.command == "POST"
+                ):
                     plan = next((p for p in fake.scheduled_plans if str(p["id"]) == path.split("/")[2]), None)
                     if plan is None:
                         return self._reply(404, {"message": "Not found"})

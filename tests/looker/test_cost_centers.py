@@ -25,7 +25,12 @@ from freshbooks_looker.check import Checker
 from freshbooks_looker.warehouse import DuckDBWarehouse
 
 LOOKER_DIR = Path(__file__).resolve().parents[2] / "looker"
-TILE_FIELDS = ("clients.client_name", "invoice_lines.name", "cost_centers.cost_center", "invoice_lines.amount_currency")
+TILE_FIELDS = (
+    "clients.client_name",
+    "invoice_lines.name",
+    "cost_centers.cost_center",
+    "invoice_lines.amount_currency",
+)
 
 
 def client_name(c: dict) -> str:
@@ -37,8 +42,11 @@ def mapping_rows(emu) -> list[tuple[str, str, str, str]]:
     rows = []
     for acct in [a["account_id"] for a in emu.accounts]:
         clients = sorted(c["userid"] for a, c in truth.records(emu, "clients") if a == acct)
-        rows += [(acct, "client", str(uid), "Enterprise" if i % 4 == 0 else "Small Business")
-                 for i, uid in enumerate(clients) if i % 2 == 0]
+        rows += [
+            (acct, "client", str(uid), "Enterprise" if i % 4 == 0 else "Small Business")
+            for i, uid in enumerate(clients)
+            if i % 2 == 0
+        ]
         rows.append((acct, "service", "Consulting", "Professional Services"))
         projects = sorted(p["id"] for a, p in truth.records(emu, "projects") if a == acct)
         rows.append((acct, "project", str(projects[0]), "Implementation"))
@@ -46,7 +54,9 @@ def mapping_rows(emu) -> list[tuple[str, str, str, str]]:
 
 
 def redated(emu) -> set[tuple[str, str]]:
-    return {(acct, str(inv["id"])) for acct, inv in truth.records(emu, "invoices") if inv["invoiceid"] % 3 == 0}
+    return {
+        (acct, str(inv["id"])) for acct, inv in truth.records(emu, "invoices") if inv["invoiceid"] % 3 == 0
+    }
 
 
 def expected(emu, source: str, mapping, mtd: bool) -> dict:
@@ -65,9 +75,11 @@ def expected(emu, source: str, mapping, mtd: bool) -> dict:
         client = clients.get((acct, inv["customerid"]))
         for line in inv.get("lines") or []:
             project = line.get("modern_project_id")
-            key, own = {"client": (str(inv["customerid"]), client),
-                        "project": (str(project), projects.get((acct, str(project)))) if project else (None, None),
-                        "service": (line["name"], line["name"])}[source]
+            key, own = {
+                "client": (str(inv["customerid"]), client),
+                "project": (str(project), projects.get((acct, str(project)))) if project else (None, None),
+                "service": (line["name"], line["name"]),
+            }[source]
             cost_center = mapped.get((acct, source, key)) or own or "Unassigned"
             amount, code = truth.money(line["amount"])
             out[(client, line["name"], cost_center, code)] += amount
@@ -81,19 +93,25 @@ def mapped_copy(duckdb_load, tmp_path_factory):
     path = tmp_path_factory.mktemp("cost_centers") / "warehouse.duckdb"
     shutil.copy(duckdb_load.path, path)
     con = duckdb.connect(str(path))
-    con.execute(f"UPDATE freshbooks.invoices SET create_date = '{truth.today().isoformat()}' "
-                "WHERE CAST(invoiceid AS BIGINT) % 3 = 0")
+    con.execute(
+        f"UPDATE freshbooks.invoices SET create_date = '{truth.today().isoformat()}' "
+        "WHERE CAST(invoiceid AS BIGINT) % 3 = 0"
+    )
     con.close()
     rows = mapping_rows(emu)
     csv = path.parent / "cost_centers.csv"
-    csv.write_text("cost_center,account_id,source,source_key\n"  # columns in any order
-                   + "".join(f'"{cc}",{a},{s.upper() if s == "client" else s},"{k}"\n' for a, s, k, cc in rows))
+    csv.write_text(
+        "cost_center,account_id,source,source_key\n"  # columns in any order
+        + "".join(f'"{cc}",{a},{s.upper() if s == "client" else s},"{k}"\n' for a, s, k, cc in rows)
+    )
     assert cost_centers.load(cost_centers.read_csv(csv), duckdb=str(path)) == len(rows)
     return path, rows
 
 
 def tile(checker: Checker):
-    found = [t for t in checker.dashboard_tiles() if t[0] == "revenue" and t[1]["name"] == "revenue_by_cost_center"]
+    found = [
+        t for t in checker.dashboard_tiles() if t[0] == "revenue" and t[1]["name"] == "revenue_by_cost_center"
+    ]
     assert len(found) == 1
     _, el, explore, fields, filters, sorts, limit = found[0]
     assert el["title"] == "MTD Revenue by Client, Service Line and Cost Center"
@@ -106,7 +124,9 @@ def rows_by(rows: list[dict], value: str) -> dict:
     return truth.nonzero(got)
 
 
-def test_the_tile_equals_the_emulators_mtd_line_revenue_by_client_service_and_cost_center(mapped_copy, duckdb_load):
+def test_the_tile_equals_the_emulators_mtd_line_revenue_by_client_service_and_cost_center(
+    mapped_copy, duckdb_load
+):
     path, mapping = mapped_copy
     with DuckDBWarehouse(path) as wh:
         ck = Checker(LOOKER_DIR, wh, {"COST_CENTER_TABLE": "cost_centers", "COST_CENTER_SOURCE": "client"})
@@ -136,7 +156,9 @@ def test_each_source_maps_all_line_revenue(mapped_copy, duckdb_load, source):
 def test_without_a_mapping_table_cost_centers_are_the_clients(checker, duckdb_load):
     """The default (COST_CENTER_TABLE empty) needs no table: the check of every tile covers it."""
     rows = checker.query("invoices", [*TILE_FIELDS, "invoice_lines.total_line_revenue"])
-    assert rows_by(rows, "invoice_lines.total_line_revenue") == expected(duckdb_load.emu, "client", [], mtd=False)
+    assert rows_by(rows, "invoice_lines.total_line_revenue") == expected(
+        duckdb_load.emu, "client", [], mtd=False
+    )
 
 
 def test_the_mapping_table_passes_the_checks_every_view_and_join_gets(mapped_copy):
@@ -150,7 +172,8 @@ def test_the_mapping_table_passes_the_checks_every_view_and_join_gets(mapped_cop
             xs = ck.explore_sql("invoices")
             pk, _ = xs.dim_ref("cost_centers", "pk")
             total, distinct, nonnull = wh.query(
-                f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) FROM {xs.table_sql('cost_centers')} AS cost_centers")[0]
+                f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) FROM {xs.table_sql('cost_centers')} AS cost_centers"
+            )[0]
             assert total == distinct == nonnull > 0, source
         # service: the key is a name, the source most likely to match a line twice
         ck._check_relationships(ck.project.explores["invoices"])
@@ -160,7 +183,9 @@ def test_the_mapping_table_passes_the_checks_every_view_and_join_gets(mapped_cop
 
 def test_a_bad_mapping_is_refused_whole_with_line_numbers(tmp_path, mapped_copy):
     bad = tmp_path / "bad.csv"
-    bad.write_text("account_id,source,source_key,cost_center\nA,client,1,X\nA,client,1,Y\nA,region,2,Z\nA,service,,Z\n")
+    bad.write_text(
+        "account_id,source,source_key,cost_center\nA,client,1,X\nA,client,1,Y\nA,region,2,Z\nA,service,,Z\n"
+    )
     with pytest.raises(cost_centers.MappingError) as err:
         cost_centers.read_csv(bad)
     assert "line 3: client '1' of account A is already mapped on line 2" in str(err.value)

@@ -50,15 +50,25 @@ def test_no_drift_after_review_then_every_kind_of_change(duckdb_load, tmp_path):
     shutil.copy(duckdb_load.path, changed)
     con = duckdb.connect(str(changed))
     con.execute("USE changed")
-    con.execute("UPDATE freshbooks.expense_categories SET category = 'Software & SaaS' WHERE categoryid = 5001")
+    con.execute(
+        "UPDATE freshbooks.expense_categories SET category = 'Software & SaaS' WHERE categoryid = 5001"
+    )
     con.execute("UPDATE freshbooks.expense_categories SET parentid = 5002 WHERE categoryid = 5003")
-    con.execute("INSERT INTO freshbooks.expense_categories (account_id, id, categoryid, category, parentid, vis_state) "
-                "VALUES ('zK3pQ7', '5999', 5999, 'Cloud Hosting', 5003, 0)")  # 3 levels deep
-    con.execute("UPDATE freshbooks.expenses SET amount__code = 'EUR' WHERE id = (SELECT MIN(id) FROM freshbooks.expenses)")
-    con.execute("UPDATE freshbooks.chart_of_accounts SET sub_type = 'Prepaid Expenses' "
-                "WHERE uuid = (SELECT MIN(uuid) FROM freshbooks.chart_of_accounts WHERE type = 'asset')")
-    con.execute("UPDATE freshbooks.chart_of_accounts SET type = 'cost_of_sales' "
-                "WHERE uuid = (SELECT MIN(uuid) FROM freshbooks.chart_of_accounts WHERE type = 'expense')")
+    con.execute(
+        "INSERT INTO freshbooks.expense_categories (account_id, id, categoryid, category, parentid, vis_state) "
+        "VALUES ('zK3pQ7', '5999', 5999, 'Cloud Hosting', 5003, 0)"
+    )  # 3 levels deep
+    con.execute(
+        "UPDATE freshbooks.expenses SET amount__code = 'EUR' WHERE id = (SELECT MIN(id) FROM freshbooks.expenses)"
+    )
+    con.execute(
+        "UPDATE freshbooks.chart_of_accounts SET sub_type = 'Prepaid Expenses' "
+        "WHERE uuid = (SELECT MIN(uuid) FROM freshbooks.chart_of_accounts WHERE type = 'asset')"
+    )
+    con.execute(
+        "UPDATE freshbooks.chart_of_accounts SET type = 'cost_of_sales' "
+        "WHERE uuid = (SELECT MIN(uuid) FROM freshbooks.chart_of_accounts WHERE type = 'expense')"
+    )
     con.close()
 
     code, lines = run(changed, lock)
@@ -84,31 +94,48 @@ def test_drift_through_the_looker_api_reads_what_the_warehouse_holds(duckdb_load
     changed = tmp_path / "changed.duckdb"
     shutil.copy(duckdb_load.path, changed)
     con = duckdb.connect(str(changed))
-    con.execute("UPDATE freshbooks.expense_categories SET category = 'Software & SaaS' WHERE categoryid = 5001")
-    con.execute("UPDATE freshbooks.expenses SET amount__code = 'EUR', vis_state = 1 "
-                "WHERE id = (SELECT MIN(id) FROM freshbooks.expenses)")  # a deleted expense's currency counts
+    con.execute(
+        "UPDATE freshbooks.expense_categories SET category = 'Software & SaaS' WHERE categoryid = 5001"
+    )
+    con.execute(
+        "UPDATE freshbooks.expenses SET amount__code = 'EUR', vis_state = 1 "
+        "WHERE id = (SELECT MIN(id) FROM freshbooks.expenses)"
+    )  # a deleted expense's currency counts
     con.close()
     with DuckDBWarehouse(changed) as wh:
         direct = drift.snapshot(wh, "freshbooks")
         fake = FakeLooker(warehouse=wh, project_dir=LOOKER_DIR).start()
         try:
-            for key, value in {"BASE_URL": fake.url, "CLIENT_ID": fake.client_id,
-                               "CLIENT_SECRET": fake.client_secret}.items():
+            for key, value in {
+                "BASE_URL": fake.url,
+                "CLIENT_ID": fake.client_id,
+                "CLIENT_SECRET": fake.client_secret,
+            }.items():
                 monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
             lock = tmp_path / "lock.json"
             code, lines = run_args(["--looker", "--lock", str(lock), "--update"])
         finally:
             fake.stop()
     assert code == 0, lines
-    assert lines[0] == ("drift: currencies of bill_payments.amount__code, clients.currency_code not read "
-                        "(no explore has them as its base)")
+    assert lines[0] == (
+        "drift: currencies of bill_payments.amount__code, clients.currency_code not read "
+        "(no explore has them as its base)"
+    )
     via_looker = drift.Snapshot.load(lock)
     assert via_looker == direct
-    assert "EUR" in via_looker.currencies and via_looker.expense_categories["zK3pQ7|5001"]["name"] == "Software & SaaS"
+    assert (
+        "EUR" in via_looker.currencies
+        and via_looker.expense_categories["zK3pQ7|5001"]["name"] == "Software & SaaS"
+    )
     queries = [json.loads(c["body"]) for c in fake.calls if c["path"] == "/api/4.0/queries/run/json"]
     assert len(queries) == 9 and all(q["limit"] == "5000" for q in queries)
-    assert {"model": "freshbooks", "view": "expenses", "fields": ["expenses.amount_currency"],
-            "filters": {"expenses.include_deleted": "yes"}, "limit": "5000"} in queries
+    assert {
+        "model": "freshbooks",
+        "view": "expenses",
+        "fields": ["expenses.amount_currency"],
+        "filters": {"expenses.include_deleted": "yes"},
+        "limit": "5000",
+    } in queries
 
 
 def test_drift_through_looker_fails_clearly_at_the_5000_row_limit(duckdb_load, tmp_path, monkeypatch):
@@ -119,20 +146,27 @@ def test_drift_through_looker_fails_clearly_at_the_5000_row_limit(duckdb_load, t
     big = tmp_path / "big.duckdb"
     shutil.copy(duckdb_load.path, big)
     con = duckdb.connect(str(big))
-    con.execute("INSERT INTO freshbooks.chart_of_accounts (account_id, id, uuid, number, name, type) "
-                "SELECT 'zK3pQ7', 'x' || i, 'uuid-' || i, CAST(90000 + i AS VARCHAR), 'Account ' || i, 'asset' "
-                "FROM range(5000) t(i)")
+    con.execute(
+        "INSERT INTO freshbooks.chart_of_accounts (account_id, id, uuid, number, name, type) "
+        "SELECT 'zK3pQ7', 'x' || i, 'uuid-' || i, CAST(90000 + i AS VARCHAR), 'Account ' || i, 'asset' "
+        "FROM range(5000) t(i)"
+    )
     con.close()
     with DuckDBWarehouse(big) as wh:
         fake = FakeLooker(warehouse=wh, project_dir=LOOKER_DIR).start()
         try:
-            for key, value in {"BASE_URL": fake.url, "CLIENT_ID": fake.client_id,
-                               "CLIENT_SECRET": fake.client_secret}.items():
+            for key, value in {
+                "BASE_URL": fake.url,
+                "CLIENT_ID": fake.client_id,
+                "CLIENT_SECRET": fake.client_secret,
+            }.items():
                 monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
             code, lines = run_args(["--looker", "--lock", str(tmp_path / "lock.json")])
         finally:
             fake.stop()
     assert code == 2
-    assert lines == ["drift: freshbooks::chart_of_accounts returned 5,000 rows, Looker's 5,000-row query limit, "
-                     "so the answer may be cut off; read the warehouse directly instead (--duckdb FILE / "
-                     "--postgres DSN)"]
+    assert lines == [
+        "drift: freshbooks::chart_of_accounts returned 5,000 rows, Looker's 5,000-row query limit, "
+        "so the answer may be cut off; read the warehouse directly instead (--duckdb FILE / "
+        "--postgres DSN)"
+    ]

@@ -15,8 +15,13 @@ from freshbooks_looker.sqlgen import ExploreSQL
 
 LOOKER_DIR = Path(__file__).resolve().parents[2] / "looker"
 
-BUCKETS = ["invoices.ar_current", "invoices.ar_1_30", "invoices.ar_31_60", "invoices.ar_61_90",
-           "invoices.ar_over_90"]
+BUCKETS = [
+    "invoices.ar_current",
+    "invoices.ar_1_30",
+    "invoices.ar_31_60",
+    "invoices.ar_61_90",
+    "invoices.ar_over_90",
+]
 
 
 def by(rows, *keys, value):
@@ -35,8 +40,11 @@ def test_ar_aging_total_equals_open_invoices_outstanding_per_currency(checker, d
 
 def test_ar_aging_buckets_match_days_past_due(checker, duckdb_load):
     expected = truth.open_ar_by_bucket(duckdb_load.emu)
-    rows = checker.query("invoices", ["invoices.aging_bucket", "invoices.total_outstanding"],
-                         filters={"invoices.is_open": "Yes"})
+    rows = checker.query(
+        "invoices",
+        ["invoices.aging_bucket", "invoices.total_outstanding"],
+        filters={"invoices.is_open": "Yes"},
+    )
     got = by(rows, "invoices.aging_bucket", "invoices.currency_code", value="invoices.total_outstanding")
     assert truth.nonzero(got) == expected
 
@@ -55,20 +63,24 @@ def test_revenue_is_exact_with_lines_and_payments_joined(checker):
     plain = checker.query("invoices", fields)
     fanned = checker.query("invoices", fields + ["invoice_lines.count", "payments.count"])
     key = ("invoices.created_on_month", "invoices.currency_code")
-    assert by(fanned, *key, value="invoices.total_invoiced") == by(plain, *key, value="invoices.total_invoiced")
+    assert by(fanned, *key, value="invoices.total_invoiced") == by(
+        plain, *key, value="invoices.total_invoiced"
+    )
     assert sum(r["invoice_lines.count"] for r in fanned) > sum(1 for _ in fanned)  # lines did fan out
     sql = checker.warehouse.query(
         "SELECT COUNT(*) FROM freshbooks.invoices i JOIN freshbooks.invoice_lines l "
         "ON l.account_id = i.account_id AND l.invoice_id = i.id AND l.invoice_updated = i.updated "
-        "WHERE COALESCE(i.vis_state, 0) <> 1")[0][0]
+        "WHERE COALESCE(i.vis_state, 0) <> 1"
+    )[0][0]
     assert sum(r["invoice_lines.count"] for r in fanned) == sql
 
 
 def test_line_revenue_by_item_or_service_uses_current_lines_only(checker, duckdb_load):
     expected = truth.line_revenue_by_name(duckdb_load.emu)
     rows = checker.query("invoices", ["invoice_lines.name", "invoice_lines.total_line_revenue"])
-    got = by(rows, "invoice_lines.name", "invoice_lines.amount_currency",
-             value="invoice_lines.total_line_revenue")
+    got = by(
+        rows, "invoice_lines.name", "invoice_lines.amount_currency", value="invoice_lines.total_line_revenue"
+    )
     assert {k: v for k, v in got.items() if k[0] is not None} == expected
 
 
@@ -84,14 +96,16 @@ def test_collected_vs_invoiced_activity_matches_its_sources(checker, duckdb_load
     for (_, cur), v in truth.invoiced_by_month(duckdb_load.emu).items():
         invoiced[cur] = invoiced.get(cur, 0) + v
     assert by(rows, "ar_activity.currency_code", value="ar_activity.total_invoiced") == invoiced
-    assert by(rows, "ar_activity.currency_code", value="ar_activity.total_collected") == \
-        truth.collected_by_currency(duckdb_load.emu)
+    assert by(
+        rows, "ar_activity.currency_code", value="ar_activity.total_collected"
+    ) == truth.collected_by_currency(duckdb_load.emu)
 
 
 def test_dso_is_outstanding_over_window_sales_times_days(checker, duckdb_load):
     rows = checker.query("invoices", ["invoices.total_outstanding", "invoices.dso"])
-    window_rows = checker.query("invoices", ["invoices.total_invoiced"],
-                                filters={"invoices.is_in_dso_window": "Yes"})
+    window_rows = checker.query(
+        "invoices", ["invoices.total_invoiced"], filters={"invoices.is_in_dso_window": "Yes"}
+    )
     window = by(window_rows, "invoices.currency_code", value="invoices.total_invoiced")
     for r in rows:
         sales = window.get(r["invoices.currency_code"])
@@ -109,17 +123,31 @@ def test_expenses_by_category_per_currency(checker, duckdb_load):
 
 
 def test_ap_aging_total_equals_open_bills_per_currency(checker, duckdb_load):
-    rows = checker.query("bills", ["bills.total_ap_outstanding", "bills.ap_current", "bills.ap_1_30",
-                                   "bills.ap_31_60", "bills.ap_61_90", "bills.ap_over_90"])
+    rows = checker.query(
+        "bills",
+        [
+            "bills.total_ap_outstanding",
+            "bills.ap_current",
+            "bills.ap_1_30",
+            "bills.ap_31_60",
+            "bills.ap_61_90",
+            "bills.ap_over_90",
+        ],
+    )
     got = truth.nonzero(by(rows, "bills.currency_code", value="bills.total_ap_outstanding"))
     assert got == truth.open_ap_by_currency(duckdb_load.emu)
 
 
 def test_general_ledger_natural_amount_by_account_type(checker, duckdb_load):
-    rows = checker.query("general_ledger", ["journal_entry_details.gl_account_type",
-                                            "journal_entry_details.natural_amount"])
-    got = by(rows, "journal_entry_details.gl_account_type", "journal_entry_details.currency_code",
-             value="journal_entry_details.natural_amount")
+    rows = checker.query(
+        "general_ledger", ["journal_entry_details.gl_account_type", "journal_entry_details.natural_amount"]
+    )
+    got = by(
+        rows,
+        "journal_entry_details.gl_account_type",
+        "journal_entry_details.currency_code",
+        value="journal_entry_details.natural_amount",
+    )
     expected = truth.natural_by_type(duckdb_load.emu)
     assert {k: got[k] for k in expected} == expected
     # expenses by GL account: the expense rows exist and are positive (debit-normal)
@@ -144,11 +172,14 @@ def test_deleted_records_hidden_by_default_and_shown_on_demand(checker, duckdb_l
     deleted = sum(1 for _, i in invoices if i.get("vis_state") == 1)
     assert deleted >= 2
     default = checker.query("invoices", ["invoices.count"])[0]["invoices.count"]
-    shown = checker.query("invoices", ["invoices.count", "invoices.is_deleted"],
-                          params={"invoices.include_deleted": "yes"})
+    shown = checker.query(
+        "invoices", ["invoices.count", "invoices.is_deleted"], params={"invoices.include_deleted": "yes"}
+    )
     assert default == len(invoices) - deleted
     assert by(shown, "invoices.is_deleted", value="invoices.count") == {
-        "Yes": deleted, "No": len(invoices) - deleted}
+        "Yes": deleted,
+        "No": len(invoices) - deleted,
+    }
 
 
 def test_month_and_fiscal_year_to_date(checker, duckdb_load):
@@ -175,8 +206,10 @@ def test_fiscal_year_offset_constant(duckdb_load):
 
     with DuckDBWarehouse(duckdb_load.path) as wh:
         ck = Checker(LOOKER_DIR, wh, {"FISCAL_MONTH_OFFSET": "3"})
-        rows = ck.query("invoices", ["invoices.created_on_date", "invoices.fiscal_year",
-                                     "invoices.fiscal_quarter_of_year"])
+        rows = ck.query(
+            "invoices",
+            ["invoices.created_on_date", "invoices.fiscal_year", "invoices.fiscal_quarter_of_year"],
+        )
     for r in rows:
         d = r["invoices.created_on_date"]
         assert r["invoices.fiscal_year"] == d.year + (1 if d.month > 3 else 0)
@@ -191,6 +224,11 @@ def test_dashboard_tiles_return_rows(checker):
         if not checker.warehouse.query(compiled.sql):
             empty.append(f"{dname}.{el['name']}")
     # MTD tiles can be empty early in a month; the rest must show data
-    assert set(empty) <= {"revenue.invoiced_to_date", "revenue.collected_to_date", "revenue.revenue_by_service",
-                          "expenses.expenses_to_date", "revenue.revenue_by_project",
-                          "revenue.revenue_by_cost_center"}, empty
+    assert set(empty) <= {
+        "revenue.invoiced_to_date",
+        "revenue.collected_to_date",
+        "revenue.revenue_by_service",
+        "expenses.expenses_to_date",
+        "revenue.revenue_by_project",
+        "revenue.revenue_by_cost_center",
+    }, empty

@@ -32,8 +32,11 @@ def looker():
 
 
 def looker_env(fake: FakeLooker, **settings: str) -> dict[str, str]:
-    env = {"FRESHBOOKS_LOOKER_BASE_URL": fake.url, "FRESHBOOKS_LOOKER_CLIENT_ID": fake.client_id,
-           "FRESHBOOKS_LOOKER_CLIENT_SECRET": fake.client_secret}
+    env = {
+        "FRESHBOOKS_LOOKER_BASE_URL": fake.url,
+        "FRESHBOOKS_LOOKER_CLIENT_ID": fake.client_id,
+        "FRESHBOOKS_LOOKER_CLIENT_SECRET": fake.client_secret,
+    }
     env.update({f"FRESHBOOKS_LOOKER_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -46,8 +49,11 @@ def post_load(env: dict[str, str]) -> tuple[int, list[str], list[float]]:
 
 
 def test_refresh_then_named_plans_and_every_plan_on_the_dashboards(looker):
-    env = looker_env(looker, scheduled_plans="Daily revenue,Board pack CSV",
-                     scheduled_plan_dashboards="42,freshbooks::receivables_aging")
+    env = looker_env(
+        looker,
+        scheduled_plans="Daily revenue,Board pack CSV",
+        scheduled_plan_dashboards="42,freshbooks::receivables_aging",
+    )
     code, lines, waits = post_load(env)
     assert code == 0, lines
     # 14 belongs to another user (all_users=true finds it); 14 is also on dashboard 42: run once
@@ -65,8 +71,12 @@ def test_429_and_5xx_are_retried_with_backoff_and_retry_after_without_delivering
     looker.fail("GET", "/datagroups", 503, times=2)
     looker.fail("POST", "/scheduled_plans/13/run_once", 429, retry_after="7")
     looker.fail("POST", "/scheduled_plans/12/run_once", 502)
-    env = looker_env(looker, scheduled_plans="Daily revenue", scheduled_plan_dashboards="42,freshbooks::receivables_aging",
-                     post_load_retry_seconds="0.5")
+    env = looker_env(
+        looker,
+        scheduled_plans="Daily revenue",
+        scheduled_plan_dashboards="42,freshbooks::receivables_aging",
+        post_load_retry_seconds="0.5",
+    )
     code, lines, waits = post_load(env)
     assert code == 0, lines
     assert waits == [0.5, 1.0, 7.0, 1.0]  # backoff doubles per attempt of a step; Retry-After wins
@@ -78,8 +88,9 @@ def test_429_and_5xx_are_retried_with_backoff_and_retry_after_without_delivering
 
 def test_a_step_that_keeps_failing_fails_once_clearly_and_the_next_steps_still_run(looker):
     looker.fail("GET", "/datagroups", 503, times=10)
-    env = looker_env(looker, scheduled_plans="Daily revenue", post_load_retries="2",
-                     post_load_retry_seconds="0.1")
+    env = looker_env(
+        looker, scheduled_plans="Daily revenue", post_load_retries="2", post_load_retry_seconds="0.1"
+    )
     code, lines, waits = post_load(env)
     assert code == 1
     failed = [line for line in lines if "FAILED" in line]
@@ -94,8 +105,11 @@ def test_what_cannot_pass_is_not_retried(looker):
     env = looker_env(looker, scheduled_plans="Daily revenue,Weekly P&L")
     code, lines, waits = post_load(env)
     assert code == 1 and waits == []
-    assert any("scheduled_plans FAILED: POST /scheduled_plans/11/run_once: HTTP 429" in line
-               and "wait 3600 s, over the 300 s limit" in line for line in lines), lines
+    assert any(
+        "scheduled_plans FAILED: POST /scheduled_plans/11/run_once: HTTP 429" in line
+        and "wait 3600 s, over the 300 s limit" in line
+        for line in lines
+    ), lines
     code, lines, waits = post_load(env)  # next run: 11 runs, the unknown name is reported by name
     assert code == 1 and waits == [] and looker.runs == [11]
     assert any("no scheduled plan named 'Weekly P&L'" in line and "Daily revenue" in line for line in lines)
@@ -106,8 +120,11 @@ def test_what_cannot_pass_is_not_retried(looker):
 def test_without_looker_the_looker_steps_are_logged_no_ops():
     code, lines, _ = post_load({})
     assert code == 0
-    assert [line.split(",")[0] for line in lines] == ["post-load: timestamptz: skipped", "post-load: refresh: skipped",
-                                                      "post-load: scheduled_plans: skipped"]
+    assert [line.split(",")[0] for line in lines] == [
+        "post-load: timestamptz: skipped",
+        "post-load: refresh: skipped",
+        "post-load: scheduled_plans: skipped",
+    ]
     assert post_load({"FRESHBOOKS_LOOKER_POST_LOAD_STEPS": "refresh,plans"})[0] == 2
     code, lines, _ = post_load({"FRESHBOOKS_LOOKER_POST_LOAD_STEPS": "timestamptz"})
     assert code == 2 and "postgres_dsn is not set" in lines[0]
@@ -127,18 +144,31 @@ def postgres():
 
 def test_timestamptz_step_on_postgresql_and_a_database_that_is_down(postgres, looker):
     with psycopg.connect(postgres.dsn, autocommit=True) as con:
-        con.execute("CREATE SCHEMA freshbooks; CREATE TABLE freshbooks.invoices (id text, updated timestamp);"
-                    "INSERT INTO freshbooks.invoices VALUES ('1', '2026-01-05 10:00:00')")
+        con.execute(
+            "CREATE SCHEMA freshbooks; CREATE TABLE freshbooks.invoices (id text, updated timestamp);"
+            "INSERT INTO freshbooks.invoices VALUES ('1', '2026-01-05 10:00:00')"
+        )
     env = looker_env(looker, postgres_dsn=postgres.dsn)
     code, lines, _ = post_load(env)
     assert code == 0, lines
     assert lines[0] == "post-load: timestamptz: 1 column(s) converted to timestamptz in schema freshbooks"
     with psycopg.connect(postgres.dsn) as con:
-        assert con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'invoices' "
-                           "AND column_name = 'updated'").fetchone()[0] == "timestamp with time zone"
-        assert str(con.execute("SELECT updated FROM freshbooks.invoices").fetchone()[0]) == "2026-01-05 10:00:00+00:00"
-    down = env | {"FRESHBOOKS_LOOKER_POSTGRES_DSN": f"postgresql://postgres:pw@127.0.0.1:{postgres.port + 1}/x",
-                  "FRESHBOOKS_LOOKER_POST_LOAD_RETRIES": "1", "FRESHBOOKS_LOOKER_POST_LOAD_RETRY_SECONDS": "0.1"}
+        assert (
+            con.execute(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = 'invoices' "
+                "AND column_name = 'updated'"
+            ).fetchone()[0]
+            == "timestamp with time zone"
+        )
+        assert (
+            str(con.execute("SELECT updated FROM freshbooks.invoices").fetchone()[0])
+            == "2026-01-05 10:00:00+00:00"
+        )
+    down = env | {
+        "FRESHBOOKS_LOOKER_POSTGRES_DSN": f"postgresql://postgres:pw@127.0.0.1:{postgres.port + 1}/x",
+        "FRESHBOOKS_LOOKER_POST_LOAD_RETRIES": "1",
+        "FRESHBOOKS_LOOKER_POST_LOAD_RETRY_SECONDS": "0.1",
+    }
     code, lines, waits = post_load(down)
     assert code == 1 and waits == [0.1]
     assert any(line.startswith("post-load: timestamptz FAILED after 2 attempts") for line in lines)
@@ -148,7 +178,9 @@ def test_timestamptz_step_on_postgresql_and_a_database_that_is_down(postgres, lo
 
 def test_console_script_reads_the_environment_and_keeps_secrets_out(looker):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKERSDK", "FRESHBOOKS_LOOKER"))}
-    env.update(looker_env(looker, scheduled_plan_dashboards="freshbooks::revenue", post_load_retry_seconds="0.05"))
+    env.update(
+        looker_env(looker, scheduled_plan_dashboards="freshbooks::revenue", post_load_retry_seconds="0.05")
+    )
     looker.fail("POST", "/scheduled_plans/11/run_once", 503)
     ok = subprocess.run([str(CLI), "post-load"], env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -164,5 +196,11 @@ def test_meltano_jobs_run_the_post_load_command():
     utility = next(u for u in project["plugins"]["utilities"] if u["name"] == "freshbooks-looker")
     assert utility["commands"]["post_load"]["args"] == "post-load"
     names = {s["name"] for s in utility["settings"]}
-    assert {"post_load_steps", "scheduled_plans", "scheduled_plan_dashboards", "post_load_retries",
-            "post_load_retry_seconds", "postgres_dsn"} <= names
+    assert {
+        "post_load_steps",
+        "scheduled_plans",
+        "scheduled_plan_dashboards",
+        "post_load_retries",
+        "post_load_retry_seconds",
+        "postgres_dsn",
+    } <= names

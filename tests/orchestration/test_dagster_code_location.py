@@ -45,12 +45,19 @@ print(json.dumps({"cron": schedule.cron_schedule, "job": schedule.job_name,
 def test_code_location_loads_with_a_partition_per_group_and_a_schedule_per_chunk(tmp_path):
     shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
     (tmp_path / "orchestration").mkdir()
-    shutil.copy(ROOT / "orchestration" / "account_groups.meltano.yml.example",
-                tmp_path / "orchestration" / "account_groups.meltano.yml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRESHBOOKS_DAGSTER", "DAGSTER_", "MELTANO_"))}
+    shutil.copy(
+        ROOT / "orchestration" / "account_groups.meltano.yml.example",
+        tmp_path / "orchestration" / "account_groups.meltano.yml",
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FRESHBOOKS_DAGSTER", "DAGSTER_", "MELTANO_"))
+    }
     env["FRESHBOOKS_DAGSTER_PROJECT_ROOT"] = str(tmp_path)
-    proc = subprocess.run([str(PYTHON), "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [str(PYTHON), "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     save_output("freshbooks_dagster.location probe", proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]
     found = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -59,8 +66,10 @@ def test_code_location_loads_with_a_partition_per_group_and_a_schedule_per_chunk
     assert found["partitions"] == ["maple-leaf", "northwind"]
 
     def ranges(per_run: str) -> list[tuple[str, str]]:
-        return [(r["tags"]["dagster/asset_partition_range_start"], r["tags"]["dagster/asset_partition_range_end"])
-                for r in found["requests"][per_run]]
+        return [
+            (r["tags"]["dagster/asset_partition_range_start"], r["tags"]["dagster/asset_partition_range_end"])
+            for r in found["requests"][per_run]
+        ]
 
     assert ranges("1") == [("maple-leaf", "maple-leaf"), ("northwind", "northwind")]
     assert ranges("50") == [("maple-leaf", "northwind")]  # one run, both groups in parallel

@@ -55,19 +55,34 @@ TABLES = ["clients", "invoices", "payments"]
 
 def group_plugins(tmp_path: Path, firm_grant: dict, cedar_grant: dict) -> dict:
     """The groups file a user would write (plus a bootstrap refresh token per grant: test only)."""
+
     def plugin(group: str, store: str, grant: dict) -> dict:
-        return {"name": f"tap-freshbooks--{group}", "inherit_from": "tap-freshbooks",
-                "select": [f"{s}.*" for s in STREAMS],
-                "config": {"account_ids": [GROUPS[group]], "token_store_path": str(tmp_path / store),
-                           "refresh_token": grant["refresh_token"]}}
-    return {"plugins": {"extractors": [plugin("maple", "firm.fernet", firm_grant),
-                                       plugin("northwind", "firm.fernet", firm_grant),
-                                       plugin("cedar", "cedar.fernet", cedar_grant)]}}
+        return {
+            "name": f"tap-freshbooks--{group}",
+            "inherit_from": "tap-freshbooks",
+            "select": [f"{s}.*" for s in STREAMS],
+            "config": {
+                "account_ids": [GROUPS[group]],
+                "token_store_path": str(tmp_path / store),
+                "refresh_token": grant["refresh_token"],
+            },
+        }
+
+    return {
+        "plugins": {
+            "extractors": [
+                plugin("maple", "firm.fernet", firm_grant),
+                plugin("northwind", "firm.fernet", firm_grant),
+                plugin("cedar", "cedar.fernet", cedar_grant),
+            ]
+        }
+    }
 
 
 def fan_out(project: Path, env: dict, *args: str) -> tuple[int, dict, str]:
-    proc = subprocess.run([str(FAN_OUT), "run", *args], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=400)
+    proc = subprocess.run(
+        [str(FAN_OUT), "run", *args], cwd=project, env=env, capture_output=True, text=True, timeout=400
+    )
     save_output(f"freshbooks-dagster run {' '.join(args)}", proc.stdout + proc.stderr)
     lines = proc.stdout.strip().splitlines()
     assert lines, proc.stderr[-4000:]
@@ -85,8 +100,11 @@ def rows(con: duckdb.DuckDBPyConnection, table: str, since: str | None = None) -
 
 def run_window(log: Path) -> tuple[datetime, datetime]:
     """First and last timestamp Meltano wrote in a group run's log."""
-    stamps = [datetime.fromisoformat(line.split()[0].rstrip("Z")) for line in log.read_text().splitlines()
-              if line[:4].isdigit()]
+    stamps = [
+        datetime.fromisoformat(line.split()[0].rstrip("Z"))
+        for line in log.read_text().splitlines()
+        if line[:4].isdigit()
+    ]
     return stamps[0], stamps[-1]
 
 
@@ -103,26 +121,43 @@ def test_three_account_groups_in_parallel_then_incremental_with_one_group_failin
         project = clone_project(tmp_path / "project")
         (project / "orchestration").mkdir(exist_ok=True)
         (project / "orchestration" / "account_groups.meltano.yml").write_text(
-            yaml.safe_dump(group_plugins(tmp_path, firm_grant, cedar_grant)))
+            yaml.safe_dump(group_plugins(tmp_path, firm_grant, cedar_grant))
+        )
         sys_dir = tmp_path / "home" / "meltano-sys"
         link_plugins(sys_dir)  # the repository's plugin venvs: nothing is reinstalled
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "FRESHBOOKS_DAGSTER", "DAGSTER_"))}
-        env.update({
-            "HOME": str(tmp_path / "home"), "MELTANO_SYS_DIR_ROOT": str(sys_dir),
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_CLI_LOG_LEVEL": "warning",
-            "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id, "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
-            "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri, "TAP_FRESHBOOKS_API_URL": emu.url,
-            "TAP_FRESHBOOKS_AUTH_URL": emu.url,
-            "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "FRESHBOOKS_DAGSTER_PROJECT_ROOT": str(project),
-            "FRESHBOOKS_DAGSTER_MELTANO": str(ROOT / ".venv" / "bin" / "meltano"),
-            "FRESHBOOKS_DAGSTER_DUCKDB_DIR": str(tmp_path / "warehouse"),
-            "FRESHBOOKS_DAGSTER_MAX_PARALLEL": "3",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "FRESHBOOKS_DAGSTER", "DAGSTER_"))
+        }
+        env.update(
+            {
+                "HOME": str(tmp_path / "home"),
+                "MELTANO_SYS_DIR_ROOT": str(sys_dir),
+                "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "MELTANO_CLI_LOG_LEVEL": "warning",
+                "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
+                "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
+                "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
+                "TAP_FRESHBOOKS_API_URL": emu.url,
+                "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+                "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                "FRESHBOOKS_DAGSTER_PROJECT_ROOT": str(project),
+                "FRESHBOOKS_DAGSTER_MELTANO": str(ROOT / ".venv" / "bin" / "meltano"),
+                "FRESHBOOKS_DAGSTER_DUCKDB_DIR": str(tmp_path / "warehouse"),
+                "FRESHBOOKS_DAGSTER_MAX_PARALLEL": "3",
+            }
+        )
 
-        listed = subprocess.run([str(FAN_OUT), "groups"], cwd=project, env=env, capture_output=True,
-                                text=True, timeout=120, check=True).stdout.split("\n")
+        listed = subprocess.run(
+            [str(FAN_OUT), "groups"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.split("\n")
         assert [line.split("\t")[0] for line in listed if line] == ["cedar", "maple", "northwind"]
 
         # -- run 1: every group, in parallel, from no state --------------------------------------
@@ -133,14 +168,18 @@ def test_three_account_groups_in_parallel_then_incremental_with_one_group_failin
         assert summary["loaded"] == ["cedar", "maple", "northwind"] and not summary["failed"]
         logs = {g: next((sys_dir / "logs" / "freshbooks-dagster").glob(f"{g}-*.log")) for g in GROUPS}
         windows = [run_window(path) for path in logs.values()]
-        assert max(start for start, _ in windows) < min(end for _, end in windows), "the groups did not overlap"
+        assert max(start for start, _ in windows) < min(end for _, end in windows), (
+            "the groups did not overlap"
+        )
 
         for group, account in GROUPS.items():
             with warehouse(tmp_path, group) as con:
                 for table in TABLES:
                     loaded = rows(con, table)
                     assert len(loaded) == len(set(loaded)), f"{group}.{table}: a record loaded twice"
-                    assert loaded and {a for a, _ in loaded} == {account}, f"{group}.{table}: another group's account"
+                    assert loaded and {a for a, _ in loaded} == {account}, (
+                        f"{group}.{table}: another group's account"
+                    )
                     truth = {str(r["id"]) for r in emu.truth(table, account)}
                     assert {i for _, i in loaded} == truth, f"{group}.{table} differs from FreshBooks"
         with sqlite3.connect(sys_dir / "meltano.db") as db:
@@ -184,10 +223,17 @@ def test_three_account_groups_in_parallel_then_incremental_with_one_group_failin
             assert {table: sorted(rows(con, table)) for table in TABLES} == cedar_before
 
         # -- run 3: one group whose pipeline lock another run holds (the bridge, cron) is busy ------
-        held = hold_pipeline_lock({}, logging.getLogger("another-run"), environ={
-            **env, "MELTANO_PROJECT_ROOT": str(project), "MELTANO_ENVIRONMENT": "dev",
-            "MELTANO_PROJECT_ID": yaml.safe_load((project / "meltano.yml").read_text())["project_id"],
-            "MELTANO_EXTRACTOR_NAME": "tap-freshbooks--maple"})
+        held = hold_pipeline_lock(
+            {},
+            logging.getLogger("another-run"),
+            environ={
+                **env,
+                "MELTANO_PROJECT_ROOT": str(project),
+                "MELTANO_ENVIRONMENT": "dev",
+                "MELTANO_PROJECT_ID": yaml.safe_load((project / "meltano.yml").read_text())["project_id"],
+                "MELTANO_EXTRACTOR_NAME": "tap-freshbooks--maple",
+            },
+        )
         try:
             code, summary, log = fan_out(project, env, "--group", "maple")
         finally:
@@ -195,8 +241,9 @@ def test_three_account_groups_in_parallel_then_incremental_with_one_group_failin
         assert code == 0 and summary["success"], (summary, log[-4000:])
         assert summary["loaded"] == [] and summary["failed"] == {} and list(summary["busy"]) == ["maple"]
         assert "another run of this pipeline is already running" in summary["busy"]["maple"]
-        print(f"fan-out: run 1 (3 groups, full) {seconds_1:.1f} s; run 2 (incremental, cedar revoked) "
-              f"{seconds_2:.1f} s; changed invoices loaded: {changed}")
+        print(
+            f"fan-out: run 1 (3 groups, full) {seconds_1:.1f} s; run 2 (incremental, cedar revoked) "
+            f"{seconds_2:.1f} s; changed invoices loaded: {changed}"
+        )
     finally:
         emu.stop()
-

@@ -37,23 +37,92 @@ def _load_generator():
 gen = _load_generator()
 
 # -- the Hub's schema, restated --------------------------------------------------------------------
-COMMON_KEYS = {"name", "pip_url", "variant", "namespace", "label", "description", "executable", "settings",
-               "docs", "repo", "logo_url", "hidden", "python", "settings_group_validation", "commands",
-               "maintenance_status", "quality", "domain_url", "keywords", "requires", "definition",
-               "next_steps", "settings_preamble", "usage", "prereq", "supported_python_versions", "log_parser"}
+COMMON_KEYS = {
+    "name",
+    "pip_url",
+    "variant",
+    "namespace",
+    "label",
+    "description",
+    "executable",
+    "settings",
+    "docs",
+    "repo",
+    "logo_url",
+    "hidden",
+    "python",
+    "settings_group_validation",
+    "commands",
+    "maintenance_status",
+    "quality",
+    "domain_url",
+    "keywords",
+    "requires",
+    "definition",
+    "next_steps",
+    "settings_preamble",
+    "usage",
+    "prereq",
+    "supported_python_versions",
+    "log_parser",
+}
 ALLOWED_KEYS = {
     "extractors": COMMON_KEYS | {"capabilities", "metadata", "schema", "select"},
     "utilities": COMMON_KEYS | {"ext_repo"},
 }
-SETTING_KEYS = {"name", "aliases", "label", "value", "placeholder", "kind", "description", "tooltip",
-                "documentation", "env", "value_processor", "value_post_processor", "oauth", "options", "docs",
-                "hidden", "sensitive"}
-KINDS = {"oauth", "hidden", "password", "date_iso8601", "file", "email", "integer", "options", "object", "array",
-         "boolean", "string", "decimal"}
-CAPABILITIES = {"properties", "catalog", "discover", "state", "about", "stream-maps", "schema-flattening",
-                "activate-version", "batch", "test", "log-based", "structured-logging"}
-HUB_FILES = {"tap-freshbooks": ("extractors", "extractor"), "webhook-bridge": ("utilities", "utility"),
-             "freshbooks-looker": ("utilities", "utility")}
+SETTING_KEYS = {
+    "name",
+    "aliases",
+    "label",
+    "value",
+    "placeholder",
+    "kind",
+    "description",
+    "tooltip",
+    "documentation",
+    "env",
+    "value_processor",
+    "value_post_processor",
+    "oauth",
+    "options",
+    "docs",
+    "hidden",
+    "sensitive",
+}
+KINDS = {
+    "oauth",
+    "hidden",
+    "password",
+    "date_iso8601",
+    "file",
+    "email",
+    "integer",
+    "options",
+    "object",
+    "array",
+    "boolean",
+    "string",
+    "decimal",
+}
+CAPABILITIES = {
+    "properties",
+    "catalog",
+    "discover",
+    "state",
+    "about",
+    "stream-maps",
+    "schema-flattening",
+    "activate-version",
+    "batch",
+    "test",
+    "log-based",
+    "structured-logging",
+}
+HUB_FILES = {
+    "tap-freshbooks": ("extractors", "extractor"),
+    "webhook-bridge": ("utilities", "utility"),
+    "freshbooks-looker": ("utilities", "utility"),
+}
 
 
 def hub(name: str) -> dict:
@@ -70,12 +139,27 @@ def test_hub_file_follows_the_hub_schema(name) -> None:
     definition = hub(name)
     kind = HUB_FILES[name][0]
     assert set(definition) <= ALLOWED_KEYS[kind], set(definition) - ALLOWED_KEYS[kind]
-    assert {"name", "namespace", "variant", "quality", "pip_url", "executable", "label", "description",
-            "logo_url", "domain_url", "maintenance_status", "keywords", "repo"} <= set(definition)
+    assert {
+        "name",
+        "namespace",
+        "variant",
+        "quality",
+        "pip_url",
+        "executable",
+        "label",
+        "description",
+        "logo_url",
+        "domain_url",
+        "maintenance_status",
+        "keywords",
+        "repo",
+    } <= set(definition)
     assert definition["name"] == name and definition["variant"] == "freshbooks-warehouse"
     assert definition["quality"] in {"gold", "silver", "bronze", "unknown"}
     assert definition["maintenance_status"] in {"active", "beta", "development", "inactive", "unknown"}
-    assert definition["logo_url"].startswith("/assets/logos/") and definition["domain_url"].startswith("https://")
+    assert definition["logo_url"].startswith("/assets/logos/") and definition["domain_url"].startswith(
+        "https://"
+    )
     assert all(v.startswith("3.") for v in definition.get("supported_python_versions", []))
     assert set(definition.get("capabilities", [])) <= CAPABILITIES
     for setting in definition["settings"]:
@@ -102,7 +186,11 @@ def test_tap_hub_file_completed_by_hand(about) -> None:
     # sensitive exactly where the tap marks a setting secret
     secrets = {n for n, p in gen.leaf_properties(about["settings"]) if p.get("secret")}
     assert {n for n, s in settings.items() if s.get("sensitive")} == secrets
-    assert {"client_secret", "refresh_token", "token_encryption_key"} <= secrets and "client_id" not in secrets
+    assert {
+        "client_secret",
+        "refresh_token",
+        "token_encryption_key",
+    } <= secrets and "client_id" not in secrets
     # the bridge-only settings are hidden; a fresh project gets a token store path
     assert settings["record_ids"]["hidden"] and settings["event_received_at"]["hidden"]
     assert settings["token_store_path"]["value"] == "$MELTANO_PROJECT_ROOT/.secrets/freshbooks_tokens.fernet"
@@ -137,7 +225,8 @@ def test_drift_is_caught_both_ways(about) -> None:
 
     # and the README tables follow a new setting too
     markdown = gen.run_about("markdown").replace(
-        "| client_id |", "| brand_new_setting | False | None | A new one. |\n| client_id |", 1)
+        "| client_id |", "| brand_new_setting | False | None | A new one. |\n| client_id |", 1
+    )
     assert "`brand_new_setting`" in gen.settings_table(markdown)
 
 
@@ -173,27 +262,50 @@ def test_meltano_add_from_ref_works_offline(tmp_path) -> None:
     """A fresh project adds all three plugins from their files with no network (any connection
     attempt goes to a closed port), and the tap's settings resolve with a default token store path.
     (tests/packaging/test_wheels.py then installs and runs the tap added this way.)"""
-    (tmp_path / "meltano.yml").write_text(yaml.safe_dump({
-        "requires_meltano": ">=4.0", "project_id": str(uuid.uuid4()), "default_environment": "dev",
-        "send_anonymous_usage_stats": False, "environments": [{"name": "dev"}], "plugins": {}}))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "WEBHOOK_BRIDGE", "FRESHBOOKS_LOOKER"))}
-    env.update(MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", HTTP_PROXY="http://127.0.0.1:9",
-               HTTPS_PROXY="http://127.0.0.1:9", ALL_PROXY="http://127.0.0.1:9", NO_PROXY="", UV_OFFLINE="1")
+    (tmp_path / "meltano.yml").write_text(
+        yaml.safe_dump(
+            {
+                "requires_meltano": ">=4.0",
+                "project_id": str(uuid.uuid4()),
+                "default_environment": "dev",
+                "send_anonymous_usage_stats": False,
+                "environments": [{"name": "dev"}],
+                "plugins": {},
+            }
+        )
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "WEBHOOK_BRIDGE", "FRESHBOOKS_LOOKER"))
+    }
+    env.update(
+        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        ALL_PROXY="http://127.0.0.1:9",
+        NO_PROXY="",
+        UV_OFFLINE="1",
+    )
 
     def meltano(*args: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([MELTANO, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=180, check=False)
+        proc = subprocess.run(
+            [MELTANO, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False
+        )
         save_output(f"meltano {' '.join(args[:3])}", proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc
 
     for name, (_, singular) in HUB_FILES.items():
-        meltano("add", "--plugin-type", singular, name, "--from-ref", str(HUB / f"{name}.yml"), "--no-install")
+        meltano(
+            "add", "--plugin-type", singular, name, "--from-ref", str(HUB / f"{name}.yml"), "--no-install"
+        )
     project = yaml.safe_load((tmp_path / "meltano.yml").read_text())
     added = {kind: [p["name"] for p in plugins] for kind, plugins in project["plugins"].items()}
     assert added == {"extractors": ["tap-freshbooks"], "utilities": ["webhook-bridge", "freshbooks-looker"]}
-    assert all(p["variant"] == "freshbooks-warehouse" for plugins in project["plugins"].values() for p in plugins)
+    assert all(
+        p["variant"] == "freshbooks-warehouse" for plugins in project["plugins"].values() for p in plugins
+    )
     config = json.loads(meltano("config", "print", "tap-freshbooks").stdout)
     assert config["token_store_path"] == f"{tmp_path.resolve()}/.secrets/freshbooks_tokens.fernet"
     assert config["api_url"] == "https://api.freshbooks.com" and config["bills_timezone"] == "UTC"

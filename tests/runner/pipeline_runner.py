@@ -62,8 +62,11 @@ class Runner:
         self.home = home
         self.sys_dir = home / "meltano-sys"
         link_plugins(self.sys_dir)
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "WEBHOOK_BRIDGE_", "AWS_"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "WEBHOOK_BRIDGE_", "AWS_"))
+        }
         self.env = {
             **base,
             "HOME": str(home),
@@ -85,14 +88,22 @@ class Runner:
         log = self.home / f"run-{len(self.logs) + 1}.log"
         self.logs.append(log)
         handle = log.open("w")
-        proc = subprocess.Popen([str(MELTANO), "run", *args], cwd=self.project,
-                                env={**self.env, **(extra_env or {})}, stdout=handle,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(MELTANO), "run", *args],
+            cwd=self.project,
+            env={**self.env, **(extra_env or {})},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         handle.close()
         proc.log = log  # type: ignore[attr-defined]
         return proc
 
-    def run(self, *args: str, timeout: float = 300, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
+    def run(
+        self, *args: str, timeout: float = 300, extra_env: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         proc = self.start(*args, extra_env=extra_env)
         code = proc.wait(timeout=timeout)
         output = proc.log.read_text()  # type: ignore[attr-defined]
@@ -101,9 +112,14 @@ class Runner:
 
     def reconcile(self, warehouse: str, *args: str) -> tuple[int, str]:
         """``tap-freshbooks reconcile`` with this runner's tap settings (same token store)."""
-        proc = subprocess.run([str(TAP), "reconcile", "--config", "ENV", "--warehouse", warehouse,
-                               "--format", "text", *args], cwd=self.project, env=self.env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [str(TAP), "reconcile", "--config", "ENV", "--warehouse", warehouse, "--format", "text", *args],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         save_output("tap-freshbooks reconcile", proc.stdout + proc.stderr)
         return proc.returncode, proc.stdout + proc.stderr
 

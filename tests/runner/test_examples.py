@@ -38,8 +38,12 @@ def test_workflow_is_scheduled_and_sets_exactly_the_recipe_variables():
         assert env[name] == value
     for name in recipe.SUPPLIED:  # from the repository's secrets/variables, never written in the file
         assert re.fullmatch(r"\$\{\{ (secrets|vars)\.\w+ \}\}", env[name]), name
-    for name in ("TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY", "TAP_FRESHBOOKS_CLIENT_SECRET",
-                 "AWS_SECRET_ACCESS_KEY", "TARGET_POSTGRES_PASSWORD"):
+    for name in (
+        "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY",
+        "TAP_FRESHBOOKS_CLIENT_SECRET",
+        "AWS_SECRET_ACCESS_KEY",
+        "TARGET_POSTGRES_PASSWORD",
+    ):
         assert env[name].startswith("${{ secrets."), name
     for name in recipe.OPTIONAL:
         assert name in WORKFLOW.read_text()  # documented where a non-AWS S3 API needs it

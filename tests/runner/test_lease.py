@@ -69,8 +69,12 @@ time.sleep(600)
 
 def test_holder_killed_with_sigkill_on_this_machine_is_replaced_at_once(lock_url):
     key = uuid.uuid4().hex
-    doomed = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, lock_url, key],
-                              stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, lock_url, key],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         assert doomed.stdout.readline().strip() == "held"
         waiting = new_lease(lock_url, key)

@@ -28,10 +28,16 @@ def meltano_db(tmp_path_factory):
     from sqlalchemy.orm import sessionmaker
 
     uri = f"sqlite:///{tmp_path / 'meltano.db'}"
-    env = {"MELTANO_DATABASE_URI": uri, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-           "MELTANO_SYS_DIR_ROOT": str(tmp_path / "sys"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    subprocess.run([str(MELTANO), "state", "list"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    env = {
+        "MELTANO_DATABASE_URI": uri,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_SYS_DIR_ROOT": str(tmp_path / "sys"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    subprocess.run(
+        [str(MELTANO), "state", "list"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120
+    )
     return uri, sessionmaker(bind=create_engine(uri))
 
 

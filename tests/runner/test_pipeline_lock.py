@@ -36,8 +36,10 @@ WEBHOOK_BRIDGE = ROOT / ".venv" / "bin" / "webhook-bridge"
 
 
 def stream_env(schema: str) -> dict[str, str]:
-    return {"TAP_FRESHBOOKS__SELECT": json.dumps([f"{s}.*" for s in STREAMS]),
-            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema}
+    return {
+        "TAP_FRESHBOOKS__SELECT": json.dumps([f"{s}.*" for s in STREAMS]),
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+    }
 
 
 def lock_files(lock_dir: Path) -> list[Path]:
@@ -52,30 +54,42 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
         lock_dir = tmp_path / "shared-locks"
         shared = {
             **token_env(tmp_path / "tokens.fernet", emu.issue_grant()),
-            **postgres_env(postgres), **stream_env("fb_lock_race"),
+            **postgres_env(postgres),
+            **stream_env("fb_lock_race"),
             "TAP_FRESHBOOKS_PIPELINE_LOCK_URL": f"file://{lock_dir}",
         }
-        bridge_runner = Runner(emu, ROOT, tmp_path / "bridge-home", {
-            **shared,
-            "WEBHOOK_BRIDGE_PROJECT_ROOT": str(ROOT),
-            "WEBHOOK_BRIDGE_DATA_DIR": str(tmp_path / "bridge-data"),
-            "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(ROOT / ".venv" / "bin" / "meltano"),
-            "WEBHOOK_BRIDGE_LOADER": "target-postgres",
-            "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": shared["TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY"],
-            "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": shared["TAP_FRESHBOOKS_TOKEN_STORE_PATH"],
-            "WEBHOOK_BRIDGE_RUN_NICENESS": "0",
-        })
+        bridge_runner = Runner(
+            emu,
+            ROOT,
+            tmp_path / "bridge-home",
+            {
+                **shared,
+                "WEBHOOK_BRIDGE_PROJECT_ROOT": str(ROOT),
+                "WEBHOOK_BRIDGE_DATA_DIR": str(tmp_path / "bridge-data"),
+                "WEBHOOK_BRIDGE_MELTANO_EXECUTABLE": str(ROOT / ".venv" / "bin" / "meltano"),
+                "WEBHOOK_BRIDGE_LOADER": "target-postgres",
+                "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": shared["TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY"],
+                "WEBHOOK_BRIDGE_TOKEN_STORE_PATH": shared["TAP_FRESHBOOKS_TOKEN_STORE_PATH"],
+                "WEBHOOK_BRIDGE_RUN_NICENESS": "0",
+            },
+        )
         cron_runner = Runner(emu, ROOT, tmp_path / "cron-home", shared)
 
         bridge_log = tmp_path / "bridge-poll.log"
         with bridge_log.open("w") as out:
-            bridge = subprocess.Popen([str(WEBHOOK_BRIDGE), "poll"], cwd=ROOT, env=bridge_runner.env,
-                                      stdout=out, stderr=subprocess.STDOUT)
+            bridge = subprocess.Popen(
+                [str(WEBHOOK_BRIDGE), "poll"],
+                cwd=ROOT,
+                env=bridge_runner.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         cron = cron_runner.start("tap-freshbooks", "target-postgres")
         bridge_code = bridge.wait(timeout=400)
         cron_code = cron.wait(timeout=400)
         bridge_out = bridge_log.read_text() + "".join(
-            p.read_text() for p in sorted((tmp_path / "bridge-data" / "runs").glob("run-*.log")))
+            p.read_text() for p in sorted((tmp_path / "bridge-data" / "runs").glob("run-*.log"))
+        )
         cron_out = cron.log.read_text()
 
         assert sorted([bridge_code, cron_code]) == [0, 1], (bridge_out[-3000:], cron_out[-3000:])
@@ -90,7 +104,9 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
         # nothing lost: the loser's work is done by the next run, then the warehouse is exact
         code, output = cron_runner.run("tap-freshbooks", "target-postgres")
         assert code == 0, output[-3000:]
-        code, report = cron_runner.reconcile(postgres.dsn, "--schema", "fb_lock_race", "--streams", RECONCILED)
+        code, report = cron_runner.reconcile(
+            postgres.dsn, "--schema", "fb_lock_race", "--streams", RECONCILED
+        )
         assert code == 0, report
     finally:
         emu.stop()
@@ -98,8 +114,9 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
 
 def meltano_job(sys_dir: Path, job_name: str) -> list[tuple[str, str]]:
     with sqlite3.connect(sys_dir / "meltano.db") as db:
-        return db.execute("SELECT state, payload FROM runs WHERE job_name = ? ORDER BY id",
-                          (job_name,)).fetchall()
+        return db.execute(
+            "SELECT state, payload FROM runs WHERE job_name = ? ORDER BY id", (job_name,)
+        ).fetchall()
 
 
 def test_a_run_killed_with_sigkill_does_not_block_the_next_one(tmp_path, postgres):
@@ -107,10 +124,16 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(tmp_path, postgre
     try:
         emu.seed_bulk("invoices", 300, emu.accounts[0]["account_id"])
         emu.faults.configure(latency=0.1)
-        runner = Runner(emu, ROOT, tmp_path / "home", {
-            **token_env(tmp_path / "tokens.fernet", emu.issue_grant()),
-            **postgres_env(postgres), **stream_env("fb_lock_kill"),
-        })
+        runner = Runner(
+            emu,
+            ROOT,
+            tmp_path / "home",
+            {
+                **token_env(tmp_path / "tokens.fernet", emu.issue_grant()),
+                **postgres_env(postgres),
+                **stream_env("fb_lock_kill"),
+            },
+        )
         lock_dir = runner.sys_dir / "run" / "pipeline-locks"
         doomed = runner.start("tap-freshbooks", "target-postgres")
         # mid-way: the tap holds the lock and has fetched invoice pages, the run is not over

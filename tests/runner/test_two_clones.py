@@ -40,14 +40,17 @@ LOADED_TABLES = ["clients", "invoices", "payments"]
 
 def recipe_env(s3_server, postgres, emu, key: str) -> dict[str, str]:
     """The recipe (tests/runner/ci_recipe.py, what examples/ and the README use) with this test's values."""
-    return recipe.environment(BUCKET, {
-        **{k: v for k, v in s3_server.env.items()},  # AWS_ENDPOINT_URL: the S3 API is moto, not AWS
-        "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": key,
-        "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
-        "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
-        "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
-        **postgres_env(postgres),
-    })
+    return recipe.environment(
+        BUCKET,
+        {
+            **{k: v for k, v in s3_server.env.items()},  # AWS_ENDPOINT_URL: the S3 API is moto, not AWS
+            "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": key,
+            "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
+            "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
+            "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
+            **postgres_env(postgres),
+        },
+    )
 
 
 #: test-only: FreshBooks is the emulator, a schema of its own, a few streams to keep the runs short
@@ -62,8 +65,9 @@ def emulator_and_test_env(emu) -> dict[str, str]:
 
 def loaded_since(postgres, table: str, since: str) -> set[str]:
     with psycopg.connect(postgres.dsn) as conn:
-        rows = conn.execute(f'SELECT id::text FROM {SCHEMA}."{table}" WHERE _fb_extracted_at >= %s',
-                            (since,)).fetchall()
+        rows = conn.execute(
+            f'SELECT id::text FROM {SCHEMA}."{table}" WHERE _fb_extracted_at >= %s', (since,)
+        ).fetchall()
     return {row[0] for row in rows}
 
 
@@ -77,10 +81,19 @@ def test_second_clone_runs_incrementally_with_the_token_the_first_rotated(tmp_pa
         account = emu.accounts[0]["account_id"]
         emu.seed_bulk("invoices", 250, account)  # several pages on a full read, one on an incremental one
         s3_server.create_bucket(BUCKET)
-        env = {**recipe_env(s3_server, postgres, emu, Fernet.generate_key().decode()), **emulator_and_test_env(emu)}
-        first = Runner(emu, clone_project(tmp_path / "runner-1" / "project"), tmp_path / "runner-1" / "home",
-                       {**env, "TAP_FRESHBOOKS_REFRESH_TOKEN": emu.issue_grant()["refresh_token"]})
-        second = Runner(emu, clone_project(tmp_path / "runner-2" / "project"), tmp_path / "runner-2" / "home", env)
+        env = {
+            **recipe_env(s3_server, postgres, emu, Fernet.generate_key().decode()),
+            **emulator_and_test_env(emu),
+        }
+        first = Runner(
+            emu,
+            clone_project(tmp_path / "runner-1" / "project"),
+            tmp_path / "runner-1" / "home",
+            {**env, "TAP_FRESHBOOKS_REFRESH_TOKEN": emu.issue_grant()["refresh_token"]},
+        )
+        second = Runner(
+            emu, clone_project(tmp_path / "runner-2" / "project"), tmp_path / "runner-2" / "home", env
+        )
 
         mark, started_1 = len(emu.request_log), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         code, output = first.run(*recipe.RUN_COMMAND[2:])
@@ -126,10 +139,14 @@ def test_second_clone_runs_incrementally_with_the_token_the_first_rotated(tmp_pa
         for runner in (first, second):  # nothing of the pipeline on either runner's disk
             assert not (runner.project / ".secrets").exists()
 
-        code, report = second.reconcile(postgres.dsn, "--schema", SCHEMA, "--streams", "clients,invoices,payments")
+        code, report = second.reconcile(
+            postgres.dsn, "--schema", SCHEMA, "--streams", "clients,invoices,payments"
+        )
         assert code == 0, report
         assert records_2["clients"] == records_2["payments"] == 0  # nothing else changed
-        print(f"run 1: {requests_1} API requests, records {records_1}; "
-              f"run 2: {requests_2} API requests, records {records_2}")
+        print(
+            f"run 1: {requests_1} API requests, records {records_1}; "
+            f"run 2: {requests_2} API requests, records {records_2}"
+        )
     finally:
         emu.stop()

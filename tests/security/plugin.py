@@ -87,8 +87,11 @@ class SecretScan:
                 saved = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            self.scan(saved.get("test", "?"), f"saved output {saved.get('name', path.name)!r}",
-                      saved.get("text", ""))
+            self.scan(
+                saved.get("test", "?"),
+                f"saved output {saved.get('name', path.name)!r}",
+                saved.get("text", ""),
+            )
 
 
 _SCAN = pytest.StashKey[SecretScan]()

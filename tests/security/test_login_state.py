@@ -85,8 +85,12 @@ def stale_state(emulator, tmp_path) -> str:
     """Start a login, read the state from its authorize URL, abandon it."""
     printed: list[str] = []
     with pytest.raises(LoginError):
-        run_login(app_config(emulator, tmp_path / "abandoned"), listen=False, input_fn=lambda _p: "",
-                  output=printed.append)
+        run_login(
+            app_config(emulator, tmp_path / "abandoned"),
+            listen=False,
+            input_fn=lambda _p: "",
+            output=printed.append,
+        )
     return state_of(authorize_url_in(printed))
 
 
@@ -117,8 +121,12 @@ def test_paste_path_refuses_a_redirect_without_this_logins_state(emulator, tmp_p
 def test_listener_path_refuses_a_redirect_without_this_logins_state(emulator, tmp_path, stale_state, case):
     redirect = f"http://127.0.0.1:{free_port()}/callback"
     emulator.oauth.register_app("loopback-app", "loopback-secret-0123", redirect)
-    config = {**app_config(emulator, tmp_path), "client_id": "loopback-app",
-              "client_secret": "loopback-secret-0123", "redirect_uri": redirect}
+    config = {
+        **app_config(emulator, tmp_path),
+        "client_id": "loopback-app",
+        "client_secret": "loopback-secret-0123",
+        "redirect_uri": redirect,
+    }
     browser: dict[str, object] = {}
 
     def follow(url: str) -> None:
@@ -161,6 +169,8 @@ def test_the_matching_state_is_what_makes_the_exchange_happen(emulator, tmp_path
     config = app_config(emulator, tmp_path)
     printed: list[str] = []
     emulator.clear_log()
-    run_login(config, listen=False, input_fn=lambda _p: approve(authorize_url_in(printed)), output=printed.append)
+    run_login(
+        config, listen=False, input_fn=lambda _p: approve(authorize_url_in(printed)), output=printed.append
+    )
     assert len(token_calls(emulator)) == 1
     assert Path(config["token_store_path"]).exists()

@@ -38,8 +38,16 @@ from fake_looker import FakeLooker  # noqa: E402
 
 from bridge.helpers import BridgeServer, bridge_env, fake_meltano, wait_for  # noqa: E402
 
-EXPECTED_KINDS = {"client_secret", "access_token", "refresh_token", "authorization_code", "callback_verifier",
-                  "webhook_signature", "looker_client_secret", "looker_access_token"}
+EXPECTED_KINDS = {
+    "client_secret",
+    "access_token",
+    "refresh_token",
+    "authorization_code",
+    "callback_verifier",
+    "webhook_signature",
+    "looker_client_secret",
+    "looker_access_token",
+}
 DEBUG_LOG_CONFIG = """version: 1
 disable_existing_loggers: false
 formatters:
@@ -171,8 +179,14 @@ def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, 
     config_path.write_text(json.dumps(config))
     emulator.clear_log()
     watcher = expire_tokens_after(emulator, api_requests=6)
-    run = subprocess.run([sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
-                         env=tap_env(log_config), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
+        env=tap_env(log_config),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     watcher.join(5)
     out.add("tap run with a 401 mid-run (stdout)", run.stdout)
     out.add("tap run with a 401 mid-run (stderr)", run.stderr)
@@ -183,16 +197,36 @@ def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, 
     assert sum(1 for _, path, _ in log if path.endswith("/oauth/token")) >= 1, "no refresh happened"
 
     # 3. webhook bridge: register (verification handshake), a signed event, a tampered one, a forgery --
-    bridge_vars = {"api_url": emulator.url, "client_id": emulator.client_id,
-                   "client_secret": emulator.client_secret, "token_store_path": config["token_store_path"],
-                   "token_encryption_key": TEST_FERNET_KEY, "meltano_executable": fake_meltano(tmp_path),
-                   "account_ids": account, "log_level": "DEBUG"}
+    bridge_vars = {
+        "api_url": emulator.url,
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "token_store_path": config["token_store_path"],
+        "token_encryption_key": TEST_FERNET_KEY,
+        "meltano_executable": fake_meltano(tmp_path),
+        "account_ids": account,
+        "log_level": "DEBUG",
+    }
     server = BridgeServer(bridge_env(tmp_path, **bridge_vars), log_path=tmp_path / "bridge.log")
     server.start()
     try:
         env = {**server.env, "WEBHOOK_BRIDGE_PUBLIC_URL": server.url}
-        reg = subprocess.run([sys.executable, "-m", "webhook_bridge", "register", "--events", "invoice.update",
-                              "--wait", "20"], env=env, capture_output=True, text=True, timeout=120)
+        reg = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "webhook_bridge",
+                "register",
+                "--events",
+                "invoice.update",
+                "--wait",
+                "20",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         out.add("webhook-bridge register", reg.stdout + reg.stderr)
         assert reg.returncode == 0, reg.stdout + reg.stderr
         callback = next(c for c in emulator.callbacks if c["account_id"] == account)
@@ -200,16 +234,32 @@ def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, 
         invoice_id = emulator.truth("invoices", account)[0]["id"]
         assert emulator.deliver_event(account, "invoice.update", invoice_id) == [200]
 
-        fields = [("name", "invoice.update"), ("object_id", str(invoice_id)), ("account_id", account),
-                  ("business_id", str(emulator.accounts[0]["business_id"])), ("identity_id", "1"), ("user_id", "1")]
+        fields = [
+            ("name", "invoice.update"),
+            ("object_id", str(invoice_id)),
+            ("account_id", account),
+            ("business_id", str(emulator.accounts[0]["business_id"])),
+            ("identity_id", "1"),
+            ("user_id", "1"),
+        ]
         good = sign_webhook(fields, callback["verifier"])
         tampered = [(k, "999999" if k == "object_id" else v) for k, v in fields]
         form = {"Content-Type": "application/x-www-form-urlencoded"}
-        assert silent_post(server.url + "/webhooks/freshbooks", urlencode(tampered).encode(),
-                           {**form, "X-FreshBooks-Hmac-SHA256": good}) == 401
+        assert (
+            silent_post(
+                server.url + "/webhooks/freshbooks",
+                urlencode(tampered).encode(),
+                {**form, "X-FreshBooks-Hmac-SHA256": good},
+            )
+            == 401
+        )
         forged_verifier = "ForgedVerifier" + "x" * 19
-        forged = [("name", "callback.verify"), ("object_id", "424242"), ("verifier", forged_verifier),
-                  ("account_id", account)]
+        forged = [
+            ("name", "callback.verify"),
+            ("object_id", "424242"),
+            ("verifier", forged_verifier),
+            ("account_id", account),
+        ]
         silent_post(server.url + "/webhooks/freshbooks", urlencode(forged).encode(), form)
         wait_for(lambda: "event queued" in server.logs(), message="the signed event to be queued")
     finally:
@@ -222,8 +272,14 @@ def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, 
     # 4. the grant is revoked: the next run fails in one line naming auth login -----------------------
     emulator.revoke_grant()
     emulator.expire_access_tokens()
-    revoked = subprocess.run([sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
-                             env=tap_env(log_config), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    revoked = subprocess.run(
+        [sys.executable, "-m", "tap_freshbooks", "--config", str(config_path)],
+        env=tap_env(log_config),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out.add("tap run on a revoked grant (stdout)", revoked.stdout)
     out.add("tap run on a revoked grant (stderr)", revoked.stderr)
     assert revoked.returncode != 0
@@ -233,13 +289,21 @@ def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, 
     looker = FakeLooker(client_secret="looker-secret-" + os.urandom(8).hex()).start()
     try:
         messages: list[str] = []
-        settings = LookerSettings.from_env({"FRESHBOOKS_LOOKER_BASE_URL": looker.url,
-                                            "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
-                                            "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret})
+        settings = LookerSettings.from_env(
+            {
+                "FRESHBOOKS_LOOKER_BASE_URL": looker.url,
+                "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
+                "FRESHBOOKS_LOOKER_CLIENT_SECRET": looker.client_secret,
+            }
+        )
         assert looker_refresh(settings, messages.append) == 0
-        wrong = LookerSettings.from_env({"FRESHBOOKS_LOOKER_BASE_URL": looker.url,
-                                         "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
-                                         "FRESHBOOKS_LOOKER_CLIENT_SECRET": "wrong-" + looker.client_secret})
+        wrong = LookerSettings.from_env(
+            {
+                "FRESHBOOKS_LOOKER_BASE_URL": looker.url,
+                "FRESHBOOKS_LOOKER_CLIENT_ID": looker.client_id,
+                "FRESHBOOKS_LOOKER_CLIENT_SECRET": "wrong-" + looker.client_secret,
+            }
+        )
         assert looker_refresh(wrong, messages.append) == 1
         out.add("freshbooks-looker refresh", "\n".join(messages))
     finally:
@@ -257,8 +321,14 @@ def test_no_secret_in_any_output_of_any_secret_bearing_path(emulator, tmp_path, 
     assert kinds >= EXPECTED_KINDS, sorted(kinds)
     index = SecretIndex()
     index.update(issued_secrets.issued())
-    index.update({TEST_FERNET_KEY: "token_encryption_key", good: "webhook_signature (test)",
-                  forged_verifier: "forged verifier", "wrong-" + looker.client_secret: "wrong looker secret"})
+    index.update(
+        {
+            TEST_FERNET_KEY: "token_encryption_key",
+            good: "webhook_signature (test)",
+            forged_verifier: "forged verifier",
+            "wrong-" + looker.client_secret: "wrong looker secret",
+        }
+    )
     leaks = [(label, kind, line) for label, text in out.parts for kind, line in index.find(text)]
     assert leaks == [], f"secrets in the output (kind, line): {leaks}"
     print(f"{len(issued_now)} secrets issued by this scenario; {len(out.text())} chars of output checked")

@@ -108,8 +108,15 @@ def test_tap_run_with_the_wrong_key_spends_nothing_and_overwrites_nothing(emulat
     path.write_text(json.dumps(config))
     emulator.clear_log()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_FRESHBOOKS")}
-    proc = subprocess.run([sys.executable, "-m", "tap_freshbooks", "--config", str(path)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tap_freshbooks", "--config", str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     save_output("tap-freshbooks with the wrong token key", proc.stdout + proc.stderr)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
@@ -128,8 +135,14 @@ def test_auth_login_with_the_wrong_key_refuses_before_anything_happens(emulator,
     emulator.clear_log()
     printed: list[str] = []
     asked: list[str] = []
-    errors = _stderr_of(lambda: login_command({**config, "token_encryption_key": OTHER_KEY}, True,
-                                              input_fn=lambda p: asked.append(p) or "", output=printed.append))
+    errors = _stderr_of(
+        lambda: login_command(
+            {**config, "token_encryption_key": OTHER_KEY},
+            True,
+            input_fn=lambda p: asked.append(p) or "",
+            output=printed.append,
+        )
+    )
     code, err = errors
     assert code != 0
     assert "token_encryption_key does not decrypt" in one_line(err)
@@ -152,12 +165,24 @@ def _stderr_of(fn) -> tuple[int, str]:
 
 
 def _event(object_id: int = 1):
-    return classify([("name", "invoice.update"), ("object_id", str(object_id)), ("account_id", "ABC123"),
-                     ("business_id", "1"), ("identity_id", "2"), ("user_id", "1")])
+    return classify(
+        [
+            ("name", "invoice.update"),
+            ("object_id", str(object_id)),
+            ("account_id", "ABC123"),
+            ("business_id", "1"),
+            ("identity_id", "2"),
+            ("user_id", "1"),
+        ]
+    )
 
 
 def _db_files(path: Path) -> list[Path]:
-    return [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()]
+    return [
+        p
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        if p.exists()
+    ]
 
 
 def test_bridge_database_and_the_directories_it_creates_are_private(tmp_path, permissive_umask):
@@ -237,11 +262,22 @@ def test_bridge_cli_with_the_wrong_key_says_so_in_one_line(tmp_path):
     store.enqueue(_event(9))
     store.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_BRIDGE_")}
-    env.update({"WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": OTHER_KEY, "WEBHOOK_BRIDGE_DATA_DIR": str(data),
-                "WEBHOOK_BRIDGE_PROJECT_ROOT": str(tmp_path),
-                "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(ROOT / "tap-freshbooks")])})
-    proc = subprocess.run([sys.executable, "-m", "webhook_bridge", "status"], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    env.update(
+        {
+            "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": OTHER_KEY,
+            "WEBHOOK_BRIDGE_DATA_DIR": str(data),
+            "WEBHOOK_BRIDGE_PROJECT_ROOT": str(tmp_path),
+            "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(ROOT / "tap-freshbooks")]),
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "webhook_bridge", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     save_output("webhook-bridge status with the wrong key", proc.stdout + proc.stderr)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

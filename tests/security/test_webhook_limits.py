@@ -88,8 +88,9 @@ class LiveBridge:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-                                lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -145,7 +146,9 @@ def request_head(content_type: str | None, extra: str = "", signature: str | Non
     return (head + "\r\n").encode("latin-1")
 
 
-def post(bridge: LiveBridge, body: bytes, content_type: str | None = FORM, signature: str | None = None) -> int:
+def post(
+    bridge: LiveBridge, body: bytes, content_type: str | None = FORM, signature: str | None = None
+) -> int:
     with bridge.connect() as sock:
         sock.sendall(request_head(content_type, f"Content-Length: {len(body)}\r\n", signature) + body)
         return read_status(sock)
@@ -223,8 +226,16 @@ def test_chunked_body_growing_past_the_limit_is_refused_before_it_ends(bridge):
     assert_untouched(bridge, before, parsed=False)
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "multipart/form-data; boundary=x",
-                                          None, "application/x-www-form-urlencodedX"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        None,
+        "application/x-www-form-urlencodedX",
+    ],
+)
 def test_wrong_content_type_is_refused_before_the_body_is_read(bridge, content_type):
     before = bridge.database_digest()
     body, sig = signed(event_fields(42))  # a correctly signed body: only the type is wrong
@@ -284,8 +295,12 @@ ABSURD = {
     "user_id of 3000 chars": _with(event_fields(42), user_id="1" * 3000),
     "extra field of 6000 chars": _with(event_fields(42), note="n" * 6000),
     "field name of 500 chars": _with(event_fields(42), **{"x" * 500: "1"}),
-    "verifier of 2000 chars": [("name", "callback.verify"), ("object_id", "2001"), ("verifier", "V" * 2000),
-                               ("account_id", "ABC123")],
+    "verifier of 2000 chars": [
+        ("name", "callback.verify"),
+        ("object_id", "2001"),
+        ("verifier", "V" * 2000),
+        ("account_id", "ABC123"),
+    ],
 }
 
 

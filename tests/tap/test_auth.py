@@ -112,7 +112,9 @@ def test_constructed_without_deprecated_stream_argument(config: dict, store: Tok
     assert auth.oauth_request_body["grant_type"] == "refresh_token"
 
 
-def test_bootstrap_refresh_is_persisted_before_the_new_token_is_used(emu, config: dict, store: TokenStore) -> None:
+def test_bootstrap_refresh_is_persisted_before_the_new_token_is_used(
+    emu, config: dict, store: TokenStore
+) -> None:
     grant = emu.issue_grant()
     auth = make_auth(config, store, bootstrap_refresh_token=grant["refresh_token"])
     assert store.load() is None
@@ -161,7 +163,9 @@ def test_fresh_store_token_is_used_without_post(emu, config: dict, store: TokenS
     assert auth.refresh_count == 0
 
 
-def test_expiring_token_is_refreshed_early_and_previous_stays_valid(emu, config: dict, store: TokenStore) -> None:
+def test_expiring_token_is_refreshed_early_and_previous_stays_valid(
+    emu, config: dict, store: TokenStore
+) -> None:
     emu.access_token_ttl = 4
     seeded = seed_store(emu, store)
     auth = make_auth(config, store, refresh_margin_seconds=3600)  # capped at half the 4 s lifetime
@@ -191,7 +195,9 @@ def test_created_at_carried_over_from_the_grant_does_not_cause_a_refresh_storm(e
     assert me_status(emu, token) == 200
 
 
-def test_second_authenticator_adopts_token_refreshed_by_the_first(emu, config: dict, store: TokenStore) -> None:
+def test_second_authenticator_adopts_token_refreshed_by_the_first(
+    emu, config: dict, store: TokenStore
+) -> None:
     """Two holders of the same store (stand-ins for two processes): one refresh, not two."""
     seeded = seed_store(emu, store)
     a = make_auth(config, store)
@@ -276,7 +282,9 @@ def test_invalid_client_names_client_settings(emu, config: dict, store: TokenSto
     assert refresh_directly(emu, seeded.refresh_token).status_code == 200
 
 
-def test_spent_refresh_token_with_live_access_token_keeps_running(emu, config: dict, store: TokenStore, caplog) -> None:
+def test_spent_refresh_token_with_live_access_token_keeps_running(
+    emu, config: dict, store: TokenStore, caplog
+) -> None:
     """The refresh margin at work: the refresh token is gone but the access token is still valid.
 
     (This is what a run finds after a predecessor was killed between FreshBooks rotating the token and
@@ -305,7 +313,9 @@ def test_spent_refresh_token_with_live_access_token_keeps_running(emu, config: d
 # --- token endpoint outages ---------------------------------------------------------------------------
 
 
-def test_token_endpoint_outage_is_retried_without_losing_the_token(emu, config: dict, store: TokenStore) -> None:
+def test_token_endpoint_outage_is_retried_without_losing_the_token(
+    emu, config: dict, store: TokenStore
+) -> None:
     seeded = seed_store(emu, store)
     emu.faults.configure(token_error_every=2)  # every 2nd token call answers 503 before doing anything
     auth = make_auth(config, store, max_tries=4)
@@ -318,7 +328,9 @@ def test_token_endpoint_outage_is_retried_without_losing_the_token(emu, config: 
     assert seeded.refresh_token != store.load().refresh_token
 
 
-def test_token_endpoint_down_gives_up_clearly_and_keeps_refresh_token(emu, config: dict, store: TokenStore) -> None:
+def test_token_endpoint_down_gives_up_clearly_and_keeps_refresh_token(
+    emu, config: dict, store: TokenStore
+) -> None:
     seeded = seed_store(emu, store)
     emu.faults.configure(token_error_every=1)
     auth = make_auth(config, store, max_tries=3)
@@ -450,7 +462,9 @@ def test_sigkill_during_refresh_never_loses_both_tokens(emu, config, store, line
     assert stored is not None  # still decrypts
     access_ok = me_status(emu, stored.access_token) == 200
     refresh_ok = refresh_directly(emu, stored.refresh_token).status_code == 200
-    print(f"kill at {line}+{delay}s: store {'new' if stored != seeded else 'old'} pair, access_ok={access_ok}, refresh_ok={refresh_ok}")
+    print(
+        f"kill at {line}+{delay}s: store {'new' if stored != seeded else 'old'} pair, access_ok={access_ok}, refresh_ok={refresh_ok}"
+    )
     assert access_ok or refresh_ok, f"kill at {line}+{delay}s left a store with no usable token"
     if stored == seeded and not refresh_ok:
         # the residual window: old pair kept, its refresh token spent, its access token still good

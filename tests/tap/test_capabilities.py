@@ -91,7 +91,12 @@ def test_structured_logging(emulator, tmp_path) -> None:
     env = {**os.environ, "SINGER_SDK_LOG_CONFIG": str(log_config)}
     proc = subprocess.run(
         [sys.executable, "-m", "tap_freshbooks", "--config", str(config)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
     )
     events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     summaries = [e for e in events if "fb_emitted" in json.dumps(e)]
@@ -104,8 +109,11 @@ def test_structured_logging(emulator, tmp_path) -> None:
 
     stored = TokenStore(cfg["token_store_path"], cfg["token_encryption_key"]).load()
     for secret in (
-        cfg["client_secret"], cfg["refresh_token"], cfg["token_encryption_key"],
-        stored.access_token, stored.refresh_token,
+        cfg["client_secret"],
+        cfg["refresh_token"],
+        cfg["token_encryption_key"],
+        stored.access_token,
+        stored.refresh_token,
     ):
         assert secret not in text
 

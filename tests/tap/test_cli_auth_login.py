@@ -25,7 +25,11 @@ def test_auth_login_paste_fills_the_encrypted_store(emulator, tmp_path) -> None:
     }
     proc = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "tap-freshbooks"), "auth", "login", "--paste"],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = None
     while url is None:
@@ -42,6 +46,7 @@ def test_auth_login_paste_fills_the_encrypted_store(emulator, tmp_path) -> None:
     assert tokens.refresh_token.encode() not in store.read_bytes()
     ok = requests.get(
         f"{emulator.url}/auth/api/v1/users/me",
-        headers={"Authorization": f"Bearer {tokens.access_token}"}, timeout=10,
+        headers={"Authorization": f"Bearer {tokens.access_token}"},
+        timeout=10,
     )
     assert ok.status_code == 200

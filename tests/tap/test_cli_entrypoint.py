@@ -30,8 +30,9 @@ def run(args: list[str], cwd: Path, log_config: Path | None = None) -> subproces
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_FRESHBOOKS", "SINGER_SDK_LOG"))}
     if log_config is not None:
         env["SINGER_SDK_LOG_CONFIG"] = str(log_config)
-    return subprocess.run(TAP + args, capture_output=True, text=True, timeout=120, env=env, cwd=cwd,
-                          check=False)
+    return subprocess.run(
+        TAP + args, capture_output=True, text=True, timeout=120, env=env, cwd=cwd, check=False
+    )
 
 
 def test_help_names_auth_login_and_reconcile(tmp_path) -> None:

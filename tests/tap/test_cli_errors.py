@@ -39,9 +39,7 @@ def assert_one_clear_line(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     errors = [
-        line
-        for line in proc.stderr.splitlines()
-        if line.startswith("tap-freshbooks: ") or "| ERROR " in line
+        line for line in proc.stderr.splitlines() if line.startswith("tap-freshbooks: ") or "| ERROR " in line
     ]
     assert any(all(n in line for n in needles) for line in errors), proc.stderr[-2000:]
 
@@ -112,11 +110,27 @@ def test_about_lists_every_setting_with_a_description(tmp_path) -> None:
     assert proc.returncode == 0
     about = json.loads(proc.stdout)
     assert about["capabilities"] == [
-        "about", "catalog", "discover", "state", "stream-maps", "schema-flattening", "batch", "structured-logging",
+        "about",
+        "catalog",
+        "discover",
+        "state",
+        "stream-maps",
+        "schema-flattening",
+        "batch",
+        "structured-logging",
     ]
     contract = {
-        "client_id", "client_secret", "redirect_uri", "refresh_token", "token_store_path",
-        "token_encryption_key", "account_ids", "start_date", "api_url", "auth_url", "record_ids",
+        "client_id",
+        "client_secret",
+        "redirect_uri",
+        "refresh_token",
+        "token_store_path",
+        "token_encryption_key",
+        "account_ids",
+        "start_date",
+        "api_url",
+        "auth_url",
+        "record_ids",
     }
     properties = about["settings"]["properties"]
     assert contract <= set(properties)
@@ -130,7 +144,22 @@ def test_discover_needs_no_credentials(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     streams = {s["tap_stream_id"] for s in json.loads(proc.stdout)["streams"]}
     assert {
-        "clients", "invoices", "invoice_lines", "payments", "expenses", "expense_categories", "bills",
-        "bill_payments", "bill_vendors", "journal_entry_details", "chart_of_accounts", "items", "taxes",
-        "projects", "services", "time_entries", "credit_notes", "other_incomes",
+        "clients",
+        "invoices",
+        "invoice_lines",
+        "payments",
+        "expenses",
+        "expense_categories",
+        "bills",
+        "bill_payments",
+        "bill_vendors",
+        "journal_entry_details",
+        "chart_of_accounts",
+        "items",
+        "taxes",
+        "projects",
+        "services",
+        "time_entries",
+        "credit_notes",
+        "other_incomes",
     } <= streams

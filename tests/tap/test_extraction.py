@@ -17,8 +17,12 @@ from tap_freshbooks.tap import TapFreshBooks
 from tap_freshbooks.timezones import eastern_to_utc
 
 ALL_STREAMS = [s.name for s in STREAM_TYPES]
-ID_FIELDS = {"bill_vendors": "vendorid", "other_incomes": "incomeid", "chart_of_accounts": "uuid",
-             "team_members": "uuid"}
+ID_FIELDS = {
+    "bill_vendors": "vendorid",
+    "other_incomes": "incomeid",
+    "chart_of_accounts": "uuid",
+    "team_members": "uuid",
+}
 
 
 def truth_ids(emu, stream: str, account_id: str) -> list[str]:
@@ -90,7 +94,11 @@ def test_incremental_runs_emit_exactly_the_changes(emulator, tmp_path) -> None:
     account_id = emulator.accounts[0]["account_id"]
     other = emulator.accounts[1]["account_id"]
 
-    reports_before = {(a["account_id"], s): emulator.truth(s, a["account_id"]) for a in emulator.accounts for s in REPORT_STREAMS}
+    reports_before = {
+        (a["account_id"], s): emulator.truth(s, a["account_id"])
+        for a in emulator.accounts
+        for s in REPORT_STREAMS
+    }
     emulator.advance(3600)
     invoice = next(r for r in emulator.truth("invoices", account_id) if r["vis_state"] == 0)
     emulator.update("invoices", account_id, invoice["id"], notes="changed by the test")
@@ -99,14 +107,23 @@ def test_incremental_runs_emit_exactly_the_changes(emulator, tmp_path) -> None:
     emulator.delete("expenses", account_id, expense["id"])
 
     second = run_tap(config, state=first.state)
-    got = {(r["account_id"], s, r["id"]) for s, recs in second.records.items() for r in recs if s != "invoice_lines"}
+    got = {
+        (r["account_id"], s, r["id"])
+        for s, recs in second.records.items()
+        for r in recs
+        if s != "invoice_lines"
+    }
     want = {
         (account_id, "invoices", str(invoice["id"])),
         (other, "clients", str(client["id"])),
         (account_id, "expenses", str(expense["id"])),
         # today's report snapshots that these changes changed (e.g. P&L when the expense is this year's)
-        *((acct, stream, report["id"]) for (acct, stream), before in reports_before.items()
-          for report in emulator.truth(stream, acct) if [report] != before),
+        *(
+            (acct, stream, report["id"])
+            for (acct, stream), before in reports_before.items()
+            for report in emulator.truth(stream, acct)
+            if [report] != before
+        ),
     }
     # snapshot streams (no change timestamp) may legitimately add nothing here either
     assert got == want
@@ -240,7 +257,9 @@ def test_a_webhook_run_adds_what_rides_along_and_keeps_the_project_selection(emu
     riding along with them (RIDES_ALONG), and a rider the catalog deselects stays out."""
     config = tap_config(emulator, tmp_path)
     account_id = emulator.accounts[0]["account_id"]
-    invoice = next(r for r in emulator.truth("invoices", account_id) if r["vis_state"] == 0 and r.get("lines"))
+    invoice = next(
+        r for r in emulator.truth("invoices", account_id) if r["vis_state"] == 0 and r.get("lines")
+    )
     hook_config = {**config, "account_ids": [account_id], "record_ids": {"invoices": [invoice["id"]]}}
 
     hook = run_tap(hook_config)
@@ -271,5 +290,7 @@ def test_webhook_arriving_after_the_poll_sends_nothing(emulator, tmp_path) -> No
     emulator.update("clients", account_id, client["id"], note="changed")
     poll = run_tap(config, state=first.state)
     assert emitted(poll) == {"clients": [str(client["id"])]}
-    hook = run_tap({**config, "account_ids": [account_id], "record_ids": {"clients": [client["id"]]}}, state=poll.state)
+    hook = run_tap(
+        {**config, "account_ids": [account_id], "record_ids": {"clients": [client["id"]]}}, state=poll.state
+    )
     assert hook.count == 0, emitted(hook)

@@ -91,7 +91,11 @@ class TestDecisions:
             ts = format_utc(window_start("2026-01-01T00:00:00Z", None)) if i < 59_000 else None
             # 59k old records (one per ~10 minutes over a year) then a recent one
             day = i // 144
-            recency = f"2025-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T00:00:00Z" if ts else "2026-06-01T00:00:00Z"
+            recency = (
+                f"2025-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T00:00:00Z"
+                if ts
+                else "2026-06-01T00:00:00Z"
+            )
             ledger.observe(recency)
             ledger.record_delivered(str(i), "x", recency, deleted=False)
         assert len(ledger.seen) < 25_000
@@ -106,8 +110,22 @@ class TestFingerprintText:
 
     def test_every_record_of_the_demo_data(self) -> None:
         emu = FreshBooksEmulator(seed="demo")  # not started: only its store is read
-        streams = ["clients", "invoices", "payments", "expenses", "bills", "bill_vendors", "items", "taxes",
-                   "credit_notes", "other_incomes", "staff", "projects", "services", "time_entries"]
+        streams = [
+            "clients",
+            "invoices",
+            "payments",
+            "expenses",
+            "bills",
+            "bill_vendors",
+            "items",
+            "taxes",
+            "credit_notes",
+            "other_incomes",
+            "staff",
+            "projects",
+            "services",
+            "time_entries",
+        ]
         wire = msgspec.json.Encoder(decimal_format="number")
         checked = non_ascii = 0
         for stream in streams:
@@ -115,15 +133,21 @@ class TestFingerprintText:
                 raw = envelopes._DECODER.decode(wire.encode(record))  # as decoded off the wire
                 assert fingerprint(raw) == self._canonical(raw), stream
                 checked += 1
-                non_ascii += not json.dumps(raw, default=str).isascii() or "\\u" in json.dumps(raw, default=str)
+                non_ascii += not json.dumps(raw, default=str).isascii() or "\\u" in json.dumps(
+                    raw, default=str
+                )
         assert checked > 1000 and non_ascii > 0
 
     def test_text_the_fast_encoder_writes_differently(self) -> None:
         for raw in (
             {"name": "Zoë Müller", "n": 1},
             {"name": "del\x7f"},
-            {"name": "tab\tquote\"back\\slash\x01", "b": [True, None, {"z": 1, "a": 2}]},
-            {"amount": decimal.Decimal("7.60133524082021936099189318"), "big": 10**30, "e": decimal.Decimal("1E+400")},
+            {"name": 'tab\tquote"back\\slash\x01', "b": [True, None, {"z": 1, "a": 2}]},
+            {
+                "amount": decimal.Decimal("7.60133524082021936099189318"),
+                "big": 10**30,
+                "e": decimal.Decimal("1E+400"),
+            },
             {"emoji": "\U0001f600"},
         ):
             assert fingerprint(raw) == self._canonical(raw), raw

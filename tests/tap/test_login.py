@@ -278,7 +278,9 @@ def test_listener_times_out(listen_config: dict) -> None:
 
 def test_login_command_success_line(emu, config: dict, capsys) -> None:
     browser = Browser()
-    code = login_command(config, paste=True, input_fn=lambda _p: browser.redirect_location(), output=browser.output)
+    code = login_command(
+        config, paste=True, input_fn=lambda _p: browser.redirect_location(), output=browser.output
+    )
     assert code == 0
     assert browser.lines[-1] == f"Saved FreshBooks tokens to {config['token_store_path']} (encrypted)."
     assert capsys.readouterr().err == ""

@@ -55,9 +55,17 @@ def meltano_env(emu, tmp_path: Path, **extra: str) -> dict[str, str]:
 def meltano_run(env: dict[str, str], *blocks: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [MELTANO, "run", *(blocks or ("tap-freshbooks", "target-duckdb"))],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
-    save_output(f"meltano run {' '.join(blocks or ('tap-freshbooks', 'target-duckdb'))}", proc.stdout + "\n" + proc.stderr)
+    save_output(
+        f"meltano run {' '.join(blocks or ('tap-freshbooks', 'target-duckdb'))}",
+        proc.stdout + "\n" + proc.stderr,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
@@ -67,9 +75,12 @@ def table_counts(path: Path) -> dict[str, tuple[int, int]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         out = {}
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema='freshbooks'"
-        ).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema='freshbooks'"
+            ).fetchall()
+        ]
         for table in tables:
             key = ", ".join(KEYS.get(table, ["account_id", "id"]))
             out[table] = con.execute(
@@ -103,7 +114,8 @@ def test_meltano_run_twice_gives_no_duplicates(emulator, tmp_path) -> None:
 
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     notes = con.execute(
-        "select notes from freshbooks.invoices where account_id = ? and id = ?", [account_id, str(invoice["id"])]
+        "select notes from freshbooks.invoices where account_id = ? and id = ?",
+        [account_id, str(invoice["id"])],
     ).fetchone()[0]
     con.close()
     assert notes == "second run"
@@ -113,11 +125,24 @@ def test_one_record_stream_loads_its_one_row(tmp_path) -> None:
     """Regression for target-duckdb 0.8.0 + DuckDB >= 1.3: the CSV sniffer took the only row of an
     all-text batch for a header and loaded nothing. meltano.yml pins duckdb 1.2.2 beside it."""
     messages = [
-        {"type": "SCHEMA", "stream": "services", "key_properties": ["account_id", "id"],
-         "schema": {"type": "object", "properties": {
-             "account_id": {"type": ["string"]}, "id": {"type": ["string"]}, "name": {"type": ["string", "null"]},
-         }}},
-        {"type": "RECORD", "stream": "services", "record": {"account_id": "zK3pQ7", "id": "1", "name": "Design"}},
+        {
+            "type": "SCHEMA",
+            "stream": "services",
+            "key_properties": ["account_id", "id"],
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "account_id": {"type": ["string"]},
+                    "id": {"type": ["string"]},
+                    "name": {"type": ["string", "null"]},
+                },
+            },
+        },
+        {
+            "type": "RECORD",
+            "stream": "services",
+            "record": {"account_id": "zK3pQ7", "id": "1", "name": "Design"},
+        },
         {"type": "STATE", "value": {}},
     ]
     config = tmp_path / "target.json"
@@ -126,10 +151,15 @@ def test_one_record_stream_loads_its_one_row(tmp_path) -> None:
     subprocess.run(
         [str(TARGET_DUCKDB), "--config", str(config)],
         input="\n".join(json.dumps(m) for m in messages) + "\n",
-        text=True, capture_output=True, check=True, timeout=120,
+        text=True,
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("select account_id, id, name from freshbooks.services").fetchall() == [("zK3pQ7", "1", "Design")]
+    assert con.execute("select account_id, id, name from freshbooks.services").fetchall() == [
+        ("zK3pQ7", "1", "Design")
+    ]
     con.close()
 
 

@@ -31,11 +31,20 @@ KEYS = {cls.name: cls.primary_keys for cls in STREAM_TYPES}
 #: the emulator's id field where it is not ``id``
 ID_FIELD = {"team_members": "uuid"}
 #: money columns (flattened) per table, compared exactly with the API's decimal strings
-MONEY = {"estimates": ["amount", "discount_total"], "invoice_profiles": ["amount", "discount_total"],
-         "tasks": ["rate"], "estimate_lines": ["unit_cost", "amount"], "invoice_profile_lines": ["unit_cost", "amount"]}
+MONEY = {
+    "estimates": ["amount", "discount_total"],
+    "invoice_profiles": ["amount", "discount_total"],
+    "tasks": ["rate"],
+    "estimate_lines": ["unit_cost", "amount"],
+    "invoice_profile_lines": ["unit_cost", "amount"],
+}
 #: change-time column and how FreshBooks sends it (accounting: naive US/Eastern; team: RFC 3339 UTC)
-UPDATED = {"estimates": ("updated", eastern_to_utc), "invoice_profiles": ("updated", eastern_to_utc),
-           "tasks": ("updated", eastern_to_utc), "team_members": ("updated_at", naive_utc_to_utc)}
+UPDATED = {
+    "estimates": ("updated", eastern_to_utc),
+    "invoice_profiles": ("updated", eastern_to_utc),
+    "tasks": ("updated", eastern_to_utc),
+    "team_members": ("updated_at", naive_utc_to_utc),
+}
 
 
 def truth_rows(emu, stream: str) -> dict[tuple, dict]:
@@ -120,8 +129,12 @@ def test_new_streams_load_exactly_once_and_incrementally(emulator, tmp_path) -> 
     acct, other = (a["account_id"] for a in emulator.accounts)
     emulator.advance(3600)
     estimate = next(r for r in emulator.truth("estimates", acct) if r["vis_state"] == 0)
-    emulator.update("estimates", acct, estimate["id"],
-                    lines=[{"name": "Design", "qty": "3", "unit_cost": "0.333333333333333333333333333"}])
+    emulator.update(
+        "estimates",
+        acct,
+        estimate["id"],
+        lines=[{"name": "Design", "qty": "3", "unit_cost": "0.333333333333333333333333333"}],
+    )
     profile = next(r for r in emulator.truth("invoice_profiles", other) if r["vis_state"] == 0)
     emulator.delete("invoice_profiles", other, profile["id"])
     task = emulator.create("tasks", other, name="Bookkeeping", rate="95.50")
@@ -131,26 +144,40 @@ def test_new_streams_load_exactly_once_and_incrementally(emulator, tmp_path) -> 
     pipeline.meltano_run(env)  # Meltano keeps the state between runs (environment dev)
     with duckdb.connect(str(database), read_only=True) as con:
         second = {table: check_table(con, emulator, table) for table in NEW}
-    resent = {(table, key) for table, rows in second.items() for key, row in rows.items()
-              if as_utc(row["_fb_extracted_at"]) > first_extracted}
+    resent = {
+        (table, key)
+        for table, rows in second.items()
+        for key, row in rows.items()
+        if as_utc(row["_fb_extracted_at"]) > first_extracted
+    }
     assert resent == {
         ("estimates", (acct, str(estimate["id"]))),
         ("estimate_lines", (acct, str(estimate["id"]), "1")),
         ("invoice_profiles", (other, str(profile["id"]))),
         # the deleted profile's lines come again with it, carrying its vis_state
-        *(("invoice_profile_lines", (other, str(profile["id"]), str(line["lineid"]))) for line in profile["lines"]),
+        *(
+            ("invoice_profile_lines", (other, str(profile["id"]), str(line["lineid"])))
+            for line in profile["lines"]
+        ),
         ("tasks", (other, str(task["id"]))),
         ("team_members", (acct, member["uuid"])),
     }
-    assert {r["invoice_profile_vis_state"] for k, r in second["invoice_profile_lines"].items()
-            if k[1] == str(profile["id"])} == {1}
+    assert {
+        r["invoice_profile_vis_state"]
+        for k, r in second["invoice_profile_lines"].items()
+        if k[1] == str(profile["id"])
+    } == {1}
     line = second["estimate_lines"][acct, str(estimate["id"]), "1"]
     assert line["unit_cost__amount"] == "0.333333333333333333333333333"  # 27 decimals, untouched
     assert Decimal(line["qty"]) == 3 and line["amount__amount"] == "1.00"
     assert second["estimates"][acct, str(estimate["id"])]["amount__amount"] == "1.00"
     # the estimate's old lines 2.. stay loaded with the older estimate_updated: current = matching
-    current = [k for k, r in second["estimate_lines"].items()
-               if k[1] == str(estimate["id"]) and r["estimate_updated"] == second["estimates"][acct, str(estimate["id"])]["updated"]]
+    current = [
+        k
+        for k, r in second["estimate_lines"].items()
+        if k[1] == str(estimate["id"])
+        and r["estimate_updated"] == second["estimates"][acct, str(estimate["id"])]["updated"]
+    ]
     assert current == [(acct, str(estimate["id"]), "1")]
     assert second["invoice_profiles"][other, str(profile["id"])]["vis_state"] == 1
 
@@ -179,14 +206,22 @@ def test_webhook_runs_fetch_estimates_and_profiles_with_their_lines(emulator, tm
     emulator.update("estimates", acct, estimate["id"], notes="accepted by phone")
 
     # what the bridge turns the events into: only the stream fetched by id; the tap adds the riders
-    assert stream_for("estimate.update") == "estimates" and stream_for("recurring.create") == "invoice_profiles"
-    assert {RIDES_ALONG["estimate_lines"], RIDES_ALONG["invoice_profile_lines"]} == {"estimates", "invoice_profiles"}
+    assert (
+        stream_for("estimate.update") == "estimates" and stream_for("recurring.create") == "invoice_profiles"
+    )
+    assert {RIDES_ALONG["estimate_lines"], RIDES_ALONG["invoice_profile_lines"]} == {
+        "estimates",
+        "invoice_profiles",
+    }
     assert {"estimate.create", "recurring.delete"} <= set(DEFAULT_EVENTS)
 
     hook = run_tap(
-        {**config, "account_ids": [acct],
-         "record_ids": {"estimates": [estimate["id"]], "invoice_profiles": [profile["id"]]},
-         "event_received_at": {"estimates": {str(estimate["id"]): "2026-12-01T10:00:00Z"}}},
+        {
+            **config,
+            "account_ids": [acct],
+            "record_ids": {"estimates": [estimate["id"]], "invoice_profiles": [profile["id"]]},
+            "event_received_at": {"estimates": {str(estimate["id"]): "2026-12-01T10:00:00Z"}},
+        },
         state=first.state,
     )
     assert hook.ids("estimates") == [str(estimate["id"])]
@@ -203,7 +238,6 @@ def test_webhook_runs_fetch_estimates_and_profiles_with_their_lines(emulator, tm
     assert not poll.records.get("estimate_lines")
 
 
-
 REPORTS = ["report_profit_loss", "report_tax_summary", "report_accounts_aging"]
 
 
@@ -217,7 +251,9 @@ def report_rows(con, table: str) -> dict[str, dict]:
 def test_reports_load_as_dated_snapshots(emulator, tmp_path) -> None:
     """One row per account and report date; a change later that day replaces that day's row (only
     where the report changed), exact to the cent as FreshBooks computed it."""
-    env = pipeline.meltano_env(emulator, tmp_path, TAP_FRESHBOOKS__SELECT=json.dumps([f"{r}.*" for r in REPORTS]))
+    env = pipeline.meltano_env(
+        emulator, tmp_path, TAP_FRESHBOOKS__SELECT=json.dumps([f"{r}.*" for r in REPORTS])
+    )
     pipeline.meltano_run(env)
     database = tmp_path / "warehouse.duckdb"
     today = dt.datetime.now(dt.UTC).date().isoformat()
@@ -235,17 +271,31 @@ def test_reports_load_as_dated_snapshots(emulator, tmp_path) -> None:
     assert first["report_accounts_aging"][acct]["start_date"] is None  # as of the report date
 
     # later that day: a sent invoice with a taxed line, due long ago, in the first account only
-    client = next(r for r in emulator.truth("clients", acct) if r["vis_state"] == 0 and r["currency_code"] == "USD")
-    emulator.create("invoices", acct, customerid=client["id"], status=2, currency_code="USD", paid="0.00",
-                    create_date=today, due_date="2020-01-01",
-                    lines=[{"name": "Audit", "qty": "1", "unit_cost": "1000.005", "taxName1": "HST", "taxAmount1": "13"}])
+    client = next(
+        r for r in emulator.truth("clients", acct) if r["vis_state"] == 0 and r["currency_code"] == "USD"
+    )
+    emulator.create(
+        "invoices",
+        acct,
+        customerid=client["id"],
+        status=2,
+        currency_code="USD",
+        paid="0.00",
+        create_date=today,
+        due_date="2020-01-01",
+        lines=[{"name": "Audit", "qty": "1", "unit_cost": "1000.005", "taxName1": "HST", "taxAmount1": "13"}],
+    )
     pipeline.meltano_run(env)
     with duckdb.connect(str(database), read_only=True) as con:
         second = {table: report_rows(con, table) for table in REPORTS}
     for table in REPORTS:
         assert set(second[table]) == {acct, other}, table  # replaced, not added: same day
         [want] = emulator.truth(table, acct)
-        assert json.loads(second[table][acct]["report"]) == want["report"] != json.loads(first[table][acct]["report"])
+        assert (
+            json.loads(second[table][acct]["report"])
+            == want["report"]
+            != json.loads(first[table][acct]["report"])
+        )
         assert second[table][acct]["_fb_extracted_at"] > first[table][acct]["_fb_extracted_at"], table
         assert second[table][other]["_fb_extracted_at"] == first[table][other]["_fb_extracted_at"], table
 

@@ -16,7 +16,9 @@ def test_wrong_types_and_missing_replication_keys_load_into_duckdb(emulator, tmp
     account_id = emulator.accounts[0]["account_id"]
     emulator.configure(omit_fields={"credit_notes": ["updated"]})
     invoice = next(r for r in emulator.truth("invoices", account_id) if r.get("vis_state") == 0)
-    emulator.update("invoices", account_id, int(invoice["id"]), customerid="not-a-number", due_date="0000-00-00")
+    emulator.update(
+        "invoices", account_id, int(invoice["id"]), customerid="not-a-number", due_date="0000-00-00"
+    )
     env = meltano_env(emulator, tmp_path, TAP_FRESHBOOKS_REDIRECT_URI=emulator.redirect_uri)
     proc = meltano_run(env)
     assert "do not match their declared type" in proc.stderr

@@ -17,7 +17,13 @@ def response(body: dict) -> requests.Response:
 
 
 def accounting(page: int, pages: int, n: int = 1) -> requests.Response:
-    return response({"response": {"result": {"clients": [{}] * n, "page": page, "pages": pages, "per_page": 100, "total": pages}}})
+    return response(
+        {
+            "response": {
+                "result": {"clients": [{}] * n, "page": page, "pages": pages, "per_page": 100, "total": pages}
+            }
+        }
+    )
 
 
 def test_accounting_walks_to_last_page() -> None:
@@ -39,9 +45,13 @@ def test_empty_collection_pages_zero_stops() -> None:
 
 def test_project_meta_envelope() -> None:
     paginator = envelopes.FreshBooksPaginator(envelopes.PROJECT)
-    paginator.advance(response({"meta": {"page": 1, "pages": 2, "per_page": 100, "total": 150}, "projects": [{}]}))
+    paginator.advance(
+        response({"meta": {"page": 1, "pages": 2, "per_page": 100, "total": 150}, "projects": [{}]})
+    )
     assert not paginator.finished
-    paginator.advance(response({"meta": {"page": 2, "pages": 2, "per_page": 100, "total": 150}, "projects": [{}]}))
+    paginator.advance(
+        response({"meta": {"page": 2, "pages": 2, "per_page": 100, "total": 150}, "projects": [{}]})
+    )
     assert paginator.finished
 
 
@@ -63,7 +73,11 @@ def test_server_echoing_wrong_page_cannot_loop() -> None:
 
 
 def test_items_of_each_envelope() -> None:
-    assert envelopes.ACCOUNTING.items({"response": {"result": {"other_income": [{"incomeid": 1}]}}}, "other_income") == [{"incomeid": 1}]
+    assert envelopes.ACCOUNTING.items(
+        {"response": {"result": {"other_income": [{"incomeid": 1}]}}}, "other_income"
+    ) == [{"incomeid": 1}]
     assert envelopes.PROJECT.items({"meta": {}, "time_entries": [{"id": 2}]}, "time_entries") == [{"id": 2}]
     assert envelopes.LEDGER.items({"data": [{"uuid": "u"}]}, "data") == [{"uuid": "u"}]
-    assert envelopes.ACCOUNTING.single({"response": {"result": {"invoice": {"id": 3}}}}, "invoice") == {"id": 3}
+    assert envelopes.ACCOUNTING.single({"response": {"result": {"invoice": {"id": 3}}}}, "invoice") == {
+        "id": 3
+    }

@@ -40,7 +40,11 @@ def test_sdk_conformance_would_change_no_record_the_tap_emits(emulator, tmp_path
         assert stream._record_plan().guard_conforms, f"{name}: the fast path is off"
         for record in records:
             conformed = conform_record_data_types(
-                name, copy.deepcopy(record), stream.schema, TypeConformanceLevel.RECURSIVE, logging.getLogger()
+                name,
+                copy.deepcopy(record),
+                stream.schema,
+                TypeConformanceLevel.RECURSIVE,
+                logging.getLogger(),
             )
             assert conformed == record, name
             checked += 1
@@ -72,7 +76,9 @@ def test_a_catalog_schema_that_differs_turns_the_fast_path_off(emulator, tmp_pat
 def test_guard_coverage_is_judged_from_the_schema() -> None:
     covered = {"properties": {"a": {"type": "object", "properties": {}, "additionalProperties": True}}}
     assert sdk_compat.guard_covers_conformance(covered)
-    assert not sdk_compat.guard_covers_conformance({"properties": {"a": {"type": "object", "properties": {}}}})
+    assert not sdk_compat.guard_covers_conformance(
+        {"properties": {"a": {"type": "object", "properties": {}}}}
+    )
     assert not sdk_compat.guard_covers_conformance({"properties": {"a": {"type": ["number", "null"]}}})
     assert not sdk_compat.guard_covers_conformance({"properties": {"a": {"anyOf": [{"type": "string"}]}}})
 
@@ -125,7 +131,9 @@ def _response(body: bytes, content_type: str = "application/json") -> requests.R
 
 def test_decoding_keeps_numbers_exact_and_falls_back_for_what_msgspec_refuses(monkeypatch) -> None:
     monkeypatch.setattr(envelopes._FloatConstants, "seen", False)
-    body = b'{"a": 1.10, "b": 123456789012345678901234567890, "c": 1e400, "d": "Zo\\u00eb", "e": [true, null]}'
+    body = (
+        b'{"a": 1.10, "b": 123456789012345678901234567890, "c": 1e400, "d": "Zo\\u00eb", "e": [true, null]}'
+    )
     assert envelopes.parse_json(_response(body)) == json.loads(body, parse_float=decimal.Decimal)
     assert repr(envelopes.parse_json(_response(body))["a"]) == "Decimal('1.10')"
     assert not envelopes.float_constants_seen()

@@ -29,8 +29,12 @@ from tap_freshbooks.streams import STREAM_TYPES
 from tap_freshbooks.streams.base import FreshBooksStream
 
 ALL_STREAMS = [s.name for s in STREAM_TYPES]
-ID_FIELDS = {"bill_vendors": "vendorid", "other_incomes": "incomeid", "chart_of_accounts": "uuid",
-             "team_members": "uuid"}
+ID_FIELDS = {
+    "bill_vendors": "vendorid",
+    "other_incomes": "incomeid",
+    "chart_of_accounts": "uuid",
+    "team_members": "uuid",
+}
 #: waits after attempt 1, 2, 3 of one request: [0.05, 0.1], [0.1, 0.2], [0.2, 0.4] s
 TEST_POLICY = retries.RetryPolicy(base_seconds=0.1, max_seconds=5.0, max_retry_after_seconds=5.0)
 
@@ -50,7 +54,9 @@ def truth_ids(emu, stream: str, account_id: str) -> list[str]:
 def assert_complete_and_unduplicated(run, emu, accounts: list[dict] | None = None) -> None:
     for account in accounts or emu.accounts:
         for stream in ALL_STREAMS:
-            assert run.ids(stream, account["account_id"]) == truth_ids(emu, stream, account["account_id"]), stream
+            assert run.ids(stream, account["account_id"]) == truth_ids(emu, stream, account["account_id"]), (
+                stream
+            )
     for stream_type in STREAM_TYPES:
         keys = [tuple(r[k] for k in stream_type.primary_keys) for r in run.records.get(stream_type.name, [])]
         assert len(keys) == len(set(keys)), stream_type.name
@@ -59,11 +65,7 @@ def assert_complete_and_unduplicated(run, emu, accounts: list[dict] | None = Non
 def waits_after(emu, kinds: set[str | None]) -> list[float]:
     """Seconds between each faulted request (of these kinds) and the request that followed it."""
     arrivals = list(emu.faults.arrivals)
-    return [
-        later[0] - earlier[0]
-        for earlier, later in zip(arrivals, arrivals[1:])
-        if earlier[2] in kinds
-    ]
+    return [later[0] - earlier[0] for earlier, later in zip(arrivals, arrivals[1:]) if earlier[2] in kinds]
 
 
 def api_statuses(emu) -> list[int]:
@@ -147,7 +149,9 @@ def test_waits_escalate_within_one_request_and_reset_after_it(emulator, tmp_path
 
 
 def test_retry_after_is_honoured(emulator, tmp_path) -> None:
-    emulator.faults.configure(only_paths="/users/clients$", retry_after="1", fail_next={"n": 1, "status": 429})
+    emulator.faults.configure(
+        only_paths="/users/clients$", retry_after="1", fail_next={"n": 1, "status": 429}
+    )
     run = run_tap(tap_config(emulator, tmp_path, account_ids=[emulator.accounts[0]["account_id"]]))
     assert run.records["clients"]
     [wait] = waits_after(emulator, {"429"})
@@ -234,7 +238,12 @@ def test_exhausted_retries_end_in_one_clear_line_and_exit_1(emulator, tmp_path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_FRESHBOOKS")}
     proc = subprocess.run(
         [sys.executable, "-m", "tap_freshbooks", "--config", str(path)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
@@ -302,10 +311,21 @@ def test_connect_failures_are_retried_then_named(emulator, tmp_path, where) -> N
 
 def test_faults_are_configurable_over_the_admin_api(emulator) -> None:
     base = f"{emulator.url}/_emulator/faults"
-    state = requests.post(base, json={"reset_every": 4, "truncate_every": 5, "truncate_style": "chunked",
-                                      "garbage_every": 6, "garbage_style": "html", "timeout_every": 7,
-                                      "timeout_seconds": 0.5, "only_paths": "/users/clients$",
-                                      "fail_next": {"n": 1, "status": "reset"}}, timeout=10).json()
+    state = requests.post(
+        base,
+        json={
+            "reset_every": 4,
+            "truncate_every": 5,
+            "truncate_style": "chunked",
+            "garbage_every": 6,
+            "garbage_style": "html",
+            "timeout_every": 7,
+            "timeout_seconds": 0.5,
+            "only_paths": "/users/clients$",
+            "fail_next": {"n": 1, "status": "reset"},
+        },
+        timeout=10,
+    ).json()
     assert state["reset_every"] == 4 and state["truncate_style"] == "chunked" and state["only_paths"]
     grant = emulator.issue_grant()
     session = requests.Session()

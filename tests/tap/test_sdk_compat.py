@@ -40,7 +40,14 @@ def test_signatures_are_the_ones_relied_on() -> None:
     params = inspect.signature(Stream._increment_stream_state).parameters
     assert list(params) == ["self", "latest_record", "context"]
     init = inspect.signature(StreamStateManager.__init__).parameters
-    assert {"tap_name", "stream_name", "tap_state", "state_partitioning_keys", "is_sorted", "check_sorted"} <= set(init)
+    assert {
+        "tap_name",
+        "stream_name",
+        "tap_state",
+        "state_partitioning_keys",
+        "is_sorted",
+        "check_sorted",
+    } <= set(init)
     assert list(inspect.signature(StreamStateManager.finalize_state).parameters) == ["self", "state"]
     # The SDK still reaches state through the `state_manager` property we override.
     assert isinstance(inspect.getattr_static(Stream, "state_manager"), property)
@@ -56,7 +63,9 @@ def test_the_sdk_no_longer_writes_its_own_bookkeeping(emulator, tmp_path) -> Non
     run = run_tap(tap_config(emulator, tmp_path))
     for stream_state in run.state["bookmarks"].values():
         for part in stream_state.get("partitions", [stream_state]):
-            assert not {"progress_markers", "starting_replication_value", "replication_key_signpost"} & set(part)
+            assert not {"progress_markers", "starting_replication_value", "replication_key_signpost"} & set(
+                part
+            )
 
 
 def test_finalize_drops_foreign_progress_markers_without_promoting_them() -> None:

@@ -96,7 +96,9 @@ def test_a_poll_moves_the_bookmark_to_the_newest_change_it_read(emulator, one_ac
     # rule 4: nothing of the SDK's own bookkeeping in the state
     for stream_state in first.state["bookmarks"].values():
         for part in stream_state.get("partitions", [stream_state]):
-            assert not {"progress_markers", "starting_replication_value", "replication_key_signpost"} & set(part)
+            assert not {"progress_markers", "starting_replication_value", "replication_key_signpost"} & set(
+                part
+            )
 
 
 def test_server_since_and_date_window_bookmarks_are_poll_start_times(emulator, one_account) -> None:
@@ -106,7 +108,10 @@ def test_server_since_and_date_window_bookmarks_are_poll_start_times(emulator, o
         part = partition(first.state, stream, account_id)
         assert part[STATE_KEY]["bookmark"], stream
         hook = run_tap({**config, "record_ids": {"time_entries": ["1"]}}, state=first.state)
-        assert partition(hook.state, stream, account_id)[STATE_KEY] == part[STATE_KEY] or stream == "time_entries"
+        assert (
+            partition(hook.state, stream, account_id)[STATE_KEY] == part[STATE_KEY]
+            or stream == "time_entries"
+        )
         assert partition(hook.state, stream, account_id)[STATE_KEY]["bookmark"] == part[STATE_KEY]["bookmark"]
 
 
@@ -170,7 +175,9 @@ def test_values_of_the_wrong_type_are_set_aside_and_named_once(emulator, one_acc
     assert got[b["id"]]["ownerid"] == 77  # lossless fix
     assert got[b["id"]]["due_date"] is None
     assert got[b["id"]]["_fb_unparsed"] == {"due_date": "0000-00-00"}
-    warnings = [r.getMessage() for r in caplog.records if "do not match their declared type" in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if "do not match their declared type" in r.getMessage()
+    ]
     assert len(warnings) == 1
     assert "Stream invoices" in warnings[0] and a["id"] in warnings[0] and b["id"] in warnings[0]
     assert "customerid" in warnings[0] and "due_date" in warnings[0]
@@ -260,7 +267,10 @@ def test_state_matches_its_documented_schema(emulator, one_account) -> None:
 
     account_id, config = one_account
     first = run_tap(config)
-    hook = run_tap({**config, "record_ids": {"invoices": [active_invoices(first, account_id)[0]["id"]]}}, state=first.state)
+    hook = run_tap(
+        {**config, "record_ids": {"invoices": [active_invoices(first, account_id)[0]["id"]]}},
+        state=first.state,
+    )
     schema = json.loads((ROOT / "docs" / "state.schema.json").read_text())
     for state in (first.state, hook.state):
         jsonschema.validate(state, schema, cls=jsonschema.Draft202012Validator)
@@ -272,7 +282,9 @@ def test_state_matches_its_documented_schema(emulator, one_account) -> None:
         assert strategies == {"updated", "server_since", "date_window", "snapshot"}
 
 
-def test_no_state_inside_the_invoices_stream_so_lines_cannot_lag_their_ledger(emulator, one_account, monkeypatch) -> None:
+def test_no_state_inside_the_invoices_stream_so_lines_cannot_lag_their_ledger(
+    emulator, one_account, monkeypatch
+) -> None:
     """A STATE amid invoices would vouch for lines a per-stream loader may not have flushed yet."""
     from tap_freshbooks.streams.base import FreshBooksStream
 
@@ -280,11 +292,13 @@ def test_no_state_inside_the_invoices_stream_so_lines_cannot_lag_their_ledger(em
     monkeypatch.setattr(FreshBooksStream, "STATE_MSG_FREQUENCY", 3)  # every other stream: often
     run = run_tap(config)
     kinds = [(m["type"], m.get("stream")) for m in run.messages if m["type"] in {"RECORD", "STATE"}]
-    invoice_at = [i for i, k in enumerate(kinds) if k in {("RECORD", "invoices"), ("RECORD", "invoice_lines")}]
+    invoice_at = [
+        i for i, k in enumerate(kinds) if k in {("RECORD", "invoices"), ("RECORD", "invoice_lines")}
+    ]
     assert len(invoice_at) > 6
-    assert ("STATE", None) not in kinds[invoice_at[0]:invoice_at[-1]]
+    assert ("STATE", None) not in kinds[invoice_at[0] : invoice_at[-1]]
     client_at = [i for i, k in enumerate(kinds) if k == ("RECORD", "clients")]
-    assert ("STATE", None) in kinds[client_at[0]:client_at[-1]]  # the knob works elsewhere
+    assert ("STATE", None) in kinds[client_at[0] : client_at[-1]]  # the knob works elsewhere
 
 
 @pytest.mark.parametrize("input_state", [None, {}], ids=["first-run", "full-refresh"])
@@ -306,5 +320,9 @@ def test_a_run_with_input_state_opens_with_that_state(emulator, one_account) -> 
     first = next(m for m in run.messages if m["type"] in {"RECORD", "STATE"})
     assert first["type"] == "STATE"  # the input state, before any record: it vouches for nothing new
     account_id = one_account[0]
-    opened = {s: bookmark(first["value"], s, account_id) for s in first_run.state["bookmarks"] if s not in RIDES_ALONG}
+    opened = {
+        s: bookmark(first["value"], s, account_id)
+        for s in first_run.state["bookmarks"]
+        if s not in RIDES_ALONG
+    }
     assert opened == {s: bookmark(first_run.state, s, account_id) for s in opened}

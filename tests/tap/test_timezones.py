@@ -68,8 +68,12 @@ def _accounting_streams():
     from tap_freshbooks.streams.accounting import AccountingStream
     from tap_freshbooks.tap import TapFreshBooks
 
-    config = {"client_id": "x", "client_secret": "x", "token_store_path": "/nonexistent/tokens",
-              "token_encryption_key": TEST_FERNET_KEY}
+    config = {
+        "client_id": "x",
+        "client_secret": "x",
+        "token_store_path": "/nonexistent/tokens",
+        "token_encryption_key": TEST_FERNET_KEY,
+    }
     tap = TapFreshBooks(config=config, parse_env_config=False, validate_config=False)
     return [s for s in tap.streams.values() if isinstance(s, AccountingStream)]
 
@@ -154,4 +158,8 @@ def test_meltano_project_passes_the_same_bills_timezone_default() -> None:
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-freshbooks")
     setting = next(s for s in tap["settings"] if s["name"] == "bills_timezone")
-    assert setting["value"] == TapFreshBooks.config_jsonschema["properties"]["bills_timezone"]["default"] == "UTC"
+    assert (
+        setting["value"]
+        == TapFreshBooks.config_jsonschema["properties"]["bills_timezone"]["default"]
+        == "UTC"
+    )

@@ -111,8 +111,13 @@ def token_calls(emu, *, at_least: int = 0) -> list[int]:
 def refresh_directly(emu, refresh_token: str) -> requests.Response:
     return requests.post(
         f"{emu.url}/auth/oauth/token",
-        data={"grant_type": "refresh_token", "client_id": emu.client_id, "client_secret": emu.client_secret,
-              "redirect_uri": emu.redirect_uri, "refresh_token": refresh_token},
+        data={
+            "grant_type": "refresh_token",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "redirect_uri": emu.redirect_uri,
+            "refresh_token": refresh_token,
+        },
         timeout=10,
     )
 
@@ -134,20 +139,29 @@ def test_two_runners_race_50_refreshes_one_rotation_each(backend, emulator, tmp_
     store = backend.open(client_id=emulator.client_id)
     store.save(grant_tokens(emulator))  # as `auth login` would
     config = {
-        "client_id": emulator.client_id, "client_secret": emulator.client_secret,
-        "redirect_uri": emulator.redirect_uri, "api_url": emulator.url,
-        "token_store_url": backend.url, "token_encryption_key": TEST_FERNET_KEY,
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "redirect_uri": emulator.redirect_uri,
+        "api_url": emulator.url,
+        "token_store_url": backend.url,
+        "token_encryption_key": TEST_FERNET_KEY,
     }
     runners = []
     for number in (1, 2):
         workdir = tmp_path / f"runner{number}"  # private: config, HOME and cwd
         workdir.mkdir()
         (workdir / "config.json").write_text(json.dumps(config))
-        runners.append(subprocess.Popen(
-            [sys.executable, str(RUNNER), str(workdir / "config.json")], cwd=workdir,
-            env=runner_env(workdir / "home", backend.env),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        runners.append(
+            subprocess.Popen(
+                [sys.executable, str(RUNNER), str(workdir / "config.json")],
+                cwd=workdir,
+                env=runner_env(workdir / "home", backend.env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     try:
         for proc in runners:
             assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
@@ -172,9 +186,11 @@ def test_two_runners_race_50_refreshes_one_rotation_each(backend, emulator, tmp_
     rotations = emulator.oauth.refresh_count - rotations_before
     statuses = token_calls(emulator, at_least=calls_before + RACE_REFRESHES)[calls_before:]
     per_runner = [a["rotations"] for a in answers]
-    print(f"\n[{backend.name}] refreshes={RACE_REFRESHES} rotations={rotations} "
-          f"token_calls={len(statuses)} failures={sum(s != 200 for s in statuses)} "
-          f"per_runner={per_runner} seconds={elapsed:.1f}")
+    print(
+        f"\n[{backend.name}] refreshes={RACE_REFRESHES} rotations={rotations} "
+        f"token_calls={len(statuses)} failures={sum(s != 200 for s in statuses)} "
+        f"per_runner={per_runner} seconds={elapsed:.1f}"
+    )
     assert rotations == RACE_REFRESHES  # exactly one rotation per refresh
     assert statuses == [200] * RACE_REFRESHES  # no invalid_grant, no second POST with a spent token
     assert sum(per_runner) == RACE_REFRESHES and min(per_runner) > 0  # both runners won some races
@@ -224,7 +240,7 @@ def test_wrong_key_is_one_line_naming_the_store(backend, emulator) -> None:
     message = str(info.value)
     assert message.startswith("token_encryption_key does not decrypt ")
     assert "\n" not in message and "Traceback" not in message
-    assert ("fbpg" in message or "127.0.0.1" in message or BUCKET in message or "tokens.fernet" in message)
+    assert "fbpg" in message or "127.0.0.1" in message or BUCKET in message or "tokens.fernet" in message
 
 
 HOLD_LOCK = textwrap.dedent(
@@ -243,8 +259,11 @@ HOLD_LOCK = textwrap.dedent(
 def hold_lock(backend: Backend, tmp_path: Path, seconds: float) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, backend.url, TEST_FERNET_KEY, str(seconds)],
-        cwd=tmp_path, env=runner_env(tmp_path / "holder-home", backend.env),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=runner_env(tmp_path / "holder-home", backend.env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout.readline().strip() == "locked", proc.stderr.read()
     return proc
@@ -351,8 +370,11 @@ def test_s3_save_never_replaces_a_different_grant_written_meanwhile(request, emu
 
 def test_token_store_url_wins_over_token_store_path(tmp_path) -> None:
     url_file = tmp_path / "from-url" / "tokens.fernet"
-    config = {"token_store_path": str(tmp_path / "from-path.fernet"), "token_store_url": url_file.as_uri(),
-              "token_encryption_key": TEST_FERNET_KEY}
+    config = {
+        "token_store_path": str(tmp_path / "from-path.fernet"),
+        "token_store_url": url_file.as_uri(),
+        "token_encryption_key": TEST_FERNET_KEY,
+    }
     store = store_from_config(config)
     assert isinstance(store, TokenStore) and store.path == url_file
     assert store_from_config({**config, "token_store_url": ""}).location == str(tmp_path / "from-path.fernet")
@@ -386,23 +408,39 @@ def test_unreachable_postgres_is_one_line_without_password() -> None:
 
 
 def test_missing_extra_names_the_extra(tmp_path) -> None:
-    code = ("import sys; sys.modules['boto3'] = None\n"
-            "from freshbooks_auth.token_backends import open_token_store\n"
-            f"open_token_store('s3://b/k', {TEST_FERNET_KEY!r})")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    code = (
+        "import sys; sys.modules['boto3'] = None\n"
+        "from freshbooks_auth.token_backends import open_token_store\n"
+        f"open_token_store('s3://b/k', {TEST_FERNET_KEY!r})"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert "needs the `boto3` package: pip install '" in proc.stderr and "[s3]'" in proc.stderr
 
 
 def test_cli_bad_token_store_url_is_one_line(tmp_path, emulator) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "client_id": emulator.client_id, "client_secret": emulator.client_secret,
-        "redirect_uri": emulator.redirect_uri, "api_url": emulator.url,
-        "token_encryption_key": TEST_FERNET_KEY, "token_store_url": "gopher://x/y",
-    }))
-    proc = subprocess.run([str(Path(sys.executable).parent / "tap-freshbooks"), "--config", str(config)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                          env=runner_env(tmp_path / "home", {}))
+    config.write_text(
+        json.dumps(
+            {
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+                "redirect_uri": emulator.redirect_uri,
+                "api_url": emulator.url,
+                "token_encryption_key": TEST_FERNET_KEY,
+                "token_store_url": "gopher://x/y",
+            }
+        )
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "tap-freshbooks"), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=runner_env(tmp_path / "home", {}),
+    )
     save_output("tap-freshbooks bad token_store_url", proc.stdout + proc.stderr)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr  # 2: a configuration error
     errors = [line for line in proc.stderr.splitlines() if line.startswith("tap-freshbooks: ")]
@@ -411,10 +449,16 @@ def test_cli_bad_token_store_url_is_one_line(tmp_path, emulator) -> None:
 
 def test_empty_postgres_store_without_bootstrap_names_login(request, tmp_path) -> None:
     backend = make_backend(request, "postgres", tmp_path)
-    auth = authenticator_from_config({
-        "client_id": "c", "client_secret": "s", "redirect_uri": "https://x.example/cb",
-        "api_url": "http://127.0.0.1:9", "token_store_url": backend.url, "token_encryption_key": TEST_FERNET_KEY,
-    })
+    auth = authenticator_from_config(
+        {
+            "client_id": "c",
+            "client_secret": "s",
+            "redirect_uri": "https://x.example/cb",
+            "api_url": "http://127.0.0.1:9",
+            "token_store_url": backend.url,
+            "token_encryption_key": TEST_FERNET_KEY,
+        }
+    )
     with pytest.raises(ReauthorizationRequired, match="tap-freshbooks auth login") as info:
         auth.get_access_token()
     assert auth.store.location in str(info.value) and "grant 'g" in str(info.value)
@@ -434,34 +478,55 @@ def test_bridge_and_tap_processes_share_one_grant(request, emulator, tmp_path) -
     store = backend.open(client_id=emulator.client_id)
     store.save(grant_tokens(emulator))
     account = emulator.accounts[0]["account_id"]
-    shared = {"client_id": emulator.client_id, "client_secret": emulator.client_secret,
-              "redirect_uri": emulator.redirect_uri, "api_url": emulator.url,
-              "token_encryption_key": TEST_FERNET_KEY, "token_store_url": backend.url}
+    shared = {
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "redirect_uri": emulator.redirect_uri,
+        "api_url": emulator.url,
+        "token_encryption_key": TEST_FERNET_KEY,
+        "token_store_url": backend.url,
+    }
     bridge_dir, tap_dir = tmp_path / "bridge", tmp_path / "tap"
     bridge_dir.mkdir()
     tap_dir.mkdir()
-    bridge_env = runner_env(bridge_dir / "home", {
-        **backend.env, "WEBHOOK_BRIDGE_DATA_DIR": str(bridge_dir / "data"),
-        "WEBHOOK_BRIDGE_PROJECT_ROOT": str(bridge_dir), "WEBHOOK_BRIDGE_ACCOUNT_IDS": account,
-        # the tap's own variables: the bridge falls back to them for the shared settings
-        **{f"TAP_FRESHBOOKS_{k.upper()}": v for k, v in shared.items()},
-    })
+    bridge_env = runner_env(
+        bridge_dir / "home",
+        {
+            **backend.env,
+            "WEBHOOK_BRIDGE_DATA_DIR": str(bridge_dir / "data"),
+            "WEBHOOK_BRIDGE_PROJECT_ROOT": str(bridge_dir),
+            "WEBHOOK_BRIDGE_ACCOUNT_IDS": account,
+            # the tap's own variables: the bridge falls back to them for the shared settings
+            **{f"TAP_FRESHBOOKS_{k.upper()}": v for k, v in shared.items()},
+        },
+    )
     (tap_dir / "config.json").write_text(json.dumps({**shared, "account_ids": [account]}))
     tap_exe = str(Path(sys.executable).parent / "tap-freshbooks")
     before = emulator.oauth.refresh_count
 
     def bridge_call() -> None:
         emulator.expire_access_tokens()
-        proc = subprocess.run([sys.executable, "-m", "webhook_bridge", "register", "--list"], cwd=bridge_dir,
-                              env=bridge_env, capture_output=True, text=True, timeout=90)
+        proc = subprocess.run(
+            [sys.executable, "-m", "webhook_bridge", "register", "--list"],
+            cwd=bridge_dir,
+            env=bridge_env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         save_output("webhook-bridge register --list (shared store)", proc.stdout + proc.stderr)
         assert proc.returncode == 0 and f"account {account}:" in proc.stdout, proc.stdout + proc.stderr
 
     bridge_call()
     emulator.expire_access_tokens()
-    tap = subprocess.run([tap_exe, "--config", str(tap_dir / "config.json")], cwd=tap_dir,
-                         env=runner_env(tap_dir / "home", backend.env), capture_output=True, text=True,
-                         timeout=180)
+    tap = subprocess.run(
+        [tap_exe, "--config", str(tap_dir / "config.json")],
+        cwd=tap_dir,
+        env=runner_env(tap_dir / "home", backend.env),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     save_output("tap-freshbooks run (shared store)", tap.stdout + tap.stderr)
     assert tap.returncode == 0, tap.stderr[-3000:]
     assert any(json.loads(line).get("type") == "RECORD" for line in tap.stdout.splitlines())
@@ -474,9 +539,12 @@ def test_bridge_and_tap_processes_share_one_grant(request, emulator, tmp_path) -
 def test_bridge_reads_token_store_url_and_masks_it() -> None:
     settings_mod = pytest.importorskip("webhook_bridge.settings")
     url = "postgresql://u:hunter2@db.example:5432/fb"
-    settings = settings_mod.Settings.from_env({
-        "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": TEST_FERNET_KEY, "TAP_FRESHBOOKS_TOKEN_STORE_URL": url,
-    })
+    settings = settings_mod.Settings.from_env(
+        {
+            "WEBHOOK_BRIDGE_TOKEN_ENCRYPTION_KEY": TEST_FERNET_KEY,
+            "TAP_FRESHBOOKS_TOKEN_STORE_URL": url,
+        }
+    )
     assert settings.tap_config()["token_store_url"] == url
     assert "hunter2" not in json.dumps(settings.describe()) and "hunter2" not in repr(settings)
 
@@ -509,16 +577,23 @@ class _WritesBehindTheLock:
 
 
 @pytest.mark.parametrize("name", ["file", "s3"])  # a PostgreSQL row cannot be written behind FOR UPDATE
-def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(name, request, emulator, tmp_path) -> None:
+def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(
+    name, request, emulator, tmp_path
+) -> None:
     backend = make_backend(request, name, tmp_path)
     first = grant_tokens(emulator)
     backend.open().save(first)
     store = _WritesBehindTheLock(backend.open(), backend.open(), emulator)
-    auth = authenticator_from_config({
-        "client_id": emulator.client_id, "client_secret": emulator.client_secret,
-        "redirect_uri": emulator.redirect_uri, "api_url": emulator.url,
-        "token_store_url": backend.url, "token_encryption_key": TEST_FERNET_KEY,
-    })
+    auth = authenticator_from_config(
+        {
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+            "redirect_uri": emulator.redirect_uri,
+            "api_url": emulator.url,
+            "token_store_url": backend.url,
+            "token_encryption_key": TEST_FERNET_KEY,
+        }
+    )
     auth.store = store
     assert auth.get_access_token() == first.access_token
     emulator.expire_access_tokens()
@@ -532,13 +607,21 @@ def test_refresh_rejected_because_another_runner_rotated_uses_that_runners_pair(
 
 
 @pytest.mark.parametrize("name", ["postgres", "s3"])
-def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(name, request, emulator, tmp_path, capsys) -> None:
+def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(
+    name, request, emulator, tmp_path, capsys
+) -> None:
     from freshbooks_auth.login import login_command
 
     backend = make_backend(request, name, tmp_path)
-    config = {"client_id": emulator.client_id, "client_secret": emulator.client_secret,
-              "redirect_uri": emulator.redirect_uri, "api_url": emulator.url, "auth_url": emulator.url,
-              "token_store_url": backend.url, "token_encryption_key": TEST_FERNET_KEY}
+    config = {
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "redirect_uri": emulator.redirect_uri,
+        "api_url": emulator.url,
+        "auth_url": emulator.url,
+        "token_store_url": backend.url,
+        "token_encryption_key": TEST_FERNET_KEY,
+    }
     lines: list[str] = []
 
     def paste(_prompt: str) -> str:  # the user's browser: approve, copy the redirected URL
@@ -548,10 +631,17 @@ def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(name, request, emu
     assert login_command(config, paste=True, input_fn=paste, output=lines.append) == 0
     stored = backend.open(client_id=emulator.client_id).load()
     assert stored is not None and users_me(emulator, stored.access_token) == 200
-    assert lines[-1] == f"Saved FreshBooks tokens to {backend.open(client_id=emulator.client_id).location} (encrypted)."
+    assert (
+        lines[-1]
+        == f"Saved FreshBooks tokens to {backend.open(client_id=emulator.client_id).location} (encrypted)."
+    )
     lines.clear()
-    assert login_command({**config, "token_encryption_key": OTHER_KEY}, paste=True, input_fn=paste,
-                         output=lines.append) == 1
+    assert (
+        login_command(
+            {**config, "token_encryption_key": OTHER_KEY}, paste=True, input_fn=paste, output=lines.append
+        )
+        == 1
+    )
     error = capsys.readouterr().err.strip()
     assert error.startswith("tap-freshbooks auth login failed: token_encryption_key does not decrypt ")
     assert "\n" not in error and backend.open(client_id=emulator.client_id).load() == stored  # untouched

@@ -201,7 +201,9 @@ def test_key_accepts_bytes_and_surrounding_whitespace(tmp_path: Path) -> None:
 # --- atomic save ------------------------------------------------------------------------------------
 
 
-def test_crash_before_replace_leaves_old_store_intact(store: TokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_before_replace_leaves_old_store_intact(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = make_tokens()
     store.save(old)
     before = store.path.read_bytes()

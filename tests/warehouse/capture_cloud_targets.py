@@ -49,8 +49,9 @@ PROPOSED_DECIMAL = {"type": ["string", "null"], "format": "x-singer.decimal", "p
 
 
 def shape_key(prop: dict) -> str:
-    return json.dumps({k: prop[k] for k in ("type", "format", "precision", "scale") if k in prop},
-                      sort_keys=True)
+    return json.dumps(
+        {k: prop[k] for k in ("type", "format", "precision", "scale") if k in prop}, sort_keys=True
+    )
 
 
 def shapes() -> list[str]:
@@ -68,23 +69,39 @@ def shapes() -> list[str]:
 
 def about(python: str, exe: str) -> dict:
     bindir = Path(python).parent
-    proc = subprocess.run([str(bindir / exe), "--about", "--format=json"], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [str(bindir / exe), "--about", "--format=json"], capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout)
 
 
 def main(sf_python: str, bq_python: str) -> None:
     keys = shapes()
-    run = lambda py, code: json.loads(subprocess.run([py, "-c", code], input=json.dumps(keys),  # noqa: E731
-                                                    capture_output=True, text=True, check=True).stdout)
+    run = lambda py, code: json.loads(
+        subprocess.run(
+            [py, "-c", code],
+            input=json.dumps(keys),  # noqa: E731
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     sf_about, bq_about = about(sf_python, "target-snowflake"), about(bq_python, "target-bigquery")
     fixture = {
-        "target-snowflake": {"package": "meltanolabs-target-snowflake==0.20.4",
-                             "settings": sf_about["settings"], "types": run(sf_python, SF_TYPES)},
-        "target-bigquery": {"package": "z3-target-bigquery==0.7.2 (PyPI); same type mapping at z3z1ma/target-bigquery@090dad0",
-                            "settings": bq_about["settings"], "types": run(bq_python, BQ_TYPES)},
+        "target-snowflake": {
+            "package": "meltanolabs-target-snowflake==0.20.4",
+            "settings": sf_about["settings"],
+            "types": run(sf_python, SF_TYPES),
+        },
+        "target-bigquery": {
+            "package": "z3-target-bigquery==0.7.2 (PyPI); same type mapping at z3z1ma/target-bigquery@090dad0",
+            "settings": bq_about["settings"],
+            "types": run(bq_python, BQ_TYPES),
+        },
     }
-    (HERE / "fixtures" / "cloud_targets.json").write_text(json.dumps(fixture, indent=1, sort_keys=True) + "\n")
+    (HERE / "fixtures" / "cloud_targets.json").write_text(
+        json.dumps(fixture, indent=1, sort_keys=True) + "\n"
+    )
 
 
 if __name__ == "__main__":

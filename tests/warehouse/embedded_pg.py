@@ -67,11 +67,28 @@ class EmbeddedPostgres:
             shutil.chown(self.root, SYSTEM_USER)
             shutil.chown(self.pgdata, SYSTEM_USER)
             self._run_as = SYSTEM_USER
-        self._run("initdb", "-D", str(self.pgdata), "-U", self.user, "--auth=trust",
-                  "--encoding=UTF8", "--locale=C", "-N")
         self._run(
-            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(self.pgdata / "log"),
-            "-o", f"-h {self.host} -p {self.port} -k {self.pgdata} -c fsync=off "
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "-N",
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.pgdata / "log"),
+            "-o",
+            f"-h {self.host} -p {self.port} -k {self.pgdata} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c timezone=UTC",
             "start",
         )

@@ -23,24 +23,35 @@ class PipelineFailed(AssertionError):
     pass
 
 
-def meltano_env(emu, token_dir: Path, sys_dir: Path, loader_env: dict[str, str],
-                grant: dict | None = None, token_key: str = "") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "FRESHBOOKS_LOOKER"))}
+def meltano_env(
+    emu,
+    token_dir: Path,
+    sys_dir: Path,
+    loader_env: dict[str, str],
+    grant: dict | None = None,
+    token_key: str = "",
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_FRESHBOOKS", "MELTANO_", "TARGET_", "FRESHBOOKS_LOOKER"))
+    }
     token_dir.mkdir(parents=True, exist_ok=True)
-    env.update({
-        "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
-        "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
-        "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
-        "TAP_FRESHBOOKS_API_URL": emu.url,
-        "TAP_FRESHBOOKS_AUTH_URL": emu.url,
-        "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(token_dir / "tokens.fernet"),
-        "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": token_key,
-        "MELTANO_ENVIRONMENT": "dev",
-        "MELTANO_SYS_DIR_ROOT": str(sys_dir),
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_CLI_LOG_LEVEL": "warning",
-    })
+    env.update(
+        {
+            "TAP_FRESHBOOKS_CLIENT_ID": emu.client_id,
+            "TAP_FRESHBOOKS_CLIENT_SECRET": emu.client_secret,
+            "TAP_FRESHBOOKS_REDIRECT_URI": emu.redirect_uri,
+            "TAP_FRESHBOOKS_API_URL": emu.url,
+            "TAP_FRESHBOOKS_AUTH_URL": emu.url,
+            "TAP_FRESHBOOKS_TOKEN_STORE_PATH": str(token_dir / "tokens.fernet"),
+            "TAP_FRESHBOOKS_TOKEN_ENCRYPTION_KEY": token_key,
+            "MELTANO_ENVIRONMENT": "dev",
+            "MELTANO_SYS_DIR_ROOT": str(sys_dir),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_CLI_LOG_LEVEL": "warning",
+        }
+    )
     if grant is not None:
         env["TAP_FRESHBOOKS_REFRESH_TOKEN"] = grant["refresh_token"]
     env.update(loader_env)
@@ -72,20 +83,34 @@ class Pipeline:
         self.durations: list[float] = []
 
     def run(self, timeout: float = 300) -> subprocess.CompletedProcess:
-        env = meltano_env(self.emu, self.workdir / "tokens", self.sys_dir, self.loader_env,
-                          self.grant if self.runs == 0 else None, self.token_key)
+        env = meltano_env(
+            self.emu,
+            self.workdir / "tokens",
+            self.sys_dir,
+            self.loader_env,
+            self.grant if self.runs == 0 else None,
+            self.token_key,
+        )
         started = time.monotonic()
         proc = subprocess.run(
             [str(ROOT / ".venv" / "bin" / "meltano"), "run", "tap-freshbooks", self.loader],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         self.durations.append(time.monotonic() - started)
         self.runs += 1
         log = self.workdir / f"meltano-run-{self.runs}.log"
         log.write_text(proc.stdout + "\n" + proc.stderr)
-        save_output(f"meltano run tap-freshbooks {self.loader} #{self.runs}", proc.stdout + "\n" + proc.stderr)
+        save_output(
+            f"meltano run tap-freshbooks {self.loader} #{self.runs}", proc.stdout + "\n" + proc.stderr
+        )
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.splitlines()[-40:])
-            raise PipelineFailed(f"meltano run tap-freshbooks {self.loader} failed "
-                                 f"(exit {proc.returncode}, log {log}):\n{tail}")
+            raise PipelineFailed(
+                f"meltano run tap-freshbooks {self.loader} failed "
+                f"(exit {proc.returncode}, log {log}):\n{tail}"
+            )
         return proc

@@ -29,9 +29,16 @@ def encode(value):
 
 def main(url: str, database: str) -> None:
     parts = urlsplit(url)
-    con = snowflake.connector.connect(account="fakesnow", user="checker", password="-", database=database,
-                                      host=parts.hostname, port=parts.port, protocol=parts.scheme,
-                                      session_parameters={"TIMEZONE": "UTC"})
+    con = snowflake.connector.connect(
+        account="fakesnow",
+        user="checker",
+        password="-",
+        database=database,
+        host=parts.hostname,
+        port=parts.port,
+        protocol=parts.scheme,
+        session_parameters={"TIMEZONE": "UTC"},
+    )
     for line in sys.stdin:
         sql = json.loads(line)
         try:

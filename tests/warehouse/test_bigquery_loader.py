@@ -33,8 +33,14 @@ print(json.dumps(out))
 def run_in_loader_venv(args: list[str], stdin: str | None = None) -> str:
     if not (VENV / "bin" / "target-bigquery").exists():
         pytest.fail(f"{VENV} is missing: run scripts/setup (meltano install loader target-bigquery)")
-    return subprocess.run([str(VENV / "bin" / args[0]), *args[1:]], input=stdin, capture_output=True,
-                          text=True, check=True, timeout=120).stdout
+    return subprocess.run(
+        [str(VENV / "bin" / args[0]), *args[1:]],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,9 @@ def catalog() -> dict:
 def test_pinned_from_the_package_registry_and_installed(about):
     pip_url = loader("target-bigquery")["pip_url"]
     assert "git+" not in pip_url and "z3-target-bigquery==0.7.2" in pip_url.split()
-    version = run_in_loader_venv(["python", "-c", "import importlib.metadata as m; print(m.version('z3-target-bigquery'))"])
+    version = run_in_loader_venv(
+        ["python", "-c", "import importlib.metadata as m; print(m.version('z3-target-bigquery'))"]
+    )
     assert version.strip() == "0.7.2"
     assert about["name"] == "target-bigquery" and about["sdk_version"].startswith("0.22.")
 
@@ -66,7 +74,9 @@ def test_pinned_from_the_package_registry_and_installed(about):
 def test_meltano_yml_validates_against_the_installed_settings_schema(about):
     config = loader("target-bigquery")["config"]
     validate_config("target-bigquery", config, {"project": "acme-analytics"}, settings=about["settings"])
-    assert about["settings"] == FIXTURE["target-bigquery"]["settings"]  # the captured fixture is this package's
+    assert (
+        about["settings"] == FIXTURE["target-bigquery"]["settings"]
+    )  # the captured fixture is this package's
     declared = {s["name"] for s in loader("target-bigquery")["settings"]}
     assert declared <= set(about["settings"]["properties"]), declared - set(about["settings"]["properties"])
 

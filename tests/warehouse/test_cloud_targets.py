@@ -38,8 +38,9 @@ def catalog() -> dict:
 
 
 def shape_key(prop: dict) -> str:
-    return json.dumps({k: prop[k] for k in ("type", "format", "precision", "scale") if k in prop},
-                      sort_keys=True)
+    return json.dumps(
+        {k: prop[k] for k in ("type", "format", "precision", "scale") if k in prop}, sort_keys=True
+    )
 
 
 def shapes(catalog: dict) -> dict[str, list[str]]:
@@ -77,14 +78,17 @@ def test_snowflake_config_validates_and_deduplicates():
     plugin = loader("target-snowflake")
     assert plugin["pip_url"] == "meltanolabs-target-snowflake==0.20.4"
     config = plugin["config"]
-    validate_config("target-snowflake", config, {"account": "acme-xy12345", "user": "LOADER",
-                                                 "database": "ANALYTICS"})
+    validate_config(
+        "target-snowflake", config, {"account": "acme-xy12345", "user": "LOADER", "database": "ANALYTICS"}
+    )
     assert config["load_method"] == "upsert"  # MERGE on key properties; Hub's default would append
     assert config["timestamp_type"] == "TIMESTAMP_TZ"
     assert config["add_record_metadata"] is True  # _sdc_batched_at feeds the datagroup / freshness
     declared = {s["name"] for s in plugin["settings"]}
-    assert set(config) <= declared and {"account", "user", "password", "private_key", "role",
-                                        "warehouse", "database"} <= declared
+    assert (
+        set(config) <= declared
+        and {"account", "user", "password", "private_key", "role", "warehouse", "database"} <= declared
+    )
 
 
 def test_bigquery_config_validates_and_deduplicates():
@@ -96,7 +100,11 @@ def test_bigquery_config_validates_and_deduplicates():
     assert config["method"] in FIXTURE["target-bigquery"]["settings"]["properties"]["method"]["enum"]
 
 
-LINE_PARENTS = {"invoice_lines": "invoice", "estimate_lines": "estimate", "invoice_profile_lines": "invoice_profile"}
+LINE_PARENTS = {
+    "invoice_lines": "invoice",
+    "estimate_lines": "estimate",
+    "invoice_profile_lines": "invoice_profile",
+}
 
 
 def test_every_stream_has_merge_keys(catalog):
@@ -107,10 +115,13 @@ def test_every_stream_has_merge_keys(catalog):
         assert keys == want, stream["tap_stream_id"]
 
 
-@pytest.mark.parametrize("target,types", [
-    ("target-snowflake", FIXTURE["target-snowflake"]["types"]["TIMESTAMP_TZ"]),
-    ("target-bigquery", FIXTURE["target-bigquery"]["types"]),
-])
+@pytest.mark.parametrize(
+    "target,types",
+    [
+        ("target-snowflake", FIXTURE["target-snowflake"]["types"]["TIMESTAMP_TZ"]),
+        ("target-bigquery", FIXTURE["target-bigquery"]["types"]),
+    ],
+)
 def test_every_column_type_is_exact_and_zone_aware(catalog, target, types):
     found = shapes(catalog)
     missing = set(found) - set(types)
@@ -129,7 +140,9 @@ def test_snowflake_keeps_the_cents(catalog):
     for key in shapes(catalog):
         if "x-singer.decimal" in key:
             assert types[key] != "DECIMAL", f"{key} -> {types[key]} (NUMBER(38,0))"
-    proposed = shape_key({"type": ["string", "null"], "format": "x-singer.decimal", "precision": 38, "scale": 27})
+    proposed = shape_key(
+        {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 38, "scale": 27}
+    )
     assert types[proposed] == "DECIMAL(38, 27)"
 
 

@@ -38,7 +38,12 @@ def loader_config(loader: str, tmp_path) -> dict:
     env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'meltano.db'}"
     out = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "meltano"), "config", "print", "--format=json", loader],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     return json.loads(out)
 
@@ -58,11 +63,18 @@ def test_many_flushes_per_stream_load_every_record_once(tmp_path) -> None:
     emu = FreshBooksEmulator(seed="small").start()
     try:
         warehouse = tmp_path / "warehouse.duckdb"
-        pipeline = Pipeline(emu, tmp_path, "target-duckdb", {
-            "TARGET_DUCKDB_FILEPATH": str(warehouse), "TARGET_DUCKDB_BATCH_SIZE_ROWS": str(BATCH),
-            "MELTANO_CLI_LOG_LEVEL": "info"})  # the target's "Loading N rows into" lines
+        pipeline = Pipeline(
+            emu,
+            tmp_path,
+            "target-duckdb",
+            {
+                "TARGET_DUCKDB_FILEPATH": str(warehouse),
+                "TARGET_DUCKDB_BATCH_SIZE_ROWS": str(BATCH),
+                "MELTANO_CLI_LOG_LEVEL": "info",
+            },
+        )  # the target's "Loading N rows into" lines
         first = pipeline.run()
-        flushes = first.stderr.count("rows into '\"warehouse\".\"freshbooks\".\"invoice_lines\"'")
+        flushes = first.stderr.count('rows into \'"warehouse"."freshbooks"."invoice_lines"\'')
         assert flushes >= 3, "invoice lines should have needed several flushes"
 
         acct = emu.accounts[0]["account_id"]
@@ -75,23 +87,37 @@ def test_many_flushes_per_stream_load_every_record_once(tmp_path) -> None:
 
         con = loaded(warehouse)
         try:
-            for stream, key in (("invoices", "account_id, id"), ("invoice_lines", "account_id, invoice_id, id"),
-                                ("payments", "account_id, id"), ("clients", "account_id, id")):
+            for stream, key in (
+                ("invoices", "account_id, id"),
+                ("invoice_lines", "account_id, invoice_id, id"),
+                ("payments", "account_id, id"),
+                ("clients", "account_id, id"),
+            ):
                 rows, keys = con.execute(
-                    f"select count(*), count(distinct ({key})) from freshbooks.{stream}").fetchone()
+                    f"select count(*), count(distinct ({key})) from freshbooks.{stream}"
+                ).fetchone()
                 assert rows == keys, f"{stream}: duplicates after two runs"
                 assert rows > BATCH, f"{stream} should span several batches"
             expected_invoices = len(truth.records(emu, "invoices"))
             assert con.execute("select count(*) from freshbooks.invoices").fetchone()[0] == expected_invoices
             expected_lines = sum(len(rec.get("lines") or []) for _acct, rec in truth.records(emu, "invoices"))
-            assert con.execute("select count(*) from freshbooks.invoice_lines").fetchone()[0] == expected_lines
-            notes = dict(con.execute(
-                "select id, notes from freshbooks.invoices where account_id = ? and id in (?, ?)",
-                [acct, str(early["id"]), str(late["id"])]).fetchall())
+            assert (
+                con.execute("select count(*) from freshbooks.invoice_lines").fetchone()[0] == expected_lines
+            )
+            notes = dict(
+                con.execute(
+                    "select id, notes from freshbooks.invoices where account_id = ? and id in (?, ?)",
+                    [acct, str(early["id"]), str(late["id"])],
+                ).fetchall()
+            )
             assert notes == {str(early["id"]): "changed after load", str(late["id"]): "changed too"}
             # exact amounts (text in DuckDB), every invoice of both accounts
-            loaded_amounts = {(a, i): Decimal(v) for a, i, v in con.execute(
-                "select account_id, id, amount__amount from freshbooks.invoices").fetchall()}
+            loaded_amounts = {
+                (a, i): Decimal(v)
+                for a, i, v in con.execute(
+                    "select account_id, id, amount__amount from freshbooks.invoices"
+                ).fetchall()
+            }
         finally:
             con.close()
         for acct_id, rec in truth.records(emu, "invoices"):

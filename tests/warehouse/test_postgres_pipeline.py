@@ -26,16 +26,44 @@ from freshbooks_looker.lookml import Project
 from freshbooks_looker.warehouse import PostgresWarehouse, convert_timestamps_to_timestamptz
 
 pytestmark = pytest.mark.slow
-STREAMS = ["bill_payments", "bill_vendors", "bills", "chart_of_accounts", "clients", "credit_notes",
-           "expense_categories", "expenses", "invoice_lines", "invoices", "items", "journal_entry_details",
-           "other_incomes", "payments", "projects", "services", "staff", "taxes", "time_entries",
-           "estimates", "estimate_lines", "invoice_profiles", "invoice_profile_lines", "tasks", "team_members",
-           "report_profit_loss", "report_tax_summary", "report_accounts_aging"]
+STREAMS = [
+    "bill_payments",
+    "bill_vendors",
+    "bills",
+    "chart_of_accounts",
+    "clients",
+    "credit_notes",
+    "expense_categories",
+    "expenses",
+    "invoice_lines",
+    "invoices",
+    "items",
+    "journal_entry_details",
+    "other_incomes",
+    "payments",
+    "projects",
+    "services",
+    "staff",
+    "taxes",
+    "time_entries",
+    "estimates",
+    "estimate_lines",
+    "invoice_profiles",
+    "invoice_profile_lines",
+    "tasks",
+    "team_members",
+    "report_profit_loss",
+    "report_tax_summary",
+    "report_accounts_aging",
+]
 #: computed by FreshBooks, not stored records: compared in tests/tap/test_new_streams.py
 REPORTS = {"report_profit_loss", "report_tax_summary", "report_accounts_aging"}
 HOUR = timedelta(hours=1)
-KEYS = {"invoice_lines": ("account_id", "invoice_id", "id"), "estimate_lines": ("account_id", "estimate_id", "id"),
-        "invoice_profile_lines": ("account_id", "invoice_profile_id", "id")}
+KEYS = {
+    "invoice_lines": ("account_id", "invoice_id", "id"),
+    "estimate_lines": ("account_id", "estimate_id", "id"),
+    "invoice_profile_lines": ("account_id", "invoice_profile_id", "id"),
+}
 
 
 EASTERN = ZoneInfo("America/New_York")
@@ -60,8 +88,9 @@ def utc(value):
 def column_types(con) -> dict[str, dict[str, str]]:
     out: dict = {}
     for table, column, dtype in con.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'freshbooks'").fetchall():
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'freshbooks'"
+    ).fetchall():
         out.setdefault(table, {})[column] = dtype
     return out
 
@@ -75,7 +104,9 @@ def compare_with_emulator(con, emu) -> list[str]:
         if stream in KEYS or stream in REPORTS:  # lines: checked below (invoices) or in test_new_streams
             continue
         spec = emu.spec(stream)
-        expected = {(acct, truth.warehouse_id(emu, stream, rec)): rec for acct, rec in truth.records(emu, stream)}
+        expected = {
+            (acct, truth.warehouse_id(emu, stream, rec)): rec for acct, rec in truth.records(emu, stream)
+        }
         cols = types[stream]
         select = ["account_id", "id"]
         checks: list[tuple[str, str]] = []  # (column, emulator field path)
@@ -90,8 +121,10 @@ def compare_with_emulator(con, emu) -> list[str]:
         rows = con.execute(f"SELECT {', '.join(select)} FROM freshbooks.{stream}").fetchall()
         got = {(r[0], r[1]): r[2:] for r in rows}
         if set(got) != set(expected):
-            problems.append(f"{stream}: keys differ: missing {sorted(set(expected) - set(got))[:5]}, "
-                            f"extra {sorted(set(got) - set(expected))[:5]}")
+            problems.append(
+                f"{stream}: keys differ: missing {sorted(set(expected) - set(got))[:5]}, "
+                f"extra {sorted(set(got) - set(expected))[:5]}"
+            )
             continue
         for key, rec in expected.items():
             for (col, path), value in zip(checks, got[key], strict=True):
@@ -107,15 +140,18 @@ def compare_with_emulator(con, emu) -> list[str]:
     # invoice lines: the current lines of every invoice (invoice_updated = invoices.updated)
     got_lines = {}
     for acct, inv_id, line_id, amount, code in con.execute(
-            "SELECT l.account_id, l.invoice_id, l.id, l.amount__amount, l.amount__code "
-            "FROM freshbooks.invoice_lines l JOIN freshbooks.invoices i ON i.account_id = l.account_id "
-            "AND i.id = l.invoice_id AND i.updated = l.invoice_updated").fetchall():
+        "SELECT l.account_id, l.invoice_id, l.id, l.amount__amount, l.amount__code "
+        "FROM freshbooks.invoice_lines l JOIN freshbooks.invoices i ON i.account_id = l.account_id "
+        "AND i.id = l.invoice_id AND i.updated = l.invoice_updated"
+    ).fetchall():
         got_lines[(acct, inv_id, line_id)] = (amount, code)
     want_lines = {}
     for acct, inv in truth.records(emu, "invoices"):
         for line in inv.get("lines") or []:
             want_lines[(acct, str(inv["id"]), str(line["lineid"]))] = (
-                Decimal(line["amount"]["amount"]), line["amount"]["code"])
+                Decimal(line["amount"]["amount"]),
+                line["amount"]["code"],
+            )
     if got_lines != want_lines:
         diff = set(got_lines.items()) ^ set(want_lines.items())
         problems.append(f"invoice_lines: current lines differ: {sorted(diff)[:6]}")
@@ -126,7 +162,9 @@ def duplicates(con) -> dict[str, int]:
     out = {}
     for stream in STREAMS:
         keys = ", ".join(KEYS.get(stream, ("account_id", "id")))
-        (dupes,) = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT ({keys})) FROM freshbooks.{stream}").fetchone()
+        (dupes,) = con.execute(
+            f"SELECT COUNT(*) - COUNT(DISTINCT ({keys})) FROM freshbooks.{stream}"
+        ).fetchone()
         out[stream] = dupes
     return out
 
@@ -137,35 +175,62 @@ def mutate(emu) -> dict[str, object]:
     store = emu.store
     done: dict[str, object] = {}
     invoices = [store.get("invoices", acct, i) for i in store.ids("invoices", acct)]
-    editable = next(i for i in invoices if i["status"] != 1 and i["vis_state"] == 0 and len(i["lines"]) >= 2
-                    and Decimal(i["paid"]["amount"]) == 0)
+    editable = next(
+        i
+        for i in invoices
+        if i["status"] != 1
+        and i["vis_state"] == 0
+        and len(i["lines"]) >= 2
+        and Decimal(i["paid"]["amount"]) == 0
+    )
     # drop a line and reprice the first: totals, outstanding and lines all change
-    first = dict(editable["lines"][0], qty="2", unit_cost={"amount": "100.00", "code": editable["currency_code"]})
+    first = dict(
+        editable["lines"][0], qty="2", unit_cost={"amount": "100.00", "code": editable["currency_code"]}
+    )
     first.pop("amount", None)
     emu.update("invoices", acct, editable["id"], lines=[first])
     done["edited_invoice"] = editable["id"]
     deletable = next(i for i in invoices if i["vis_state"] == 0 and i["id"] != editable["id"])
     emu.delete("invoices", acct, deletable["id"])
     done["deleted_invoice"] = deletable["id"]
-    client = next(c for c in (store.get("clients", acct, i) for i in store.ids("clients", acct))
-                  if c["vis_state"] == 0)
+    client = next(
+        c for c in (store.get("clients", acct, i) for i in store.ids("clients", acct)) if c["vis_state"] == 0
+    )
     emu.archive("clients", acct, client["id"])
-    open_inv = next(i for i in (store.get("invoices", acct, x) for x in store.ids("invoices", acct))
-                    if i["status"] in (2, 3, 8) and i["vis_state"] == 0 and Decimal(i["outstanding"]["amount"]) > 10)
+    open_inv = next(
+        i
+        for i in (store.get("invoices", acct, x) for x in store.ids("invoices", acct))
+        if i["status"] in (2, 3, 8) and i["vis_state"] == 0 and Decimal(i["outstanding"]["amount"]) > 10
+    )
     part = Decimal("10.00")
-    emu.create("payments", acct, invoiceid=open_inv["id"], clientid=open_inv["customerid"],
-               amount={"amount": "10.00", "code": open_inv["currency_code"]})
-    emu.update("invoices", acct, open_inv["id"],
-               paid={"amount": str(Decimal(open_inv["paid"]["amount"]) + part), "code": open_inv["currency_code"]},
-               status=8)
+    emu.create(
+        "payments",
+        acct,
+        invoiceid=open_inv["id"],
+        clientid=open_inv["customerid"],
+        amount={"amount": "10.00", "code": open_inv["currency_code"]},
+    )
+    emu.update(
+        "invoices",
+        acct,
+        open_inv["id"],
+        paid={"amount": str(Decimal(open_inv["paid"]["amount"]) + part), "code": open_inv["currency_code"]},
+        status=8,
+    )
     done["paid_invoice"] = open_inv["id"]
     # dimensions: a new sub-category, a renamed category, a new ledger sub-type, a new currency
     cats = store.ids("expense_categories", acct)
     new_cat = emu.create("expense_categories", acct, category="Cloud Hosting", parentid=cats[0])
     emu.update("expense_categories", acct, cats[1], category="Software & SaaS")
     done["new_category"], done["renamed_category"] = new_cat["categoryid"], cats[1]
-    emu.create("chart_of_accounts", acct, name="Prepaid Insurance", number="1400", type="asset",
-               sub_type="Prepaid Expenses")
+    emu.create(
+        "chart_of_accounts",
+        acct,
+        name="Prepaid Insurance",
+        number="1400",
+        type="asset",
+        sub_type="Prepaid Expenses",
+    )
     emu.create("expenses", acct, amount={"amount": "49.99", "code": "EUR"}, categoryid=new_cat["categoryid"])
     return done
 
@@ -176,11 +241,18 @@ def story(postgres, tmp_path_factory):
     emu = FreshBooksEmulator(seed="small").start()
     obs: dict = {}
     try:
-        pipeline = Pipeline(emu, work, "target-postgres", {
-            "TARGET_POSTGRES_HOST": postgres.host, "TARGET_POSTGRES_PORT": str(postgres.port),
-            "TARGET_POSTGRES_USER": postgres.user, "TARGET_POSTGRES_PASSWORD": "",
-            "TARGET_POSTGRES_DATABASE": postgres.database,
-        })
+        pipeline = Pipeline(
+            emu,
+            work,
+            "target-postgres",
+            {
+                "TARGET_POSTGRES_HOST": postgres.host,
+                "TARGET_POSTGRES_PORT": str(postgres.port),
+                "TARGET_POSTGRES_USER": postgres.user,
+                "TARGET_POSTGRES_PASSWORD": "",
+                "TARGET_POSTGRES_DATABASE": postgres.database,
+            },
+        )
         lock = work / "dimensions.lock.json"
         with psycopg.connect(postgres.dsn, autocommit=True) as con:
             con.execute("SET TIME ZONE 'UTC'")
@@ -196,11 +268,16 @@ def story(postgres, tmp_path_factory):
             obs["types_2"] = column_types(con)
             obs["problems_2"] = compare_with_emulator(con, emu)
             obs["dupes_2"] = duplicates(con)
-            obs["rows_2"] = {s: con.execute(f"SELECT COUNT(*) FROM freshbooks.{s}").fetchone()[0] for s in STREAMS}
+            obs["rows_2"] = {
+                s: con.execute(f"SELECT COUNT(*) FROM freshbooks.{s}").fetchone()[0] for s in STREAMS
+            }
         obs["durations"] = pipeline.durations
         with PostgresWarehouse(postgres.dsn) as wh:
-            obs["drift"] = drift.compare(drift.snapshot(wh, "freshbooks"), drift.Snapshot.load(lock),
-                                         drift.expectations(Project(ROOT / "looker")))
+            obs["drift"] = drift.compare(
+                drift.snapshot(wh, "freshbooks"),
+                drift.Snapshot.load(lock),
+                drift.expectations(Project(ROOT / "looker")),
+            )
         yield obs, emu, postgres
     finally:
         emu.stop()
@@ -237,9 +314,14 @@ def test_decimals_are_numeric_and_timestamps_become_timestamptz(story):
     assert obs["types_1"]["invoices"]["updated"] == "timestamp without time zone"
     assert "invoices.updated" in obs["converted"]
     # ... converted once, they stay timestamptz through the next load (target-postgres keeps them)
-    tz_cols = [(t, c) for t, cols in obs["types_2"].items() for c, d in cols.items() if d.startswith("timestamp")]
-    assert tz_cols and all(obs["types_2"][t][c] == "timestamp with time zone" for t, c in tz_cols
-                           if f"{t}.{c}" in obs["converted"])
+    tz_cols = [
+        (t, c) for t, cols in obs["types_2"].items() for c, d in cols.items() if d.startswith("timestamp")
+    ]
+    assert tz_cols and all(
+        obs["types_2"][t][c] == "timestamp with time zone"
+        for t, c in tz_cols
+        if f"{t}.{c}" in obs["converted"]
+    )
 
 
 def test_lookml_check_passes_on_postgres(story):
@@ -257,14 +339,21 @@ def test_key_measures_on_postgres_equal_freshbooks(story):
         ar = ck.query("invoices", ["invoices.total_outstanding"])
         months = ck.query("invoices", ["invoices.created_on_month", "invoices.total_invoiced"])
         lines = ck.query("invoices", ["invoice_lines.name", "invoice_lines.total_line_revenue"])
-        cats = ck.query("expenses", ["parent_category.category", "expense_categories.category",
-                                     "expenses.total_expenses"])
-    assert truth.nonzero({r["invoices.currency_code"]: r["invoices.total_outstanding"] for r in ar}) == \
-        truth.open_ar_by_currency(emu)
-    assert {(r["invoices.created_on_month"], r["invoices.currency_code"]): r["invoices.total_invoiced"]
-            for r in months} == truth.invoiced_by_month(emu)
-    assert {(r["invoice_lines.name"], r["invoice_lines.amount_currency"]): r["invoice_lines.total_line_revenue"]
-            for r in lines if r["invoice_lines.name"]} == truth.line_revenue_by_name(emu)
+        cats = ck.query(
+            "expenses", ["parent_category.category", "expense_categories.category", "expenses.total_expenses"]
+        )
+    assert truth.nonzero(
+        {r["invoices.currency_code"]: r["invoices.total_outstanding"] for r in ar}
+    ) == truth.open_ar_by_currency(emu)
+    assert {
+        (r["invoices.created_on_month"], r["invoices.currency_code"]): r["invoices.total_invoiced"]
+        for r in months
+    } == truth.invoiced_by_month(emu)
+    assert {
+        (r["invoice_lines.name"], r["invoice_lines.amount_currency"]): r["invoice_lines.total_line_revenue"]
+        for r in lines
+        if r["invoice_lines.name"]
+    } == truth.line_revenue_by_name(emu)
     # the new EUR expense in the new sub-category, under its parent: hierarchy read from the table
     eur = [r for r in cats if r["expenses.amount_currency"] == "EUR"]
     assert len(eur) == 1 and eur[0]["expense_categories.category"] == "Cloud Hosting"

@@ -44,13 +44,20 @@ def loaded(postgres, tmp_path_factory):
         con.execute("SELECT pg_reload_conf()")
     emu = FreshBooksEmulator(seed="small").start()
     try:
-        Pipeline(emu, tmp_path_factory.mktemp("redshift_scope"), "target-postgres", {
-            "TARGET_POSTGRES_HOST": postgres.host, "TARGET_POSTGRES_PORT": str(postgres.port),
-            "TARGET_POSTGRES_USER": postgres.user, "TARGET_POSTGRES_PASSWORD": "",
-            "TARGET_POSTGRES_DATABASE": postgres.database,
-            # the streams that make the point (long JSON in bills / credit notes), to keep it quick
-            "TAP_FRESHBOOKS__SELECT": json.dumps([f"{s}.*" for s in STREAMS]),
-        }).run()
+        Pipeline(
+            emu,
+            tmp_path_factory.mktemp("redshift_scope"),
+            "target-postgres",
+            {
+                "TARGET_POSTGRES_HOST": postgres.host,
+                "TARGET_POSTGRES_PORT": str(postgres.port),
+                "TARGET_POSTGRES_USER": postgres.user,
+                "TARGET_POSTGRES_PASSWORD": "",
+                "TARGET_POSTGRES_DATABASE": postgres.database,
+                # the streams that make the point (long JSON in bills / credit notes), to keep it quick
+                "TAP_FRESHBOOKS__SELECT": json.dumps([f"{s}.*" for s in STREAMS]),
+            },
+        ).run()
     finally:
         emu.stop()
     statements = [s.strip() for s in STATEMENT.findall((postgres.pgdata / "log").read_text())]
@@ -60,15 +67,19 @@ def loaded(postgres, tmp_path_factory):
             create = sqlglot.parse_one(sql, read="redshift")
             # the type as issued (sqlglot would print TEXT as VARCHAR(MAX) for Redshift, which is
             # not what Redshift does with the TEXT this statement sends)
-            tables[create.this.this.name] = {c.name: c.args["kind"].sql(dialect="postgres")
-                                             for c in create.find_all(exp.ColumnDef)}
+            tables[create.this.this.name] = {
+                c.name: c.args["kind"].sql(dialect="postgres") for c in create.find_all(exp.ColumnDef)
+            }
     lengths = {}
     with psycopg.connect(postgres.dsn) as con:
         for table, columns in tables.items():
             text_cols = [c for c, t in columns.items() if t == "TEXT"]
             if text_cols:
-                row = con.execute("SELECT " + ", ".join(f'MAX(OCTET_LENGTH("{c}"))' for c in text_cols)
-                                  + f' FROM freshbooks."{table}"').fetchone()
+                row = con.execute(
+                    "SELECT "
+                    + ", ".join(f'MAX(OCTET_LENGTH("{c}"))' for c in text_cols)
+                    + f' FROM freshbooks."{table}"'
+                ).fetchone()
                 lengths.update({f"{table}.{c}": n or 0 for c, n in zip(text_cols, row, strict=True)})
     return statements, tables, lengths
 

@@ -49,8 +49,10 @@ def _free_port() -> int:
 
 def _decode(value):
     if isinstance(value, dict):
-        (kind, text), = value.items()
-        return {"decimal": Decimal, "datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat}[kind](text)
+        ((kind, text),) = value.items()
+        return {"decimal": Decimal, "datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat}[
+            kind
+        ](text)
     return value
 
 
@@ -62,8 +64,12 @@ class SnowflakeWarehouse(Warehouse):
 
     def __init__(self, url: str):
         self.dialect = Dialect("snowflake")
-        self.proc = subprocess.Popen([str(FAKESNOW_BIN / "python"), str(HERE / "snowflake_client.py"), url, DATABASE],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(FAKESNOW_BIN / "python"), str(HERE / "snowflake_client.py"), url, DATABASE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def query(self, sql: str) -> list[tuple]:
         self.proc.stdin.write(json.dumps(sql) + "\n")
@@ -108,9 +114,12 @@ class PsycopgStyle:
 def snowflake_types(wh: SnowflakeWarehouse) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for table, column, dtype, precision, scale in wh.query(
-            "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale "
-            "FROM information_schema.columns WHERE table_schema = 'FRESHBOOKS'"):
-        out.setdefault(table.lower(), {})[column.lower()] = f"{dtype}({precision},{scale})" if dtype == "NUMBER" else dtype
+        "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale "
+        "FROM information_schema.columns WHERE table_schema = 'FRESHBOOKS'"
+    ):
+        out.setdefault(table.lower(), {})[column.lower()] = (
+            f"{dtype}({precision},{scale})" if dtype == "NUMBER" else dtype
+        )
     return out
 
 
@@ -121,10 +130,14 @@ def install_shim() -> None:
     place (idempotent) so that concurrent test sessions never see it half-removed."""
     venv = ROOT / ".meltano" / "loaders" / "target-snowflake" / "venv"
     if not venv.is_dir():
-        pytest.fail("target-snowflake is not installed: run scripts/setup (meltano install loader target-snowflake)")
+        pytest.fail(
+            "target-snowflake is not installed: run scripts/setup (meltano install loader target-snowflake)"
+        )
     site_packages = next(venv.glob("lib/python3*/site-packages"))
-    line = (f"import os, sys; os.environ.get('FAKESNOW_TEST_URL') and "
-            f"sys.path.insert(0, {str(HERE / 'fakesnow_shim')!r})\n")
+    line = (
+        f"import os, sys; os.environ.get('FAKESNOW_TEST_URL') and "
+        f"sys.path.insert(0, {str(HERE / 'fakesnow_shim')!r})\n"
+    )
     pth = site_packages / "freshbooks_fakesnow_test.pth"
     if not pth.exists() or pth.read_text() != line:
         pth.write_text(line)
@@ -134,11 +147,16 @@ def install_shim() -> None:
 def fakesnow_url():
     exe = FAKESNOW_BIN / "fakesnow"
     if not exe.exists():
-        pytest.fail(f"{exe} is missing: run scripts/setup (it installs tests/warehouse/requirements-fakesnow.txt)")
+        pytest.fail(
+            f"{exe} is missing: run scripts/setup (it installs tests/warehouse/requirements-fakesnow.txt)"
+        )
     install_shim()
     port = _free_port()
-    proc = subprocess.Popen([str(FAKESNOW_BIN / "python"), str(HERE / "fakesnow_server.py"), "-s", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(FAKESNOW_BIN / "python"), str(HERE / "fakesnow_server.py"), "-s", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -162,12 +180,20 @@ def story(fakesnow_url, tmp_path_factory):
     emu = FreshBooksEmulator(seed="small").start()
     obs: dict = {}
     try:
-        pipeline = Pipeline(emu, work, "target-snowflake", {
-            "TARGET_SNOWFLAKE_ACCOUNT": "acme-xy12345", "TARGET_SNOWFLAKE_USER": "LOADER",
-            "TARGET_SNOWFLAKE_PASSWORD": "not-a-secret", "TARGET_SNOWFLAKE_DATABASE": DATABASE,
-            "TARGET_SNOWFLAKE_WAREHOUSE": "LOADING", "TARGET_SNOWFLAKE_ROLE": "LOADER",
-            "FAKESNOW_TEST_URL": fakesnow_url,
-        })
+        pipeline = Pipeline(
+            emu,
+            work,
+            "target-snowflake",
+            {
+                "TARGET_SNOWFLAKE_ACCOUNT": "acme-xy12345",
+                "TARGET_SNOWFLAKE_USER": "LOADER",
+                "TARGET_SNOWFLAKE_PASSWORD": "not-a-secret",
+                "TARGET_SNOWFLAKE_DATABASE": DATABASE,
+                "TARGET_SNOWFLAKE_WAREHOUSE": "LOADING",
+                "TARGET_SNOWFLAKE_ROLE": "LOADER",
+                "FAKESNOW_TEST_URL": fakesnow_url,
+            },
+        )
         with SnowflakeWarehouse(fakesnow_url) as wh:
             con = PsycopgStyle(wh)
             pipeline.run()
@@ -224,10 +250,12 @@ def test_27_decimal_places_survive_the_merge_cast_and_sums(fakesnow_url, story):
     through the loader's MERGE cast (VARIANT -> NUMBER(38,27)) unchanged, and sums stay exact."""
     big = "12345678901.123456789012345678901234567"
     with SnowflakeWarehouse(fakesnow_url) as wh:
-        (value,), = wh.query(f"SELECT PARSE_JSON('{{\"a\": \"{big}\"}}'):a::DECIMAL(38, 27)")
-        (tiny,), = wh.query("SELECT SUM(CASE WHEN x > 0 THEN x END) FROM (SELECT CAST('0.000000000000000000000000001' "
-                            "AS NUMBER(38,27)) AS x UNION ALL SELECT CAST('0.1' AS NUMBER(38,27)))")
-        (total,), = wh.query("SELECT SUM(amount__amount) FROM freshbooks.invoice_lines")
+        ((value,),) = wh.query(f'SELECT PARSE_JSON(\'{{"a": "{big}"}}\'):a::DECIMAL(38, 27)')
+        ((tiny,),) = wh.query(
+            "SELECT SUM(CASE WHEN x > 0 THEN x END) FROM (SELECT CAST('0.000000000000000000000000001' "
+            "AS NUMBER(38,27)) AS x UNION ALL SELECT CAST('0.1' AS NUMBER(38,27)))"
+        )
+        ((total,),) = wh.query("SELECT SUM(amount__amount) FROM freshbooks.invoice_lines")
     assert value == Decimal(big)
     assert tiny == Decimal("0.100000000000000000000000001")
     assert isinstance(total, Decimal)
@@ -250,11 +278,20 @@ def test_every_explore_and_tile_runs_on_snowflake(story):
                 dims, _ = ck._all_fields(xs)
                 queries.append((f"explore {name} {params}", xs.compile(dims, all_joins=True, limit=1000).sql))
         for dname, el, explore, fields, filters, sorts, limit in ck.dashboard_tiles():
-            queries.append((f"tile {dname}/{el['name']}",
-                            ck.explore_sql(explore).compile(fields, filters, sorts, limit).sql))
+            queries.append(
+                (
+                    f"tile {dname}/{el['name']}",
+                    ck.explore_sql(explore).compile(fields, filters, sorts, limit).sql,
+                )
+            )
         for name, dg in ck.project.datagroups.items():
             fake = Explore(f"(datagroup {name})", "", "", {}, "_", next(iter(ck.project.views)))
-            queries.append((f"datagroup {name}", ExploreSQL(ck.project, fake, wh.dialect).render(dg["sql_trigger"], name)))
+            queries.append(
+                (
+                    f"datagroup {name}",
+                    ExploreSQL(ck.project, fake, wh.dialect).render(dg["sql_trigger"], name),
+                )
+            )
         for where, sql in queries:
             try:
                 rows = wh.query(sql)
@@ -273,10 +310,13 @@ def test_key_measures_on_snowflake_equal_freshbooks(story):
         ck = Checker(ROOT / "looker", wh)
         ar = ck.query("invoices", ["invoices.total_outstanding"])
         months = ck.query("invoices", ["invoices.created_on_month", "invoices.total_invoiced"])
-    assert truth.nonzero({r["invoices.currency_code"]: r["invoices.total_outstanding"] for r in ar}) == \
-        truth.open_ar_by_currency(emu)
-    assert {(r["invoices.created_on_month"], r["invoices.currency_code"]): r["invoices.total_invoiced"]
-            for r in months} == truth.invoiced_by_month(emu)
+    assert truth.nonzero(
+        {r["invoices.currency_code"]: r["invoices.total_outstanding"] for r in ar}
+    ) == truth.open_ar_by_currency(emu)
+    assert {
+        (r["invoices.created_on_month"], r["invoices.currency_code"]): r["invoices.total_invoiced"]
+        for r in months
+    } == truth.invoiced_by_month(emu)
 
 
 def test_fakesnow_refuses_the_user_stage_path(fakesnow_url, story):

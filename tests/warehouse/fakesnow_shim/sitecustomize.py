@@ -61,26 +61,41 @@ def _install() -> None:
             with opener(path, "rt", encoding="utf-8") as fh:
                 rows += [json.dumps(json.loads(line)) for line in fh if line.strip()]
         with self._connect() as conn, conn.begin():
-            conn.execute(text(f"create table if not exists {table} (sync_id varchar, seq integer, v variant)"))
+            conn.execute(
+                text(f"create table if not exists {table} (sync_id varchar, seq integer, v variant)")
+            )
             for start in range(0, len(rows), 200):  # one statement per 200 rows (fakesnow parses each)
-                chunk = rows[start:start + 200]
+                chunk = rows[start : start + 200]
                 values = ", ".join(f"(:s, {start + i + 1}, :v{i})" for i in range(len(chunk)))
-                conn.execute(text(f"insert into {table} select column1, column2, parse_json(column3) from values {values}"),
-                             {"s": sync_id, **{f"v{i}": row for i, row in enumerate(chunk)}})
+                conn.execute(
+                    text(
+                        f"insert into {table} select column1, column2, parse_json(column3) from values {values}"
+                    ),
+                    {"s": sync_id, **{f"v{i}": row for i, row in enumerate(chunk)}},
+                )
 
     def _get_merge_from_stage_statement(self, full_table_name, schema, sync_id, file_format, key_properties):
-        statement, kwargs = original_merge(self, full_table_name, schema, sync_id, file_format, key_properties)
+        statement, kwargs = original_merge(
+            self, full_table_name, schema, sync_id, file_format, key_properties
+        )
         sql = statement.text
         source = f"from '@~/target-snowflake/{sync_id}'(file_format => {file_format})"
         for old in (source, "$1:", "ORDER BY SEQ8() DESC"):
             if old not in sql:
-                raise RuntimeError(f"fakesnow shim: the loader's MERGE no longer contains {old!r}: {sql[:400]}")
-        sql = (sql.replace(source, f"from (select v, seq from {stage_table(self)} where sync_id = '{sync_id}')")
-               .replace("$1:", "v:").replace("ORDER BY SEQ8() DESC", "ORDER BY seq DESC"))
+                raise RuntimeError(
+                    f"fakesnow shim: the loader's MERGE no longer contains {old!r}: {sql[:400]}"
+                )
+        sql = (
+            sql.replace(source, f"from (select v, seq from {stage_table(self)} where sync_id = '{sync_id}')")
+            .replace("$1:", "v:")
+            .replace("ORDER BY SEQ8() DESC", "ORDER BY seq DESC")
+        )
         # fakesnow runs QUALIFY's window on the select list's aliases as a LATERAL reference,
         # which DuckDB refuses inside MERGE ... USING: partition by the aliased expressions
-        by_alias = {c["clean_alias"]: f"v:{c['clean_property_name']}::{c['sql_type']}"
-                    for c in self._get_column_selections(schema)}
+        by_alias = {
+            c["clean_alias"]: f"v:{c['clean_property_name']}::{c['sql_type']}"
+            for c in self._get_column_selections(schema)
+        }
         keys = [self.format_identifier(k, safe=True) for k in key_properties]
         partition = f"PARTITION BY {', '.join(keys)} ORDER BY"
         if partition not in sql:
