@@ -137,7 +137,7 @@ class FreshBooksEmulator:
         out["ignore_updated_filter_streams"] = sorted(out["ignore_updated_filter_streams"])
         return out
 
-    def _overrides(self, spec: S.StreamSpec) -> dict:
+    def field_overrides(self, spec: S.StreamSpec) -> dict:
         if self.bill_timestamps_utc and spec.name in ("bills", "bill_vendors"):
             return {"created_at": S.UTC_NAIVE, "updated_at": S.UTC_NAIVE}
         return {}
@@ -378,7 +378,7 @@ class FreshBooksEmulator:
         return out
 
     # -- request log ----------------------------------------------------------------------
-    def _log(self, method, path, status) -> None:
+    def log_request(self, method, path, status) -> None:
         with self._log_lock:
             self._request_log.append((method, path, status))
 
@@ -412,7 +412,7 @@ class FreshBooksEmulator:
     def deliver_event(self, account_id: str, name: str, object_id, url: str | None = None) -> list:
         return self.webhooks.deliver(account_id, name, object_id, url)
 
-    def _changed(self, stream: str, account_id: str, pk, action: str) -> None:
+    def record_changed(self, stream: str, account_id: str, pk, action: str) -> None:
         if not self.auto_deliver:
             return
         ev = S.spec(stream).event

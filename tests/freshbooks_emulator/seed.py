@@ -428,7 +428,7 @@ def invoice_totals(inv: dict) -> None:
     """amount = sum(line amounts); outstanding = amount - paid."""
     code = inv["currency_code"]
     if inv.get("lines") is not None:
-        total = sum((dec(l["amount"]) for l in inv["lines"]), Decimal(0))
+        total = sum((dec(line["amount"]) for line in inv["lines"]), Decimal(0))
         inv["amount"] = m(c2(total), code)
     inv["outstanding"] = m(c2(dec(inv["amount"]) - dec(inv["paid"])), code)
 
@@ -438,7 +438,7 @@ def gen_invoices(rng, ctx: Ctx, pk, created, updated):
     client = ctx.get("clients", cid) if cid else None
     code = (client or {}).get("currency_code") or ctx.currency
     lines = make_lines(rng, "invoiceid", pk, code, updated)
-    total = sum((dec(l["amount"]) for l in lines), Decimal(0))
+    total = sum((dec(line["amount"]) for line in lines), Decimal(0))
     status = rng.choices(["draft", "sent", "viewed", "paid", "partial"], [1, 2, 1, 4, 2])[0]
     create_date = (created.astimezone(UTC) - timedelta(days=rng.randint(0, 3))).date()
     terms = rng.choice([0, 15, 30, 45])
@@ -542,7 +542,7 @@ def gen_payments(rng, ctx: Ctx, pk, created, updated):
     }
 
 
-def gen_expense_categories(rng, ctx: Ctx, pk, created, updated):
+def gen_expense_categories(rng, _ctx: Ctx, pk, created, updated):
     return {
         "id": pk,
         "categoryid": pk,
@@ -641,8 +641,8 @@ def gen_bill_vendors(rng, ctx: Ctx, pk, created, updated):
 
 def bill_totals(bill: dict) -> None:
     code = bill["currency_code"]
-    amount = sum((dec(l["amount"]) for l in bill["lines"]), Decimal(0))
-    tax = sum((dec(l["tax_amount1"]) + dec(l["tax_amount2"]) for l in bill["lines"]), Decimal(0))
+    amount = sum((dec(line["amount"]) for line in bill["lines"]), Decimal(0))
+    tax = sum((dec(line["tax_amount1"]) + dec(line["tax_amount2"]) for line in bill["lines"]), Decimal(0))
     bill["amount"] = m(c2(amount), code)
     bill["tax_amount"] = m(c2(tax), code)
     bill["total_amount"] = m(c2(amount + tax), code)
@@ -715,7 +715,7 @@ def gen_bills(rng, ctx: Ctx, pk, created, updated):
     return bill
 
 
-def gen_bill_payments(rng, ctx: Ctx, pk, created, updated):
+def gen_bill_payments(rng, ctx: Ctx, pk, created, _updated):
     bid = ctx.pick(rng, "bills", 0)
     bill = ctx.get("bills", bid) if bid else None
     code = (bill or {}).get("currency_code") or ctx.currency
@@ -731,7 +731,7 @@ def gen_bill_payments(rng, ctx: Ctx, pk, created, updated):
     }
 
 
-def gen_items(rng, ctx: Ctx, pk, created, updated):
+def gen_items(rng, ctx: Ctx, pk, _created, updated):
     name, desc = rng.choice(LINE_NAMES)
     inv = rng.random() < 0.3
     return {
@@ -751,7 +751,7 @@ def gen_items(rng, ctx: Ctx, pk, created, updated):
     }
 
 
-def gen_taxes(rng, ctx: Ctx, pk, created, updated):
+def gen_taxes(rng, ctx: Ctx, pk, _created, updated):
     name, amt, num = rng.choice(TAXES)
     return {
         "id": pk,
@@ -770,7 +770,7 @@ def gen_credit_notes(rng, ctx: Ctx, pk, created, updated):
     client = ctx.get("clients", cid) if cid else None
     code = (client or {}).get("currency_code") or ctx.currency
     lines = make_lines(rng, "creditid", pk, code, updated, n=rng.randint(1, 2), tax=False)
-    total = c2(sum((dec(l["amount"]) for l in lines), Decimal(0)))
+    total = c2(sum((dec(line["amount"]) for line in lines), Decimal(0)))
     return {
         "id": pk,
         "creditid": pk,
@@ -876,7 +876,7 @@ def gen_projects(rng, ctx: Ctx, pk, created, updated):
     }
 
 
-def gen_services(rng, ctx: Ctx, pk, created, updated):
+def gen_services(rng, ctx: Ctx, pk, _created, _updated):
     return {
         "id": pk,
         "business_id": ctx.business_id,
@@ -925,7 +925,7 @@ def _billing_document(rng, ctx: Ctx, pk, parent_key, created, updated):
     client = ctx.get("clients", cid) if cid else None
     code = (client or {}).get("currency_code") or ctx.currency
     lines = make_lines(rng, parent_key, pk, code, updated)
-    total = c2(sum((dec(l["amount"]) for l in lines), Decimal(0)))
+    total = c2(sum((dec(line["amount"]) for line in lines), Decimal(0)))
     return {
         "id": pk,
         parent_key: pk,
@@ -1012,7 +1012,7 @@ def gen_invoice_profiles(rng, ctx: Ctx, pk, created, updated):
     return prof
 
 
-def gen_tasks(rng, ctx: Ctx, pk, created, updated):
+def gen_tasks(rng, ctx: Ctx, pk, _created, updated):
     name, desc = rng.choice(LINE_NAMES)
     return {
         "id": pk,
@@ -1061,7 +1061,7 @@ def gen_team_members(rng, ctx: Ctx, pk, created, updated):
     }
 
 
-def gen_journal_entry_details(rng, ctx: Ctx, pk, created, updated):
+def gen_journal_entry_details(rng, ctx: Ctx, pk, created, _updated):
     acct = JE_ACCOUNTS[rng.choice(list(JE_ACCOUNTS))]
     amt = rand_amount(rng, 5, 500)
     return je_detail(
@@ -1124,7 +1124,7 @@ def je_detail(ctx, pk, acct, d, debit, credit, balance, code, name, detail_type,
     }
 
 
-def gen_chart_of_accounts(rng, ctx: Ctx, pk, created, updated):
+def gen_chart_of_accounts(rng, _ctx: Ctx, pk, _created, updated):
     return {
         "uuid": pk,
         "name": "Account",
@@ -1175,10 +1175,11 @@ def spread(rng: random.Random, now: datetime, days: int = 400):
     created = now - timedelta(seconds=rng.randint(0, days * 86400))
     created = created.replace(microsecond=0)
     gap = (now - created).total_seconds()
-    if rng.random() < 0.5:
-        updated = created
-    else:
-        updated = created + timedelta(seconds=rng.randint(0, int(min(gap, 60 * 86400))))
+    updated = (
+        created
+        if rng.random() < 0.5
+        else created + timedelta(seconds=rng.randint(0, int(min(gap, 60 * 86400))))
+    )
     return created, updated.replace(microsecond=0)
 
 
@@ -1471,11 +1472,11 @@ def _small_specials(emu, account, acct_index, note, info):
         upd = {"currency_code": account["alt_currency"]}
         lines = [
             dict(
-                l,
-                unit_cost=dict(l["unit_cost"], code=account["alt_currency"]),
-                amount=dict(l["amount"], code=account["alt_currency"]),
+                line,
+                unit_cost=dict(line["unit_cost"], code=account["alt_currency"]),
+                amount=dict(line["amount"], code=account["alt_currency"]),
             )
-            for l in alt["lines"]
+            for line in alt["lines"]
         ]
         upd["lines"] = lines
         upd["paid"] = dict(alt["paid"], code=account["alt_currency"])

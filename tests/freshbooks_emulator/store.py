@@ -227,7 +227,9 @@ class Store:
                 SEED.invoice_totals(rec)
             elif "amount" not in fields:  # credit notes, estimates, profiles: the sum of the lines
                 rec["amount"] = {
-                    "amount": dec_str(SEED.c2(sum(Decimal(l["amount"]["amount"]) for l in rec["lines"]))),
+                    "amount": dec_str(
+                        SEED.c2(sum(Decimal(line["amount"]["amount"]) for line in rec["lines"]))
+                    ),
                     "code": rec.get("currency_code", "USD"),
                 }
         if spec.name == "invoices":
@@ -274,7 +276,7 @@ class Store:
             self._derive(spec, rec, fields, acct, updated)
             self.insert(stream, acct, rec)
         if notify:
-            emu._changed(stream, acct, pk, "create")
+            emu.record_changed(stream, acct, pk, "create")
         return rec
 
     def update(
@@ -299,7 +301,7 @@ class Store:
                         line["updated"] = stamp
             t.touch()
         if notify:
-            self.emu._changed(stream, acct, pk, "update")
+            self.emu.record_changed(stream, acct, pk, "update")
         return rec
 
     def delete(self, stream: str, acct: str, pk, notify: bool = True):
@@ -322,7 +324,7 @@ class Store:
                     stream, acct, pk, {"vis_state": 1}, bump=self.emu.delete_bumps_updated, notify=False
                 )
         if notify:
-            self.emu._changed(stream, acct, pk, "delete")
+            self.emu.record_changed(stream, acct, pk, "delete")
         return rec
 
     def archive(self, stream: str, acct: str, pk, notify: bool = True):
@@ -412,7 +414,7 @@ class Store:
             return self._render_recs(spec, acct, recs, include)
 
     def _render_recs(self, spec, acct, recs, include):
-        overrides = self.emu._overrides(spec)
+        overrides = self.emu.field_overrides(spec)
         out = [render(spec, r, include, overrides) for r in recs]
         for field in (self.emu.omit_fields or {}).get(spec.name, ()):
             for rendered in out:
@@ -428,6 +430,6 @@ class Store:
                     bps.setdefault(bp.get("billid"), []).append(render(bpspec, bp))
             for b in out:
                 v = self.get("bill_vendors", acct, b.get("vendorid"))
-                b["vendor"] = render(vspec, v, overrides=self.emu._overrides(vspec)) if v else None
+                b["vendor"] = render(vspec, v, overrides=self.emu.field_overrides(vspec)) if v else None
                 b["bill_payments"] = bps.get(b["id"], [])
         return out

@@ -146,7 +146,7 @@ class Callbacks:
                 status = resp.status
             finally:
                 conn.close()
-        except Exception as e:  # connection refused, timeout...
+        except Exception as e:  # noqa: BLE001 - any failure (refused, timeout, bad answer) is recorded, never raised
             error = repr(e)
         with self.lock:
             self.deliveries.append(
