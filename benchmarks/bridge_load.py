@@ -36,7 +36,9 @@ import asyncio
 import json
 import os
 import random
+import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,8 @@ sys.path[:0] = [str(ROOT / "webhook-bridge"), str(ROOT / "tests"), str(ROOT / "t
 import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
+from freshbooks_auth.token_store import TokenSet, TokenStore  # noqa: E402
+from freshbooks_emulator import FreshBooksEmulator  # noqa: E402
 from webhook_bridge.signature import compute_signature  # noqa: E402
 from webhook_bridge.store import Store  # noqa: E402
 
@@ -67,8 +71,6 @@ def pct(values: list[float], p: float) -> float:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -145,9 +147,6 @@ def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, lis
 
 
 def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int], object]:
-    from freshbooks_auth.token_store import TokenSet, TokenStore
-    from freshbooks_emulator import FreshBooksEmulator
-
     meltano = Path(sys.executable).with_name("meltano")
     plugins = ROOT / ".meltano"
     if (
@@ -360,8 +359,6 @@ def event_to_warehouse(
 
 def cpu_timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """(wall s, CPU s of the child) of one command."""
-    import resource
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, timeout=600, check=False)

@@ -256,7 +256,10 @@ def raw_fetch_worker(url: str, token: str, paths: list[str], load_into: str | No
                 row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()
             }
             for key in spool:
-                source = f"read_json_auto('{workdir / key}.jsonl', format='newline_delimited', timestampformat='%Y-%m-%d %H:%M:%S')"
+                source = (
+                    f"read_json_auto('{workdir / key}.jsonl', format='newline_delimited', "
+                    "timestampformat='%Y-%m-%d %H:%M:%S')"
+                )
                 if key in existing:  # incremental: the changed records, appended by name
                     con.execute(f'CREATE OR REPLACE TABLE "{key}__changes" AS SELECT * FROM {source}')
                 else:

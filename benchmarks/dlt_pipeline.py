@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import dlt
 from dlt.sources.rest_api import rest_api_source
@@ -53,7 +54,7 @@ def resource(endpoint: dict) -> dict:
 
 
 def main() -> None:
-    job = json.loads(open(sys.argv[1]).read())
+    job = json.loads(Path(sys.argv[1]).read_text())
     source = rest_api_source(
         {
             "client": {"base_url": job["url"], "auth": {"type": "bearer", "token": job["token"]}},

@@ -14,9 +14,10 @@ project with its own Meltano system directory and a DuckDB file of its own, it r
 
 For each run it prints: API requests (the emulator's log, token endpoint apart), records loaded,
 wall seconds, CPU seconds of every process of the run (meltano, tap, target: ``RUSAGE_CHILDREN``),
-the peak RSS of the largest process and the peak of all its processes together (sampled). It also runs the tap alone (no Meltano, output to
-/dev/null) from the idle state, to split the tap's cost from Meltano's start-up. CPU seconds are
-what a busy machine does not inflate; wall seconds are (see the load average printed).
+the peak RSS of the largest process and the peak of all its processes together (sampled). It also
+runs the tap alone (no Meltano, output to /dev/null) from the idle state, to split the tap's cost
+from Meltano's start-up. CPU seconds are what a busy machine does not inflate; wall seconds are (see
+the load average printed).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,25 +59,25 @@ def measured(emu: FreshBooksEmulator, command: list[str], **kwargs) -> dict:
     """Run one command to completion; requests, wall, CPU of it and its descendants, peak RSS."""
     mark = len(emu.request_log)
     started = time.monotonic()
-    errors = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would stall the run
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRAPPER, *command],
-        stdout=subprocess.DEVNULL,
-        stderr=errors,
-        text=True,
-        **kwargs,
-    )
-    tree_peak = 0  # the whole run at once (meltano + tap + target + lock keeper), sampled every 50 ms
-    while proc.poll() is None:
-        try:
-            procs = psutil.Process(proc.pid).children(recursive=True)
-            tree_peak = max(tree_peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    errors.seek(0)
-    stderr = errors.read()
-    errors.close()
+    # a file, not a pipe: a full pipe would stall the run
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRAPPER, *command],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            text=True,
+            **kwargs,
+        )
+        tree_peak = 0  # the whole run at once (meltano + tap + target + lock keeper), sampled every 50 ms
+        while proc.poll() is None:
+            try:
+                procs = psutil.Process(proc.pid).children(recursive=True)
+                tree_peak = max(tree_peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        errors.seek(0)
+        stderr = errors.read()
     wall = time.monotonic() - started
     log = emu.request_log[mark:]
     if proc.returncode != 0:
@@ -98,8 +100,6 @@ def measured(emu: FreshBooksEmulator, command: list[str], **kwargs) -> dict:
 
 
 def loaded_since(db: Path, since: str) -> int:
-    import duckdb
-
     with duckdb.connect(str(db), read_only=True) as con:
         tables = [
             r[0]
