@@ -344,15 +344,12 @@ def event_to_warehouse(
     try:
         events = [e for e in store.events("done") if e.id not in before]
         ids = ",".join(str(e.id) for e in events)
-        with store._lock:  # noqa: SLF001  (benchmark: read done_ts directly)
-            rows = (
-                store._conn.execute(  # noqa: SLF001
-                    f"SELECT received_ts, done_ts FROM events WHERE status = 'done' AND id IN ({ids})"
-                ).fetchall()
-                if events
-                else []
-            )
-        return [done - received for received, done in rows]
+        rows = (
+            store.db.all(f"SELECT received_ts, done_ts FROM events WHERE status = 'done' AND id IN ({ids})")
+            if events
+            else []
+        )
+        return [row["done_ts"] - row["received_ts"] for row in rows]
     finally:
         store.close()
 
