@@ -1,5 +1,5 @@
 """`python -m tap_freshbooks` = the `tap-freshbooks` console script."""
 
-from tap_freshbooks.tap import cli
+from tap_freshbooks.cli import cli
 
 cli()

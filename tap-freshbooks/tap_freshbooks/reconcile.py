@@ -439,7 +439,7 @@ def reconcile_command(
     reports_only: bool,
     output_format: str,
 ) -> int:
-    from tap_freshbooks.tap import read_cli_config  # noqa: PLC0415  (tap.py imports this module lazily)
+    from tap_freshbooks.tap import read_cli_config  # noqa: PLC0415  (singer-sdk loads only when needed)
 
     day = parse_report_date(report_date)
     if reports_only:

@@ -1,24 +1,23 @@
-"""`TapFreshBooks`: settings, stream list, account discovery and the command line."""
+"""`TapFreshBooks`: settings, stream list, account discovery, and the config the subcommands read.
+
+The console script itself (Singer CLI, `auth login`, `reconcile`) is cli.py."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 import typing as t
 from functools import cached_property
 
-import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from freshbooks_auth.answers import IDENTITY_PATH, accounting_accounts
 from freshbooks_auth.authenticator import authenticator_from_config
 from freshbooks_auth.settings import DEFAULT_API_URL, DEFAULT_AUTH_URL
 from tap_freshbooks import cli_output
-from tap_freshbooks.errors import ConfigError, FreshBooksError
+from tap_freshbooks.errors import ConfigError
 from tap_freshbooks.run_lock import hold_pipeline_lock
 from tap_freshbooks.schema_objects import restore_decimal_sizes
 from tap_freshbooks.sdk_compat import BufferedMsgSpecWriter
@@ -311,10 +310,6 @@ class TapFreshBooks(Tap):
         )
 
 
-def _fail(message: str, code: int) -> t.NoReturn:
-    cli_output.fail(message, code)  # one plain line, or one JSON log line under structured logging
-
-
 def read_cli_config(config_paths: t.Sequence[str]) -> dict[str, t.Any]:
     """Config for the subcommands: JSON files and/or ENV (TAP_FRESHBOOKS_*), later ones win."""
     config: dict[str, t.Any] = {}
@@ -326,59 +321,5 @@ def read_cli_config(config_paths: t.Sequence[str]) -> dict[str, t.Any]:
                 with open(path, encoding="utf-8") as handle:
                     config.update(json.load(handle))
             except (OSError, ValueError) as exc:
-                _fail(f"cannot read config file {path}: {exc}", 2)
+                cli_output.fail(f"cannot read config file {path}: {exc}", 2)
     return config
-
-
-@click.group(name="auth", help="Authorize tap-freshbooks with FreshBooks (OAuth 2.0).")
-def auth_group() -> None:
-    pass
-
-
-@auth_group.command(name="login", help="Run the authorization-code flow and fill the token store.")
-@click.option("--config", "config_paths", multiple=True, help="Config JSON file(s), or ENV.")
-@click.option("--paste", is_flag=True, help="Paste the redirected URL instead of a local listener.")
-def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:
-    from freshbooks_auth.login import login_command  # noqa: PLC0415
-
-    config = read_cli_config(config_paths)
-    for key, value in (
-        ("api_url", DEFAULT_API_URL),
-        ("auth_url", DEFAULT_AUTH_URL),
-    ):
-        config.setdefault(key, value)
-    sys.exit(login_command(config, paste))
-
-
-def cli() -> None:
-    """Console script: the SDK's Singer CLI, plus `auth login` and `reconcile`, with one-line errors."""
-    argv = sys.argv[1:]
-    if argv[:1] == ["auth"]:
-        auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")  # exits (click's standalone mode)
-    if "reconcile" in argv:
-        from tap_freshbooks.reconcile import main as reconcile_main  # noqa: PLC0415
-        from tap_freshbooks.reconcile import subcommand_args  # noqa: PLC0415
-
-        if (reconcile_args := subcommand_args(argv)) is not None:
-            sys.exit(reconcile_main(reconcile_args))
-    command = TapFreshBooks.cli  # sets up the SDK's logging (SINGER_SDK_LOG_CONFIG) first
-    command.epilog = cli_output.HELP_EPILOG
-    if "--help" not in argv:
-        for path in cli_output.config_paths(argv):
-            if problem := cli_output.config_file_problem(path):
-                _fail(problem, 2)
-    try:
-        command.main(args=argv, prog_name="tap-freshbooks")
-    except ConfigError as exc:
-        _fail(f"configuration error: {exc}", 2)
-    except FreshBooksError as exc:
-        _fail(str(exc), 1)
-    except ConfigValidationError as exc:
-        details = "; ".join(str(e) for e in (exc.errors or [])) or str(exc)
-        _fail(f"configuration error: {details} (settings are listed by `tap-freshbooks --about`)", 2)
-    except FatalAPIError as exc:
-        _fail(f"FreshBooks API error: {exc}", 1)
-
-
-if __name__ == "__main__":
-    cli()
