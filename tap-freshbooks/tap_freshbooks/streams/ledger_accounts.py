@@ -9,6 +9,7 @@ from __future__ import annotations
 from tap_freshbooks import envelopes, incremental
 from tap_freshbooks.schema_objects import any_array, boolean, integer, schema, string, timestamp
 from tap_freshbooks.streams.base import FreshBooksStream
+from tap_freshbooks.streams.fields import fields
 
 
 class ChartOfAccountsStream(FreshBooksStream):
@@ -25,13 +26,9 @@ class ChartOfAccountsStream(FreshBooksStream):
     utc_fields = ("updated_at",)
     is_sorted = False
     schema = schema(
-        string("uuid"),
-        string("name"),
-        string("number"),
-        string("description"),
+        *fields(string, "uuid", "name", "number", "description"),
         string("type", "asset, liability, equity, income, expense"),
-        string("sub_type"),
-        string("system_account_name"),
+        *fields(string, "sub_type", "system_account_name"),
         string("parent_account", "Parent account uuid"),
         any_array("sub_accounts"),
         boolean("auto_created"),

@@ -24,6 +24,7 @@ from tap_freshbooks.schema_objects import (
     timestamp,
 )
 from tap_freshbooks.streams.base import FreshBooksStream
+from tap_freshbooks.streams.fields import fields
 
 
 class BusinessStream(FreshBooksStream):
@@ -43,16 +44,11 @@ class ProjectsStream(BusinessStream):
     utc_fields = ("created_at", "updated_at")
     is_sorted = False
     schema = schema(
-        string("title"),
-        string("description"),
+        *fields(string, "title", "description"),
         integer("client_id"),
-        boolean("internal"),
-        boolean("active"),
-        boolean("complete"),
-        boolean("sample"),
+        *fields(boolean, "internal", "active", "complete", "sample"),
         integer("budget"),
-        decimal("fixed_price"),
-        decimal("rate"),
+        *fields(decimal, "fixed_price", "rate"),
         string("billing_method"),
         string("project_type", "fixed_price or hourly_rate"),
         integer("project_manager_id"),
@@ -105,20 +101,13 @@ class TimeEntriesStream(BusinessStream):
     schema = schema(
         integer("identity_id"),
         boolean("is_logged"),
-        timestamp("started_at"),
-        timestamp("created_at"),
+        *fields(timestamp, "started_at", "created_at"),
         string("local_started_at", "Wall time where it was logged"),
         string("local_timezone"),
         integer("duration", "Seconds"),
-        integer("client_id"),
-        integer("project_id"),
-        integer("service_id"),
-        integer("task_id"),
+        *fields(integer, "client_id", "project_id", "service_id", "task_id"),
         string("note"),
-        boolean("active"),
-        boolean("billable"),
-        boolean("billed"),
-        boolean("internal"),
+        *fields(boolean, "active", "billable", "billed", "internal"),
         integer("retainer_id"),
         any_object("timer"),
         th.Property("pending_client", th.CustomType({"type": ["object", "string", "null"]})),

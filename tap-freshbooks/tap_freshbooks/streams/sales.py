@@ -29,32 +29,16 @@ from tap_freshbooks.schema_objects import (
     timestamp,
 )
 from tap_freshbooks.streams.accounting import ACCOUNT, INVOICE_LINE_PROPERTIES, AccountingStream
+from tap_freshbooks.streams.fields import BILL_TO, fields
 from tap_freshbooks.streams.riders import CarriesLines, LinesRider
 
 #: what estimates and invoice profiles share with invoices (customer, currency, money, status)
 BILLING_DOCUMENT_PROPERTIES = [
     integer("customerid", "Client id"),
     integer("ownerid"),
-    string("accountid"),
-    string("accounting_systemid"),
-    string("organization"),
-    string("fname"),
-    string("lname"),
-    string("currency_code"),
-    string("language"),
-    string("po_number"),
-    string("terms"),
-    string("notes"),
-    string("description"),
-    string("address"),
-    string("street"),
-    string("street2"),
-    string("city"),
-    string("province"),
-    string("code"),
-    string("country"),
-    string("vat_name"),
-    string("vat_number"),
+    *fields(string, "accountid", "accounting_systemid", "organization", "fname", "lname", "currency_code"),
+    *fields(string, "language", "po_number", "terms", "notes", "description"),
+    *BILL_TO,
     string("template"),
     integer("status"),
     string("display_status"),
@@ -89,8 +73,7 @@ class EstimatesStream(CarriesLines, AccountingStream):
         string("estimate_number"),
         string("ui_status", "draft, sent, viewed, accepted, declined, invoiced, ..."),
         string("reply_status"),
-        boolean("accepted"),
-        boolean("invoiced"),
+        *fields(boolean, "accepted", "invoiced"),
         integer("invoiceid", "Invoice the estimate was converted to"),
         *BILLING_DOCUMENT_PROPERTIES,
     )
@@ -118,8 +101,7 @@ class InvoiceProfilesStream(CarriesLines, AccountingStream):
         integer("occurrences_to_date", "Invoices generated so far"),
         date("next_issue_date", "When the next invoice is generated"),
         integer("due_offset_days"),
-        boolean("auto_bill"),
-        boolean("send_email"),
+        *fields(boolean, "auto_bill", "send_email"),
         boolean("disable", "Paused"),
         *BILLING_DOCUMENT_PROPERTIES,
     )

@@ -17,6 +17,7 @@ import typing as t
 from tap_freshbooks import envelopes, incremental
 from tap_freshbooks.schema_objects import boolean, integer, schema, string, timestamp
 from tap_freshbooks.streams.base import FreshBooksStream
+from tap_freshbooks.streams.fields import fields
 
 
 class AuthEnvelope(envelopes.Envelope):
@@ -56,24 +57,12 @@ class TeamMembersStream(FreshBooksStream):
     utc_fields = ("created_at", "updated_at", "invitation_date_accepted")
     is_sorted = False
     schema = schema(
-        string("uuid"),
-        string("first_name"),
-        string("middle_name"),
-        string("last_name"),
-        string("email"),
-        string("job_title"),
-        string("street_1"),
-        string("street_2"),
-        string("city"),
-        string("province"),
-        string("country"),
-        string("postal_code"),
-        string("phone_number"),
+        *fields(string, "uuid", "first_name", "middle_name", "last_name", "email", "job_title", "street_1"),
+        *fields(string, "street_2", "city", "province", "country", "postal_code", "phone_number"),
         string("business_role_name", "owner, business_partner, business_manager, business_employee, ..."),
         boolean("active", "False once the member was deactivated (members are not deleted)"),
         integer("identity_id", "FreshBooks login of the member (null if none)"),
-        timestamp("invitation_date_accepted"),
-        timestamp("created_at"),
+        *fields(timestamp, "invitation_date_accepted", "created_at"),
         timestamp("updated_at", "Last change (UTC)"),
         business_scoped=True,
     )
