@@ -35,7 +35,8 @@ def main() -> int:
     print("fake meltano starting", flush=True)
     busy = os.environ.get("FAKE_MELTANO_BUSY_FILE")
     if busy and os.path.exists(busy):
-        mode = open(busy).read().strip()
+        with open(busy) as f:
+            mode = f.read().strip()
         if not (mode == "unless-force" and "--force" in sys.argv):
             entry.update(outcome="busy", ended=time.time())
             _record(entry)

@@ -129,7 +129,7 @@ class TestRefusals:
         self.refuse(client, app_settings, body, headers, 401)
 
     def test_not_a_form(self, client, app_settings):
-        body, headers = signed(event_fields(42))
+        _body, headers = signed(event_fields(42))
         headers["Content-Type"] = "application/json"
         self.refuse(client, app_settings, json.dumps(dict(event_fields(42))).encode(), headers, 400)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -308,7 +309,7 @@ def test_webhook_runs_and_polls_never_overlap(tmp_path, fake_cmd):
     asyncio.run(asyncio.wait_for(scenario(), 60))
     runs = sorted(env.runs(), key=lambda r: r["started"])
     assert any(r["record_ids"] is None for r in runs) and any(r["record_ids"] for r in runs)
-    for a, b in zip(runs, runs[1:], strict=False):
+    for a, b in itertools.pairwise(runs):
         assert a["ended"] <= b["started"], "two runs overlapped"
     poll = next(r for r in runs if r["record_ids"] is None)
     assert poll["select_filter"] is None and poll["event_received_at"] is None

@@ -143,7 +143,7 @@ def test_kill9_of_bridge_and_tap(world, server_factory):
 
 
 def test_sigterm_during_a_run_requeues_without_an_attempt(world, server_factory):
-    settings, record, env_extra, overrides = world
+    settings, _record, env_extra, overrides = world
     server = server_factory({**env_extra, "FAKE_MELTANO_SLEEP": "30"}, **overrides)
     body, headers = signed(event_fields(41))
     assert server.post(body, headers).status_code == 200

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import given
@@ -244,8 +245,6 @@ class TestClassify:
 )
 def test_roundtrip_property(fields, verifier):
     """Any form we can encode parses back in order, and its own signature verifies."""
-    from urllib.parse import urlencode
-
     body = urlencode(fields).encode("ascii")
     parsed = parse_form(body)
     assert parsed == fields

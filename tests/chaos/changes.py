@@ -78,7 +78,7 @@ class Changes:
     def apply(self, rng: random.Random, count: int, tag: str) -> list[Change]:
         """``count`` random changes; returns them (also appended to ``applied``)."""
         done: list[Change] = []
-        ops, weights = zip(*OPS)
+        ops, weights = zip(*OPS, strict=True)
         while len(done) < count:
             op = rng.choices(ops, weights)[0]
             change = getattr(self, f"_{op}")(rng, tag)

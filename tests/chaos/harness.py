@@ -275,7 +275,7 @@ class Harness:
         except subprocess.TimeoutExpired:
             code = None
             with contextlib.suppress(psutil.Error):
-                processes.reap(processes.descendants(proc.pid) + [psutil.Process(proc.pid)], grace=0)
+                processes.reap([*processes.descendants(proc.pid), psutil.Process(proc.pid)], grace=0)
             proc.wait(10)
         finally:
             self.faults.hook = None

@@ -29,7 +29,7 @@ def rows(results: t.Sequence[TrialResult]) -> list[list[str]]:
     for res in results:
         kinds.setdefault(res.kind, []).append(res)
     table = []
-    for kind, group in list(kinds.items()) + [("total", list(results))]:
+    for kind, group in [*kinds.items(), ("total", list(results))]:
         verdicts = [r.verdict for r in group if r.verdict is not None]
         points = {p for r in group for p in r.points}
         table.append(

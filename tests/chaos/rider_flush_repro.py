@@ -162,12 +162,12 @@ def pipeline() -> bool:
 
     h = Harness(Path(tempfile.mkdtemp(prefix="rider-flush-")), bulk=[("invoices", 9000)], request_timeout=30)
     try:
-        first, second = (a["account_id"] for a in h.emu.accounts)
+        _first, second = (a["account_id"] for a in h.emu.accounts)
         lo, hi = h.emu.seed_bulk("invoices", 1500, second, days=1)
         for pk in range(lo, hi + 1):  # the second account's new invoices carry no lines
             h.emu.update("invoices", second, pk, lines=[])
 
-        def kill_loader(label: str):
+        def kill_loader(_label: str):
             time.sleep(5)  # let the loader take in the last invoice page and flush its 700-row batch
             victim = processes.find_role(h.meltano_proc.pid, "target")
             processes.sigkill(victim)
@@ -197,9 +197,6 @@ def pipeline() -> bool:
 
 
 if __name__ == "__main__":
-    if "--pipeline" in sys.argv:
-        ok = pipeline()
-    else:
-        ok = tap_half() if "--tap" in sys.argv else loader_half()
+    ok = pipeline() if "--pipeline" in sys.argv else tap_half() if "--tap" in sys.argv else loader_half()
     print("reproduced" if ok else "not reproduced")
     sys.exit(0 if ok else 1)

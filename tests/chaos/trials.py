@@ -119,7 +119,7 @@ def pick_request(h: Harness, rng: random.Random, role: str = "", lo: int = 1) ->
 
 
 def _kill_action(h: Harness, role: str) -> t.Callable[[str], tuple[str, TransportFault | None]]:
-    def action(label: str) -> tuple[str, TransportFault | None]:
+    def action(_label: str) -> tuple[str, TransportFault | None]:
         meltano = h.meltano_proc
         if meltano is None:
             return "no meltano process", None
@@ -430,7 +430,7 @@ def webhooks_during_poll(h: Harness, rng: random.Random, res: TrialResult) -> No
     out = h.workdir / f"webhook{res.number}.singer"
     racer: dict[str, t.Any] = {}
 
-    def during(label: str) -> tuple[str, None]:
+    def during(_label: str) -> tuple[str, None]:
         during_changes = h.changes.apply(rng, rng.randint(2, 5), f"t{res.number}b")
         res.changes.extend(during_changes)
         ids, received = _webhooks(h, rng, before + during_changes, extra=2)

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -320,11 +321,10 @@ def test_accounting_envelopes(emu):
     assert set(inv["amount"]) == {"amount", "code"} and isinstance(inv["amount"]["amount"], str)
     withlines = s.get(acct_url(emu, "invoices/invoices"), params={"include[]": "lines"}).json()
     inv2 = withlines["response"]["result"]["invoices"][0]
-    assert [l["lineid"] for l in inv2["lines"]] == list(range(1, len(inv2["lines"]) + 1))
-    from decimal import Decimal
+    assert [line["lineid"] for line in inv2["lines"]] == list(range(1, len(inv2["lines"]) + 1))
 
     for i in withlines["response"]["result"]["invoices"]:
-        assert Decimal(i["amount"]["amount"]) == sum(Decimal(l["amount"]["amount"]) for l in i["lines"])
+        assert Decimal(i["amount"]["amount"]) == sum(Decimal(line["amount"]["amount"]) for line in i["lines"])
         assert Decimal(i["outstanding"]["amount"]) == Decimal(i["amount"]["amount"]) - Decimal(
             i["paid"]["amount"]
         )
@@ -533,7 +533,7 @@ def test_emulator_mutations_visible_over_http(emu):
     got = s.get(acct_url(emu, f"invoices/invoices/{inv['id']}"), params={"include[]": "lines"}).json()
     i = got["response"]["result"]["invoice"]
     assert i["amount"]["amount"] == "20.20"
-    assert [l["qty"] for l in i["lines"]] == ["2", "1"]
+    assert [line["qty"] for line in i["lines"]] == ["2", "1"]
     emu.advance(5)
     emu.update("invoices", acct, inv["id"], notes="changed")
     i2 = s.get(acct_url(emu, f"invoices/invoices/{inv['id']}")).json()["response"]["result"]["invoice"]

@@ -172,7 +172,8 @@ def test_the_mapping_table_passes_the_checks_every_view_and_join_gets(mapped_cop
             xs = ck.explore_sql("invoices")
             pk, _ = xs.dim_ref("cost_centers", "pk")
             total, distinct, nonnull = wh.query(
-                f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) FROM {xs.table_sql('cost_centers')} AS cost_centers"
+                f"SELECT COUNT(*), COUNT(DISTINCT {pk}), COUNT({pk}) "
+                f"FROM {xs.table_sql('cost_centers')} AS cost_centers"
             )[0]
             assert total == distinct == nonnull > 0, source
         # service: the key is a name, the source most likely to match a line twice

@@ -4,6 +4,8 @@ tests/warehouse/test_postgres_pipeline.py.)"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -22,9 +24,6 @@ def run(path, lock, *extra) -> tuple[int, list[str]]:
 
 
 def run_args(argv: list[str]) -> tuple[int, list[str]]:
-    import contextlib
-    import io
-
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = drift.main(argv)

@@ -134,7 +134,7 @@ def test_a_holder_whose_lease_was_taken_cannot_renew_or_release_it(lock_url):
     first = new_lease(lock_url, key)
     assert first.try_acquire() is None
     store = store_for(lock_url, key)
-    record, version = store.read()
+    _record, version = store.read()
     thief = Holder.for_this_process("after expiry")
     assert store.replace(thief.record(), version) is not None
     assert not first.renew()

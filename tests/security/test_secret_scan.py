@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -131,9 +133,6 @@ def test_plugin_fails_a_leaking_session_and_names_test_and_kind_never_the_value(
 
 
 def test_an_emulator_process_appends_what_it_issues_to_the_named_file(tmp_path):
-    import json
-    import time
-
     from freshbooks_emulator import issued_secrets
 
     secrets_file, state = tmp_path / "issued.tsv", tmp_path / "emu.json"

@@ -4,8 +4,10 @@ key fails with one clear message without touching what is stored."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -152,8 +154,6 @@ def test_auth_login_with_the_wrong_key_refuses_before_anything_happens(emulator,
 
 
 def _stderr_of(fn) -> tuple[int, str]:
-    import io
-
     buffer = io.StringIO()
     with contextlib.redirect_stderr(buffer):
         code = fn()
@@ -242,8 +242,6 @@ def test_bridge_database_wrong_key_fails_in_one_line_and_keeps_everything(tmp_pa
 
 def test_bridge_database_from_before_the_key_check_is_still_guarded(tmp_path):
     """A database written before the key check existed has no check value: its verifiers decide."""
-    import sqlite3
-
     db = tmp_path / "bridge.sqlite3"
     store = Store(db, TEST_FERNET_KEY)
     vid, _ = store.add_verifier("ABC123", "2001", "Verifier0123456789abcdefghijklmno")

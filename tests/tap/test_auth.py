@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,6 @@ def subprocess_env() -> dict:
 
 
 def test_constructed_without_deprecated_stream_argument(config: dict, store: TokenStore) -> None:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         auth = make_auth(config, store)
@@ -463,7 +462,8 @@ def test_sigkill_during_refresh_never_loses_both_tokens(emu, config, store, line
     access_ok = me_status(emu, stored.access_token) == 200
     refresh_ok = refresh_directly(emu, stored.refresh_token).status_code == 200
     print(
-        f"kill at {line}+{delay}s: store {'new' if stored != seeded else 'old'} pair, access_ok={access_ok}, refresh_ok={refresh_ok}"
+        f"kill at {line}+{delay}s: store {'new' if stored != seeded else 'old'} pair, "
+        f"access_ok={access_ok}, refresh_ok={refresh_ok}"
     )
     assert access_ok or refresh_ok, f"kill at {line}+{delay}s left a store with no usable token"
     if stored == seeded and not refresh_ok:

@@ -65,7 +65,7 @@ def truth_rows(emu, stream: str) -> dict[tuple, dict]:
 def warehouse_rows(con, table: str) -> dict[tuple, dict]:
     cursor = con.execute(f"select * from freshbooks.{table}")
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     keys = KEYS[table]
     out = {tuple(row[k] for k in keys): row for row in rows}
     assert len(out) == len(rows), f"{table}: a key loaded twice"

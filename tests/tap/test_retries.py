@@ -6,6 +6,7 @@ and the next request's arrival (the tap sends one request at a time).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -65,7 +66,7 @@ def assert_complete_and_unduplicated(run, emu, accounts: list[dict] | None = Non
 def waits_after(emu, kinds: set[str | None]) -> list[float]:
     """Seconds between each faulted request (of these kinds) and the request that followed it."""
     arrivals = list(emu.faults.arrivals)
-    return [later[0] - earlier[0] for earlier, later in zip(arrivals, arrivals[1:]) if earlier[2] in kinds]
+    return [later[0] - earlier[0] for earlier, later in itertools.pairwise(arrivals) if earlier[2] in kinds]
 
 
 def api_statuses(emu) -> list[int]:

@@ -20,6 +20,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "looker"))
 
+from singer_sdk.helpers._flattening import flatten_schema  # noqa: E402
+
+from freshbooks_looker.generate import discover_catalog  # noqa: E402
+
 SF_TYPES = """
 import json, sys
 from target_snowflake.connector import SnowflakeConnector
@@ -55,10 +59,6 @@ def shape_key(prop: dict) -> str:
 
 
 def shapes() -> list[str]:
-    from singer_sdk.helpers._flattening import flatten_schema
-
-    from freshbooks_looker.generate import discover_catalog
-
     out = set()
     for stream in discover_catalog()["streams"]:
         for prop in flatten_schema(stream["schema"], max_level=1)["properties"].values():
@@ -77,15 +77,13 @@ def about(python: str, exe: str) -> dict:
 
 def main(sf_python: str, bq_python: str) -> None:
     keys = shapes()
-    run = lambda py, code: json.loads(
-        subprocess.run(
-            [py, "-c", code],
-            input=json.dumps(keys),  # noqa: E731
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+
+    def run(py: str, code: str) -> dict:
+        proc = subprocess.run(
+            [py, "-c", code], input=json.dumps(keys), capture_output=True, text=True, check=True
+        )
+        return json.loads(proc.stdout)
+
     sf_about, bq_about = about(sf_python, "target-snowflake"), about(bq_python, "target-bigquery")
     fixture = {
         "target-snowflake": {

@@ -25,7 +25,10 @@ import json, sys
 from target_bigquery.core import SchemaTranslator
 out = {}
 for name, schema in json.load(sys.stdin).items():
-    out[name] = {f.name: [f.field_type, f.mode] for f in SchemaTranslator(schema, transforms={}).translated_schema_transformed}
+    out[name] = {
+        f.name: [f.field_type, f.mode]
+        for f in SchemaTranslator(schema, transforms={}).translated_schema_transformed
+    }
 print(json.dumps(out))
 """
 

@@ -262,7 +262,7 @@ def story(postgres, tmp_path_factory):
             obs["dupes_1"] = duplicates(con)
             with PostgresWarehouse(postgres.dsn) as wh:  # the dimensions as reviewed after run 1
                 lock.write_text(drift.snapshot(wh, "freshbooks").to_json())
-            obs["converted"] = convert_timestamps_to_timestamptz(postgres.dsn, log=lambda m: None)
+            obs["converted"] = convert_timestamps_to_timestamptz(postgres.dsn, log=lambda _m: None)
             obs["mutations"] = mutate(emu)
             pipeline.run()
             obs["types_2"] = column_types(con)

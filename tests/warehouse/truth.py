@@ -73,7 +73,7 @@ def invoiced_by_month(emu) -> dict[tuple[date, str], Decimal]:
     for _, inv in records(emu, "invoices"):
         if inv["status"] == 1 or inv.get("vis_state", 0) == 1:
             continue
-        amount, code = money(inv["amount"])
+        amount, _code = money(inv["amount"])
         out[(inv["create_date"].replace(day=1), inv["currency_code"])] += amount
     return dict(out)
 
