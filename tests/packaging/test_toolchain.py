@@ -23,6 +23,17 @@ RUFF_PATHS = [
     "webhook-bridge/webhook_bridge",
     "looker/freshbooks_looker",
     "orchestration/dagster/freshbooks_dagster",
+    "tests",  # with the FreshBooks emulator, the chaos suite, fixtures and the Snowflake shim
+    "benchmarks",  # benchmarks/.venv-dlt is excluded in [tool.ruff]
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts").glob("*.py")),
+]
+# Still being edited on another branch of work (the replicated bridge); they join RUFF_PATHS when it lands.
+RUFF_EXCLUDE = [
+    "tests/bridge/test_replicas.py",
+    "tests/bridge/conftest.py",
+    "tests/bridge/helpers.py",
+    "tests/bridge/replica_cluster.py",
+    "benchmarks/bridge_replicas.py",
 ]
 
 
@@ -33,7 +44,8 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("command", ["check", "format"])
 def test_ruff_has_no_findings(command: str) -> None:
     extra = ["--check", "--diff"] if command == "format" else ["--output-format", "concise"]
-    result = _run(str(BIN / "ruff"), command, *extra, *RUFF_PATHS)
+    exclude = ["--extend-exclude", ",".join(RUFF_EXCLUDE)] if RUFF_EXCLUDE else []
+    result = _run(str(BIN / "ruff"), command, *extra, *exclude, *RUFF_PATHS)
     assert result.returncode == 0, f"ruff {command}:\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
 
 
