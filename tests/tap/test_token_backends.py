@@ -645,3 +645,45 @@ def test_auth_login_fills_the_backend_and_refuses_a_wrong_key(
     error = capsys.readouterr().err.strip()
     assert error.startswith("tap-freshbooks auth login failed: token_encryption_key does not decrypt ")
     assert "\n" not in error and backend.open(client_id=emulator.client_id).load() == stored  # untouched
+
+
+# --- many grants in one backend -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["postgres", "s3"])
+def test_many_grants_share_one_backend_without_touching_each_other(name, request, emulator, tmp_path) -> None:
+    """Three users' grants in one PostgreSQL table (a row each) or one S3 prefix (an object each):
+    one grant's rotation and revocation leave the others' entries and refreshes untouched."""
+    backends = [make_backend(request, name, tmp_path) for _ in range(3)]
+    granted = [grant_tokens(emulator) for _ in backends]
+    for backend, tokens in zip(backends, granted, strict=True):
+        backend.open(client_id=emulator.client_id).save(tokens)
+    auths = [
+        authenticator_from_config(
+            {
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+                "redirect_uri": emulator.redirect_uri,
+                "api_url": emulator.url,
+                "token_store_url": backend.url,
+                "token_encryption_key": TEST_FERNET_KEY,
+            }
+        )
+        for backend in backends
+    ]
+    emulator.expire_access_tokens()
+    auths[0].handle_unauthorized(granted[0].access_token)  # grant 0 rotates
+    rotated = backends[0].open(client_id=emulator.client_id).load()
+    assert rotated is not None and rotated.refresh_token != granted[0].refresh_token
+    for backend, tokens in zip(backends[1:], granted[1:], strict=True):  # the others: as they were
+        assert backend.open(client_id=emulator.client_id).load() == tokens
+
+    emulator.revoke_grant(emulator.oauth.refresh_tokens[rotated.refresh_token])  # user 0 disconnects
+    with pytest.raises(ReauthorizationRequired):
+        emulator.expire_access_tokens()
+        auths[0].handle_unauthorized(rotated.access_token)
+    for auth, tokens in zip(auths[1:], granted[1:], strict=True):  # the others still refresh and call
+        auth.handle_unauthorized(tokens.access_token)
+        assert users_me(emulator, auth.get_access_token()) == 200
+    stored = [b.open(client_id=emulator.client_id).load() for b in backends]
+    assert len({s.refresh_token for s in stored if s}) == 3  # three entries, none overwritten
