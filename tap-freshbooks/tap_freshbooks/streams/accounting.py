@@ -27,7 +27,7 @@ from tap_freshbooks.schema_objects import (
 )
 from tap_freshbooks.streams.base import FreshBooksStream
 from tap_freshbooks.streams.fields import BILL_TO, PHONES, address, fields
-from tap_freshbooks.streams.riders import CarriesLines, LinesRider
+from tap_freshbooks.streams.riders import CarriesLines, lines_rider
 
 ACCOUNT = "/accounting/account/{account_id}"
 
@@ -35,19 +35,48 @@ ACCOUNT = "/accounting/account/{account_id}"
 class AccountingStream(FreshBooksStream):
     """A list under ``/accounting/account/{account_id}`` filtered by ``search[updated_min]``."""
 
+    #: ``"<group>/<plural>"``: the list's path under the account. The plural is also the list's key
+    #: in the response and the stream's name, unless the stream declares ``list_key`` or ``name``.
+    resource: t.ClassVar[str] = ""
     strategy: incremental.Strategy = incremental.UpdatedFilter(server="search")
     has_vis_state = True
     replication_key: str | None = "updated"
     eastern_fields: tuple[str, ...] = ("updated", "created_at")
     is_sorted = False
 
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        """``path``, ``list_key`` and ``name`` follow from ``resource``."""
+        super().__init_subclass__(**kwargs)
+        if "resource" in cls.__dict__:
+            plural = cls.resource.rpartition("/")[2]
+            cls.path = f"{ACCOUNT}/{cls.resource}"
+            cls.list_key = cls.__dict__.get("list_key", plural)
+            # a class attribute, as every stream declares it (mypy sees the SDK's instance attribute)
+            setattr(cls, "name", cls.__dict__.get("name", plural))  # noqa: B010
+
+
+class UpdatedAtStream(AccountingStream):
+    """Accounting objects that carry ``created_at`` / ``updated_at`` instead of ``updated``."""
+
+    replication_key = "updated_at"
+    eastern_fields = ("created_at", "updated_at")
+
+
+#: an ``UpdatedAtStream`` object's change columns, last in its schema
+UPDATED_AT_COLUMNS = [timestamp("created_at"), timestamp("updated_at", "Last change (UTC)"), VIS_STATE]
+
+
+class SnapshotAccountingStream(AccountingStream):
+    """An accounting list with no change timestamp: every run reads it all and emits what changed."""
+
+    strategy = incremental.Snapshot()
+    replication_key = None
+
 
 class ClientsStream(AccountingStream):
     """Clients (customers). ``signup_date`` is naive UTC, unlike the rest of the family."""
 
-    name = "clients"
-    path = f"{ACCOUNT}/users/clients"
-    list_key, single_key = "clients", "client"
+    resource, single_key = "users/clients", "client"
     utc_fields = ("signup_date",)
     # client-portal access tokens: secrets, never copied to a warehouse
     drop_fields = ("statement_token", "direct_link_token")
@@ -92,21 +121,11 @@ INVOICE_LINE_PROPERTIES = [
 ]
 
 
-class InvoiceLinesStream(LinesRider):
-    """Invoice lines, emitted exactly when their invoice is (see ``LinesRider``)."""
-
-    name = "invoice_lines"
-    parent, line_properties = "invoice", INVOICE_LINE_PROPERTIES
-    drop_fields = ("invoiceid",)  # same value as invoice_id
-
-
 class InvoicesStream(CarriesLines, AccountingStream):
     """Invoices, fetched with ``include[]=lines``; the lines go to ``invoice_lines``."""
 
-    name = "invoices"
-    path = f"{ACCOUNT}/invoices/invoices"
-    list_key, single_key = "invoices", "invoice"
-    lines_stream = InvoiceLinesStream
+    resource, single_key = "invoices/invoices", "invoice"
+    lines_stream = lines_rider("invoice", INVOICE_LINE_PROPERTIES, parent_id_copy="invoiceid")
     schema = schema(
         integer("invoiceid"),
         string("invoice_number"),
@@ -140,9 +159,7 @@ class InvoicesStream(CarriesLines, AccountingStream):
 class PaymentsStream(AccountingStream):
     """Payments received against invoices."""
 
-    name = "payments"
-    path = f"{ACCOUNT}/payments/payments"
-    list_key, single_key = "payments", "payment"
+    resource, single_key = "payments/payments", "payment"
     schema = schema(
         *fields(integer, "logid", "invoiceid", "clientid", "creditid", "overpaymentid", "bulk_paymentid"),
         money("amount"),
@@ -159,9 +176,7 @@ class PaymentsStream(AccountingStream):
 class ExpensesStream(AccountingStream):
     """Expenses; ``staffid`` links to ``staff``, ``categoryid`` to ``expense_categories``."""
 
-    name = "expenses"
-    path = f"{ACCOUNT}/expenses/expenses"
-    list_key, single_key = "expenses", "expense"
+    resource, single_key = "expenses/expenses", "expense"
     schema = schema(
         integer("expenseid"),
         money("amount"),
@@ -186,22 +201,17 @@ class ExpensesStream(AccountingStream):
     )
 
 
-class ExpenseCategoriesStream(AccountingStream):
+class ExpenseCategoriesStream(UpdatedAtStream):
     """Expense categories (with ``parentid`` for the hierarchy). Read-only in FreshBooks."""
 
     name = "expense_categories"
-    path = f"{ACCOUNT}/expenses/categories"
-    list_key, single_key = "categories", "category"
-    replication_key = "updated_at"
-    eastern_fields = ("updated_at", "created_at")
+    resource, single_key = "expenses/categories", "category"
     schema = schema(
         integer("categoryid"),
         string("category", "Category name"),
         integer("parentid", "Parent category id (hierarchy)"),
         *fields(boolean, "is_cogs", "is_editable", "transaction_posted"),
-        timestamp("created_at"),
-        timestamp("updated_at", "Last change (UTC)"),
-        VIS_STATE,
+        *UPDATED_AT_COLUMNS,
     )
 
 
@@ -220,15 +230,12 @@ BILL_LINE = th.ObjectType(
 )
 
 
-class BillsStream(AccountingStream):
+class BillsStream(UpdatedAtStream):
     """Bills (accounts payable). ``created_at``/``updated_at`` are naive UTC by default (setting
     ``bills_timezone``): freshbooks-sdk 1.3.0 ``models.py`` lists bill and bill_vendor in
     ``ACCOUNTING_UTC_DATE_FIELDS``; FreshBooks' Node SDK tests read them as US/Eastern instead."""
 
-    name = "bills"
-    path = f"{ACCOUNT}/bills/bills"
-    list_key, single_key = "bills", "bill"
-    replication_key = "updated_at"
+    resource, single_key = "bills/bills", "bill"
     schema = schema(
         integer("vendorid"),
         string("bill_number"),
@@ -241,9 +248,7 @@ class BillsStream(AccountingStream):
         th.Property("lines", th.ArrayType(BILL_LINE), description="Bill lines"),
         any_array("bill_payments"),
         *fields(any_object, "vendor", "attachment"),
-        timestamp("created_at"),
-        timestamp("updated_at", "Last change (UTC)"),
-        VIS_STATE,
+        *UPDATED_AT_COLUMNS,
     )
 
     @property
@@ -261,9 +266,7 @@ class BillsStream(AccountingStream):
 class BillVendorsStream(BillsStream):
     """Vendors of bills (id field ``vendorid``)."""
 
-    name = "bill_vendors"
-    path = f"{ACCOUNT}/bill_vendors/bill_vendors"
-    list_key, single_key = "bill_vendors", "bill_vendor"
+    resource, single_key = "bill_vendors/bill_vendors", "bill_vendor"
     id_field = "vendorid"
     schema = schema(
         integer("vendorid"),
@@ -276,20 +279,14 @@ class BillVendorsStream(BillsStream):
         string("note"),
         *fields(money_list, "outstanding_balance", "overdue_balance"),
         any_array("tax_defaults"),
-        timestamp("created_at"),
-        timestamp("updated_at", "Last change (UTC)"),
-        VIS_STATE,
+        *UPDATED_AT_COLUMNS,
     )
 
 
-class BillPaymentsStream(AccountingStream):
+class BillPaymentsStream(SnapshotAccountingStream):
     """Payments of bills. No change timestamp is documented: snapshot + fingerprints."""
 
-    name = "bill_payments"
-    path = f"{ACCOUNT}/bill_payments/bill_payments"
-    list_key, single_key = "bill_payments", "bill_payment"
-    strategy = incremental.Snapshot()
-    replication_key = None
+    resource, single_key = "bill_payments/bill_payments", "bill_payment"
     schema = schema(
         integer("billid"),
         money("amount"),
@@ -305,9 +302,7 @@ class BillPaymentsStream(AccountingStream):
 class ItemsStream(AccountingStream):
     """Items (products) sold on invoices."""
 
-    name = "items"
-    path = f"{ACCOUNT}/items/items"
-    list_key, single_key = "items", "item"
+    resource, single_key = "items/items", "item"
     schema = schema(
         integer("itemid"),
         *fields(string, "name", "description", "sku"),
@@ -323,9 +318,7 @@ class ItemsStream(AccountingStream):
 class TaxesStream(AccountingStream):
     """Taxes. No vis_state: FreshBooks deletes taxes for real (webhooks ``tax.delete``)."""
 
-    name = "taxes"
-    path = f"{ACCOUNT}/taxes/taxes"
-    list_key, single_key = "taxes", "tax"
+    resource, single_key = "taxes/taxes", "tax"
     has_vis_state = False
     schema = schema(
         integer("taxid"),
@@ -341,9 +334,7 @@ class TaxesStream(AccountingStream):
 class CreditNotesStream(AccountingStream):
     """Credit notes. Whether lists accept ``updated_min`` is unconfirmed: the ledger copes."""
 
-    name = "credit_notes"
-    path = f"{ACCOUNT}/credit_notes/credit_notes"
-    list_key, single_key = "credit_notes", "credit_note"
+    resource, single_key = "credit_notes/credit_notes", "credit_note"
     extra_params: t.ClassVar[dict[str, t.Any]] = {"include[]": ["lines"]}
     schema = schema(
         *fields(integer, "creditid", "clientid"),
@@ -361,15 +352,12 @@ class CreditNotesStream(AccountingStream):
     )
 
 
-class OtherIncomesStream(AccountingStream):
+class OtherIncomesStream(UpdatedAtStream):
     """Other income (list key ``other_income``, id field ``incomeid``)."""
 
-    name = "other_incomes"
-    path = f"{ACCOUNT}/other_incomes/other_incomes"
-    list_key, single_key = "other_income", "other_income"
+    resource, single_key = "other_incomes/other_incomes", "other_income"
+    list_key = "other_income"
     id_field = "incomeid"
-    replication_key = "updated_at"
-    eastern_fields = ("created_at", "updated_at")
     schema = schema(
         *fields(integer, "incomeid", "userid"),
         money("amount"),
@@ -381,20 +369,15 @@ class OtherIncomesStream(AccountingStream):
             "taxes",
             th.ArrayType(th.ObjectType(decimal("amount"), string("name"), additional_properties=True)),
         ),
-        timestamp("created_at"),
-        timestamp("updated_at", "Last change (UTC)"),
-        VIS_STATE,
+        *UPDATED_AT_COLUMNS,
     )
 
 
-class StaffStream(AccountingStream):
+class StaffStream(SnapshotAccountingStream):
     """Staff (legacy users/staffs): the dimension behind expense ``staffid``. Snapshot."""
 
     name = "staff"
-    path = f"{ACCOUNT}/users/staffs"
-    list_key, single_key = "staffs", "staff"
-    strategy = incremental.Snapshot()
-    replication_key = None
+    resource, single_key = "users/staffs", "staff"
     schema = schema(
         *fields(integer, "userid", "staffid"),
         *fields(string, "accounting_systemid", "fname", "lname", "display_name"),

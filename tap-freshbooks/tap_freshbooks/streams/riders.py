@@ -1,9 +1,10 @@
 """Streams whose records arrive inside another stream's responses ("riders"), declared once.
 
-A carrier declares its rider on its own class (``lines_stream = InvoiceLinesStream``: "invoices
-carry invoice_lines"). Everything else is derived from that one declaration: ``RIDES_ALONG`` (which
-the tap's selection and the reconciler read), the ``include[]=lines`` request, and the rider's
-SCHEMA / RECORD / BATCH messages, written as the carrier emits its records. The bridge knows none
+A carrier declares its rider on its own class (``lines_stream = lines_rider("invoice", ...)``:
+"invoices carry invoice_lines"). Everything else is derived from that one declaration: the rider's
+place in the stream list (``with_riders``), ``RIDES_ALONG`` (which the tap's selection and the
+reconciler read), the ``include[]=lines`` request, and the rider's SCHEMA / RECORD / BATCH
+messages, written as the carrier emits its records. The bridge knows none
 of it: it sends ``record_ids`` for the carrier, and the tap adds the riders.
 """
 
@@ -112,6 +113,30 @@ class LinesRider(FreshBooksStream):
             self._schema_sent = True
 
 
+def lines_rider(
+    parent: str, line_properties: t.Sequence[th.Property[t.Any]], *, parent_id_copy: str
+) -> type[LinesRider]:
+    """The rider ``<parent>_lines`` of a carrier, for its ``lines_stream`` declaration.
+
+    ``parent_id_copy``: the line field repeating the parent's id, dropped (``<parent>_id`` holds it).
+    """
+    name = f"{parent}_lines"
+    words = parent.replace("_", " ")
+    rider = type(
+        "".join(part.title() for part in name.split("_")) + "Stream",
+        (LinesRider,),
+        {
+            "__doc__": f"{words.capitalize()} lines, emitted exactly when their {words} is (see ``LinesRider``).",
+            "__module__": __name__,
+            "name": name,
+            "parent": parent,
+            "line_properties": line_properties,
+            "drop_fields": (parent_id_copy,),
+        },
+    )
+    return t.cast("type[LinesRider]", rider)
+
+
 class CarriesLines(FreshBooksStream):
     """A stream whose records arrive with their lines (``include[]=lines``); the lines leave as the
     rider stream ``lines_stream``, each batch of lines before the records that carry them."""
@@ -163,3 +188,13 @@ def rides_along(stream_types: t.Iterable[type[FreshBooksStream]]) -> dict[str, s
         for cls in stream_types
         if isinstance(cls, type) and issubclass(cls, CarriesLines)
     }
+
+
+def with_riders(stream_types: t.Iterable[type[FreshBooksStream]]) -> list[type[FreshBooksStream]]:
+    """The stream list with each carrier's rider right after the carrier."""
+    out: list[type[FreshBooksStream]] = []
+    for cls in stream_types:
+        out.append(cls)
+        if issubclass(cls, CarriesLines):
+            out.append(cls.lines_stream)
+    return out

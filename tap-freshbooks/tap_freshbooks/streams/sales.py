@@ -28,9 +28,9 @@ from tap_freshbooks.schema_objects import (
     string,
     timestamp,
 )
-from tap_freshbooks.streams.accounting import ACCOUNT, INVOICE_LINE_PROPERTIES, AccountingStream
+from tap_freshbooks.streams.accounting import INVOICE_LINE_PROPERTIES, AccountingStream
 from tap_freshbooks.streams.fields import BILL_TO, fields
-from tap_freshbooks.streams.riders import CarriesLines, LinesRider
+from tap_freshbooks.streams.riders import CarriesLines, lines_rider
 
 #: what estimates and invoice profiles share with invoices (customer, currency, money, status)
 BILLING_DOCUMENT_PROPERTIES = [
@@ -53,21 +53,11 @@ BILLING_DOCUMENT_PROPERTIES = [
 ]
 
 
-class EstimateLinesStream(LinesRider):
-    """Estimate lines, emitted exactly when their estimate is (see ``LinesRider``)."""
-
-    name = "estimate_lines"
-    parent, line_properties = "estimate", INVOICE_LINE_PROPERTIES
-    drop_fields = ("estimateid",)  # same value as estimate_id
-
-
 class EstimatesStream(CarriesLines, AccountingStream):
     """Estimates (quotes: the sales pipeline), with ``include[]=lines``; lines go to ``estimate_lines``."""
 
-    name = "estimates"
-    path = f"{ACCOUNT}/estimates/estimates"
-    list_key, single_key = "estimates", "estimate"
-    lines_stream = EstimateLinesStream
+    resource, single_key = "estimates/estimates", "estimate"
+    lines_stream = lines_rider("estimate", INVOICE_LINE_PROPERTIES, parent_id_copy="estimateid")
     schema = schema(
         integer("estimateid"),
         string("estimate_number"),
@@ -79,21 +69,11 @@ class EstimatesStream(CarriesLines, AccountingStream):
     )
 
 
-class InvoiceProfileLinesStream(LinesRider):
-    """Lines of recurring invoice profiles, emitted exactly when their profile is."""
-
-    name = "invoice_profile_lines"
-    parent, line_properties = "invoice_profile", INVOICE_LINE_PROPERTIES
-    drop_fields = ("profileid",)  # same value as invoice_profile_id
-
-
 class InvoiceProfilesStream(CarriesLines, AccountingStream):
     """Recurring invoice profiles (future revenue), with lines going to ``invoice_profile_lines``."""
 
-    name = "invoice_profiles"
-    path = f"{ACCOUNT}/invoice_profiles/invoice_profiles"
-    list_key, single_key = "invoice_profiles", "invoice_profile"
-    lines_stream = InvoiceProfileLinesStream
+    resource, single_key = "invoice_profiles/invoice_profiles", "invoice_profile"
+    lines_stream = lines_rider("invoice_profile", INVOICE_LINE_PROPERTIES, parent_id_copy="profileid")
     schema = schema(
         integer("profileid"),
         string("frequency", "Repeat interval as FreshBooks writes it, e.g. 1m, 2w, 1y"),
@@ -110,9 +90,7 @@ class InvoiceProfilesStream(CarriesLines, AccountingStream):
 class TasksStream(AccountingStream):
     """Tasks (billable task types with a rate; the legacy accounting tasks under ``projects/``)."""
 
-    name = "tasks"
-    path = f"{ACCOUNT}/projects/tasks"
-    list_key, single_key = "tasks", "task"
+    resource, single_key = "projects/tasks", "task"
     schema = schema(
         integer("taskid"),
         string("name"),
