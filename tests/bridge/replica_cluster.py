@@ -22,13 +22,13 @@ import typing as t
 from pathlib import Path
 
 import httpx
+
+from bridge.helpers import BRIDGE_SRC, REPO, BridgeServer, event_fields, free_port, signed
+from freshbooks_auth.token_store import TokenSet, TokenStore
 from freshbooks_emulator import FreshBooksEmulator
 from runner.pipeline_runner import link_plugins
 from security.outputs import save_output
 from warehouse.embedded_pg import EmbeddedPostgres
-
-from bridge.helpers import BRIDGE_SRC, REPO, BridgeServer, event_fields, free_port, signed
-from freshbooks_auth.token_store import TokenSet, TokenStore
 
 MELTANO = Path(sys.executable).with_name("meltano")
 KEY = "Z9-YCWqom_shcJfmiPesSB3Lz5ok9CuMVoJclbB9hMM="  # test-only Fernet key
