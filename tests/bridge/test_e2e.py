@@ -148,7 +148,7 @@ class World:
     # -- warehouse ----------------------------------------------------------------------------
     def query(self, sql: str) -> list[tuple]:
         """Read DuckDB while holding the bridge's run lock (no run writes meanwhile)."""
-        from webhook_bridge.runner import RunLock
+        from webhook_bridge.run_lock import RunLock
 
         lock = RunLock(self.root / "bridge" / "run.lock")
         assert lock.acquire(timeout=300)

@@ -23,9 +23,9 @@ import pytest
 from bridge.helpers import FERNET_KEY, make_settings, wait_for
 from freshbooks_auth.token_store import TokenSet, TokenStore
 from tap_freshbooks.run_lock import lock_key
+from webhook_bridge.commands import SUFFIX_VAR, build_env
 from webhook_bridge.direct import suffixed_state_id
 from webhook_bridge.replicas import ReplicatedRunner
-from webhook_bridge.runner import SUFFIX_VAR, build_env
 from webhook_bridge.store import Store
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")

@@ -1,4 +1,4 @@
-"""webhook_bridge.runner + poller with a fake `meltano` that records its environment."""
+"""webhook_bridge.runner (commands, run_lock) + poller with a fake `meltano` that records its environment."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from bridge.helpers import ACCOUNT, event_fields, make_settings, open_store, read_records
+from webhook_bridge.commands import build_command, build_env
 from webhook_bridge.poller import next_poll_at
-from webhook_bridge.runner import RunLock, Runner, build_command, build_env
+from webhook_bridge.run_lock import RunLock
+from webhook_bridge.runner import Runner
 from webhook_bridge.signature import classify
 from webhook_bridge.store import RunRecord
 

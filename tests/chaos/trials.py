@@ -21,8 +21,8 @@ from chaos import checks, processes
 from chaos.changes import Change
 from chaos.requests_hook import Recorder, Trigger
 from freshbooks_emulator.faults import TransportFault
+from webhook_bridge.commands import build_env
 from webhook_bridge.events import EVENT_STREAMS
-from webhook_bridge.runner import build_env
 
 if t.TYPE_CHECKING:
     from chaos.harness import Harness, Run
@@ -386,7 +386,7 @@ def token_race(h: Harness, rng: random.Random, res: TrialResult) -> None:
 
 
 def _webhook_env(ids: dict[str, list[str]], received: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The variables the webhook bridge gives a record_ids run (webhook_bridge.runner.build_env)."""
+    """The variables the webhook bridge gives a record_ids run (webhook_bridge.commands.build_env)."""
     env = build_env({}, BRIDGE_SETTINGS, record_ids=ids, event_received_at=received)
     return {k: v for k, v in env.items() if k.startswith("TAP_FRESHBOOKS")}
 

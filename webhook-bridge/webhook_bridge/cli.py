@@ -118,7 +118,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
     from webhook_bridge import logs  # noqa: PLC0415
     from webhook_bridge.app import create_app  # noqa: PLC0415
-    from webhook_bridge.runner import resolve_executable  # noqa: PLC0415
+    from webhook_bridge.commands import resolve_executable  # noqa: PLC0415
 
     logs.configure(settings.log_level)
     _open_store(settings).close()  # an unusable data dir fails here, in one line
@@ -314,7 +314,7 @@ def _iso(ts: float | None) -> str:
 
 
 def status_report(settings: Settings) -> dict[str, t.Any]:
-    from webhook_bridge.runner import RunLock  # noqa: PLC0415
+    from webhook_bridge.run_lock import RunLock  # noqa: PLC0415
 
     store = _open_store(settings)
     try:

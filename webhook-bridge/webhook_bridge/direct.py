@@ -17,7 +17,7 @@ records pays that on every event. Direct mode pays it once:
   Polls (``meltano run`` or direct) and webhook runs therefore share the bookmarks and the change
   ledger.
 * **One small supervisor per run** (``meltano_pipeline.py``), started before the run is due with
-  the tap and the loader already importing themselves (``warm_start.py``; ``runner.ParkedRuns``),
+  the tap and the loader already importing themselves (``warm_start.py``; ``parked.ParkedRuns``),
   pipes the tap into the loader and reports the exit codes and the last state; the bridge saves
   that state before the supervisor exits, so the tap's pipeline lock covers the whole run.
 
@@ -44,6 +44,7 @@ import time
 import typing as t
 from pathlib import Path
 
+from webhook_bridge.commands import resolve_executable, without_bridge_variables
 from webhook_bridge.logs import log
 
 if t.TYPE_CHECKING:
@@ -138,8 +139,6 @@ class MeltanoService:
         self.starts = 0
 
     async def _start(self) -> None:
-        from webhook_bridge.runner import resolve_executable  # noqa: PLC0415  (cycle)
-
         meltano = resolve_executable(self.settings.meltano_executable, self.settings.project_root)
         python = meltano_python(meltano)
         self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -306,7 +305,7 @@ def plugin_env(
 ) -> dict[str, str]:
     """Meltano's environment for a plugin, without the bridge's own variables; ``files`` points
     the logging-config variables at this run's copies (absent ones are dropped: default logging)."""
-    env = {k: v for k, v in resolved_env.items() if not k.startswith(("WEBHOOK_BRIDGE_", "MELTANO_UTILITY_"))}
+    env = without_bridge_variables(resolved_env)
     for var in ("SINGER_SDK_LOG_CONFIG", "LOGGING_CONF_FILE"):
         if files is not None and var in files:
             env[var] = files[var]

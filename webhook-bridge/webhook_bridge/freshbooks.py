@@ -25,7 +25,7 @@ from webhook_bridge import __version__
 from webhook_bridge.events import EVENT_STREAMS, stream_for
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from webhook_bridge.settings import Settings
 
@@ -338,3 +338,16 @@ def _api_error(method: str, path: str, response: httpx.Response) -> FreshBooksAP
         f"{method} {path} answered HTTP {response.status_code}: {message}",
         details=details,
     )
+
+
+def default_client_factory(settings: Settings) -> Callable[[], FreshBooksClient]:
+    """Clients for ``settings``: its API URL, its token store, its timeout (service and replicas)."""
+
+    def factory() -> FreshBooksClient:
+        return FreshBooksClient(
+            settings.api_url,
+            token_provider_from_settings(settings),
+            timeout=settings.http_timeout_seconds,
+        )
+
+    return factory

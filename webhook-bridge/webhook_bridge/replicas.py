@@ -35,22 +35,25 @@ import logging
 import time
 import typing as t
 
+from webhook_bridge.freshbooks import default_client_factory
 from webhook_bridge.logs import log
-from webhook_bridge.runner import PRUNE_AFTER_SECONDS, PRUNE_EVERY_SECONDS, Runner, RunOutcome
+from webhook_bridge.runner import Job, Runner
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
 
+    from webhook_bridge.execution import RunOutcome
     from webhook_bridge.settings import Settings
     from webhook_bridge.store import Store
 
 LOGGER = logging.getLogger("webhook_bridge.replicas")
-RECOVER_EVERY_SECONDS = 2.0
 ACCOUNT_WAIT_POLL_SECONDS = 0.5
 
 
 class ReplicatedRunner(Runner):
     """Runs of different accounts in parallel (``workers`` here, more on other replicas)."""
+
+    RECOVER_EVERY_SECONDS = 2.0  # a dead replica's runs; every worker looks, one query is enough
 
     def __init__(self, settings: Settings, store: Store, *, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, store, environ=environ)
@@ -59,7 +62,6 @@ class ReplicatedRunner(Runner):
         self.workers = settings.workers
         self._slots = asyncio.Semaphore(self.workers)
         self._wakes: list[asyncio.Event] = []
-        self._recovered_at = 0.0
         self.active_runs: set[int] = set()
 
     def state_id_suffix(self, account_id: str | None) -> str | None:
@@ -125,75 +127,36 @@ class ReplicatedRunner(Runner):
             await self._prune_now_and_then()
             if not did_work:
                 await self._sleep_on(
-                    wake, min(RECOVER_EVERY_SECONDS, await asyncio.to_thread(self._seconds_until_due))
+                    wake, min(self.RECOVER_EVERY_SECONDS, await asyncio.to_thread(self._seconds_until_due))
                 )
 
-    async def _prune_now_and_then(self) -> None:
-        if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
-            self._pruned_at = time.monotonic()
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.prune, older_than=PRUNE_AFTER_SECONDS)
-
-    @staticmethod
-    async def _sleep_on(event: asyncio.Event, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
-
-    async def _recover(self) -> int:
-        """Events of runs whose replica died go back to the queue (a live replica's never do)."""
-        if time.monotonic() - self._recovered_at < RECOVER_EVERY_SECONDS:
-            return 0
-        self._recovered_at = time.monotonic()
-        recovered = await asyncio.to_thread(
-            self.store.recover_interrupted, max_attempts=self.settings.max_attempts
-        )
-        if recovered:
-            log(LOGGER, logging.WARNING, "recovered events of an interrupted run", events=recovered)
-        return recovered
-
-    async def run_next(self, *, recover_only: bool = False) -> bool:
-        """Recover dead replicas' runs, claim one due group of a free account and run it."""
+    # -- what changes in the locked-run path ----------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _turn(self, account_id: str | None, *, when_due: bool = False) -> AsyncIterator[bool]:  # noqa: ARG002  (every worker looks at the queue and recovers)
+        """A worker slot, and for a poll its account's lock (``False``: stopping). A webhook run's
+        account is locked by its claim, and freed by its ack or fail (:meth:`_run`)."""
         async with self._slots:
-            recovered = await self._recover()
-            if recover_only:
-                return bool(recovered)
-            batch = await asyncio.to_thread(self.store.claim, max_batch=self.settings.max_batch_records)
-            if batch is None:
-                return bool(recovered)
-            self.active_runs.add(batch.run_id)
+            if account_id is None:
+                yield True
+                return
+            if not await self._take_account(account_id):
+                yield False
+                return
             try:
-                await self._run_batch(batch)  # its ack / fail frees the account
+                yield True
             finally:
-                self.active_runs.discard(batch.run_id)
-                # also when the run ended without an outcome (an unexpected error)
-                await asyncio.shield(asyncio.to_thread(self.store.locks.release_run, batch.run_id))
-            return True
+                await asyncio.shield(asyncio.to_thread(self.store.locks.release, account_id))
 
-    # -- polls --------------------------------------------------------------------------------
-    async def run_poll(self) -> RunOutcome | None:
-        """One incremental poll of each account, each under its own lock and state ID."""
+    async def _run(self, job: Job) -> RunOutcome:
+        if job.batch is None:
+            return await super()._run(job)
+        self.active_runs.add(job.run_id)
         try:
-            accounts = await asyncio.to_thread(self.poll_accounts)
-        except Exception as exc:  # noqa: BLE001  (one line; the poll is retried on schedule)
-            log(LOGGER, logging.ERROR, "poll: cannot list the accounts", error=str(exc))
-            return RunOutcome(exit_code=1, duration=0.0, tail=f"cannot list the accounts: {exc}")
-        recent = await asyncio.to_thread(self._recently_polled)
-        outcome: RunOutcome | None = RunOutcome(exit_code=0, duration=0.0, tail="")
-        for account_id in accounts:
-            if account_id in recent:
-                continue
-            async with self._slots:
-                if not await self._take_account(account_id):
-                    return None
-                try:
-                    one = await self._poll(account_id)
-                finally:
-                    await asyncio.shield(asyncio.to_thread(self.store.locks.release, account_id))
-            if not one.ok:
-                outcome = one
-        return outcome
+            return await super()._run(job)  # its ack / fail frees the account
+        finally:
+            self.active_runs.discard(job.run_id)
+            # also when the run ended without an outcome (an unexpected error)
+            await asyncio.shield(asyncio.to_thread(self.store.locks.release_run, job.run_id))
 
     async def _take_account(self, account_id: str) -> bool:
         """Wait for ``account_id``'s lock (False: the bridge is stopping)."""
@@ -203,12 +166,17 @@ class ReplicatedRunner(Runner):
             await asyncio.sleep(ACCOUNT_WAIT_POLL_SECONDS)
         return True
 
+    # -- polls --------------------------------------------------------------------------------
+    async def _poll_targets(self) -> list[str | None]:
+        """One poll per account, each under its own lock and state ID; recently polled ones skipped."""
+        accounts = await asyncio.to_thread(self.poll_accounts)
+        recent = await asyncio.to_thread(self._recently_polled)
+        return [account_id for account_id in accounts if account_id not in recent]
+
     def poll_accounts(self) -> list[str]:
         """The accounts a poll goes through: ``account_ids``, else every account the grant reaches."""
         if self.settings.account_ids:
             return list(self.settings.account_ids)
-        from webhook_bridge.service import default_client_factory  # noqa: PLC0415  (cycle)
-
         client = default_client_factory(self.settings)()
         try:
             return client.account_ids()

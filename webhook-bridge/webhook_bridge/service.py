@@ -21,11 +21,7 @@ import logging
 import time
 import typing as t
 
-from webhook_bridge.freshbooks import (
-    FreshBooksAPIError,
-    FreshBooksClient,
-    token_provider_from_settings,
-)
+from webhook_bridge.freshbooks import FreshBooksAPIError, default_client_factory
 from webhook_bridge.logs import log
 from webhook_bridge.poller import Poller
 from webhook_bridge.replicas import ReplicatedRunner
@@ -33,8 +29,6 @@ from webhook_bridge.runner import Runner
 from webhook_bridge.store import EnqueueResult, Store, StoreError, backoff_seconds
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
     from webhook_bridge.settings import Settings
     from webhook_bridge.signature import EventDelivery, VerificationDelivery
 
@@ -45,17 +39,6 @@ CACHE_RELOAD_MIN_INTERVAL = 1.0
 CACHE_MAX_AGE = 30.0
 
 ClientFactory = t.Callable[[], t.Any]  # -> FreshBooksClient-like (verify_callback)
-
-
-def default_client_factory(settings: Settings) -> Callable[[], FreshBooksClient]:
-    def factory() -> FreshBooksClient:
-        return FreshBooksClient(
-            settings.api_url,
-            token_provider_from_settings(settings),
-            timeout=settings.http_timeout_seconds,
-        )
-
-    return factory
 
 
 class Bridge:
