@@ -132,7 +132,12 @@ class ReplicatedRunner(Runner):
 
     # -- what changes in the locked-run path ----------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _turn(self, account_id: str | None, *, when_due: bool = False) -> AsyncIterator[bool]:  # noqa: ARG002  (every worker looks at the queue and recovers)
+    async def _turn(
+        self,
+        account_id: str | None,
+        *,
+        when_due: bool = False,  # noqa: ARG002  (every worker looks at the queue and recovers)
+    ) -> AsyncIterator[bool]:
         """A worker slot, and for a poll its account's lock (``False``: stopping). A webhook run's
         account is locked by its claim, and freed by its ack or fail (:meth:`_run`)."""
         async with self._slots:

@@ -280,7 +280,10 @@ class Runner:
         """The post-load steps once, now, if a load asked for them (``webhook-bridge poll``)."""
         return await self.post_load.run_pending()
 
-    def state_id_suffix(self, account_id: str | None) -> str | None:  # noqa: ARG002  (replicated: the account)
+    def state_id_suffix(
+        self,
+        account_id: str | None,  # noqa: ARG002  (replicated: the account)
+    ) -> str | None:
         """The state ID suffix of an account's runs: none here (one pipeline for every account)."""
         return None
 
@@ -305,7 +308,12 @@ class Runner:
             return recovered, None if job is None else await self._run(job)
 
     @contextlib.asynccontextmanager
-    async def _turn(self, account_id: str | None, *, when_due: bool = False) -> AsyncIterator[bool]:  # noqa: ARG002  (replicated: the account's lock)
+    async def _turn(
+        self,
+        account_id: str | None,  # noqa: ARG002  (replicated: the account's lock)
+        *,
+        when_due: bool = False,
+    ) -> AsyncIterator[bool]:
         """Hold the right to run while the body runs (``False``: not now, or stopping).
 
         One machine: this process's turn (runner and poller take turns) and ``RunLock``, whatever
