@@ -11,6 +11,9 @@ What it looks for: every secret recorded in ``freshbooks_emulator.issued_secrets
 those that emulators running as separate processes appended to the session's secrets file (the
 ``FRESHBOOKS_EMULATOR_SECRETS_FILE`` environment variable, set here so children inherit it).
 
+Under pytest-xdist the controller process does all of it: workers inherit the secrets file and the
+outputs folder, and the controller receives every report with its captured sections.
+
 On a leak the session exits non-zero with one line per (test, output, kind of secret), never the
 secret itself. Data files tests write on purpose are not outputs and are not scanned.
 """
@@ -99,6 +102,12 @@ _ACTIVE: list[SecretScan] = []  # the session's scan, for hooks that get no conf
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        # A pytest-xdist worker: the controller scans. The worker inherited the controller's secrets
+        # file and outputs folder through the environment, so every secret issued here (``record``
+        # appends to the file) and every saved output reaches the controller's scan, and the reports
+        # the controller receives carry their captured sections.
+        return
     scan = SecretScan()
     config.stash[_SCAN] = scan
     _ACTIVE.append(scan)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from security.scanner import BLOCK, SecretIndex
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -48,7 +50,10 @@ def test_index_finds_secrets_wherever_they_sit():
     assert index.find(jwt.split(".")[0] + ".nothing") == []
 
 
-def test_plugin_fails_a_leaking_session_and_names_test_and_kind_never_the_value(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-p", "xdist.plugin", "-n", "2"]], ids=["serial", "xdist"])
+def test_plugin_fails_a_leaking_session_and_names_test_and_kind_never_the_value(tmp_path, workers):
+    """Also under pytest-xdist (the test command runs the suite with workers): the controller scans
+    what the workers' tests issued, printed and saved."""
     leaked = {
         "printed": secrets.token_hex(20),
         "logged": secrets.token_hex(20),
@@ -104,6 +109,7 @@ def test_plugin_fails_a_leaking_session_and_names_test_and_kind_never_the_value(
             "addopts=",
             "--rootdir",
             str(tmp_path),
+            *workers,
             str(tmp_path / "test_inner.py"),
         ],
         cwd=tmp_path,
