@@ -50,8 +50,9 @@ def server_factory(tmp_path: Path):
     servers: list[BridgeServer] = []
 
     def start(env_extra: dict[str, str] | None = None, **overrides: object) -> BridgeServer:
-        server = BridgeServer(bridge_env(tmp_path, **overrides),
-                              log_path=tmp_path / f"bridge-{len(servers)}.log")
+        server = BridgeServer(
+            bridge_env(tmp_path, **overrides), log_path=tmp_path / f"bridge-{len(servers)}.log"
+        )
         server.env.update(env_extra or {})
         servers.append(server)
         return server.start()

@@ -16,12 +16,12 @@ from urllib.parse import urlencode
 
 import httpx
 from cryptography.fernet import Fernet
+
+from security.outputs import save_output
 from webhook_bridge.freshbooks import Callback, FreshBooksAPIError
 from webhook_bridge.settings import Settings
 from webhook_bridge.signature import compute_signature
 from webhook_bridge.store import Store
-
-from security.outputs import save_output
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE_SRC = REPO / "webhook-bridge"
@@ -83,8 +83,9 @@ def signed(fields: list[tuple[str, str]], verifier: str = VERIFIER) -> tuple[byt
     }
 
 
-def seed_verifier(settings: Settings, account: str = ACCOUNT, callback_id: str = "2001",
-                  verifier: str = VERIFIER) -> None:
+def seed_verifier(
+    settings: Settings, account: str = ACCOUNT, callback_id: str = "2001", verifier: str = VERIFIER
+) -> None:
     """Store a verifier as if FreshBooks had accepted its verify PUT."""
     store = Store(settings.db_path, settings.token_encryption_key.reveal())
     try:
@@ -155,8 +156,12 @@ class BridgeServer:
 
     def __init__(self, env: dict[str, str], *, log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.env = {**os.environ, **env, "WEBHOOK_BRIDGE_HOST": "127.0.0.1",
-                    "WEBHOOK_BRIDGE_PORT": str(self.port)}
+        self.env = {
+            **os.environ,
+            **env,
+            "WEBHOOK_BRIDGE_HOST": "127.0.0.1",
+            "WEBHOOK_BRIDGE_PORT": str(self.port),
+        }
         pythonpath = [str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]
         if self.env.get("PYTHONPATH"):
             pythonpath.append(self.env["PYTHONPATH"])
