@@ -62,6 +62,7 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.A
     as records of their own stream.
     """
     from tap_freshbooks import envelopes  # noqa: PLC0415
+    from tap_freshbooks.streams.reports import ReportStream, utc_now  # noqa: PLC0415
     from tap_freshbooks.tap import RIDES_ALONG, TapFreshBooks  # noqa: PLC0415
 
     offline = {
@@ -77,7 +78,9 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.A
         if stream.name in RIDES_ALONG:
             continue
         passes = [stream.changes.window(None, None).params]
-        if stream.has_vis_state:
+        if isinstance(stream, ReportStream):  # today's snapshot, dated as the tap dates it
+            passes = [stream.report_params(utc_now().date())]
+        elif stream.has_vis_state:
             passes.append({"search[vis_state]": 1})
         for account in accounts:
             for params in passes:
