@@ -52,8 +52,8 @@ def fresh_grant(emulator_url: str) -> dict:
     return requests.post(f"{emulator_url}/_emulator/grant", timeout=30).json()
 
 
-def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.Any, str, bool]]:
-    """(path, query params without paging, envelope, list key, carries lines) of every list pass
+def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.Any, str, bool, bool]]:
+    """(path, query params without paging, envelope, list key, carries lines, is a report) of every list pass
     of a full run.
 
     Read from the tap's own stream declarations, so the raw fetch asks for what the tap asks for,
@@ -91,6 +91,7 @@ def list_requests(accounts: list[dict]) -> list[tuple[str, dict[str, t.Any], t.A
                         stream.envelope,
                         stream.list_key,
                         stream.name in carriers,
+                        isinstance(stream, ReportStream),
                     )
                 )
     assert envelopes.PER_PAGE == 100  # the page size raw_fetch sends too
@@ -123,7 +124,7 @@ def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, f
         if (b := m.get("business") or {}).get("account_id")
     ]
     count, records = 1, 0
-    for path, params, envelope, key, carries_lines in list_requests(accounts):
+    for path, params, envelope, key, carries_lines, is_report in list_requests(accounts):
         page = 1
         while True:
             paging = {} if envelope.name == "ledger" else {"page": page, "per_page": 100}
@@ -131,7 +132,10 @@ def raw_fetch(emulator_url: str, access_token: str | None = None) -> dict[str, f
             response.raise_for_status()
             count += 1
             body = response.json()
-            items, paged = envelope.items(body, key), envelope.page_info(body)
+            if is_report:  # one report object per request: one record
+                items, paged = [envelope.single(body, key) or {}], None
+            else:
+                items, paged = envelope.items(body, key), envelope.page_info(body)
             records += len(items)
             if carries_lines:
                 records += sum(len(item.get("lines") or []) for item in items)
