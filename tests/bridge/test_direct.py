@@ -215,9 +215,9 @@ if __name__ == "__main__":
 """
 
 
-def supervise(tmp_path: Path, answer: str, tap_exit: int = 0) -> tuple[dict, int]:
-    (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
-    (tmp_path / "target.py").write_text(f"#!{sys.executable}\n" + TARGET)
+def write_spec(tmp_path: Path, env: dict[str, str], script: str | None = None) -> Path:
+    """The supervisor's spec file: tap and target run ``script`` in ``tmp_path`` (by default their own
+    ``tap.py`` / ``target.py``) with ``env``, warm-started."""
     spec = tmp_path / "spec.json"
     spec.write_text(
         json.dumps(
@@ -227,15 +227,22 @@ def supervise(tmp_path: Path, answer: str, tap_exit: int = 0) -> tuple[dict, int
                 **{
                     kind: {
                         "python": sys.executable,
-                        "script": str(tmp_path / f"{kind}.py"),
+                        "script": str(tmp_path / (script or f"{kind}.py")),
                         "bootstrap": str(direct.WARM_START),
-                        "env": {"TAP_EXIT": str(tap_exit)},
+                        "env": env,
                     }
                     for kind in ("tap", "target")
                 },
             }
         )
     )
+    return spec
+
+
+def supervise(tmp_path: Path, answer: str, tap_exit: int = 0) -> tuple[dict, int]:
+    (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
+    (tmp_path / "target.py").write_text(f"#!{sys.executable}\n" + TARGET)
+    spec = write_spec(tmp_path, {"TAP_EXIT": str(tap_exit)})
     proc = subprocess.Popen(
         [sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
         stdin=subprocess.PIPE,
@@ -266,24 +273,7 @@ def test_supervisor_fails_when_the_state_was_not_saved_or_the_tap_failed(tmp_pat
 def test_parked_supervisor_not_needed_ends_without_running_the_plugins(tmp_path):
     marker = tmp_path / "ran"
     (tmp_path / "tap.py").write_text(f"#!{sys.executable}\n" + TAP)
-    spec = tmp_path / "spec.json"
-    spec.write_text(
-        json.dumps(
-            {
-                "cwd": str(tmp_path),
-                "pass_fd": None,
-                **{
-                    kind: {
-                        "python": sys.executable,
-                        "script": str(tmp_path / "tap.py"),
-                        "bootstrap": str(direct.WARM_START),
-                        "env": {"MARKER": str(marker)},
-                    }
-                    for kind in ("tap", "target")
-                },
-            }
-        )
-    )
+    spec = write_spec(tmp_path, {"MARKER": str(marker)}, script="tap.py")
     proc = subprocess.Popen(
         [sys.executable, "-m", "webhook_bridge.meltano_pipeline", str(spec)],
         stdin=subprocess.PIPE,

@@ -107,16 +107,22 @@ def test_kill9_after_ack_before_run(world, server_factory):
     assert sorted(i for r in read_records(record) for i in r["record_ids"]["invoices"]) == [1, 2, 3, 4, 5]
 
 
+def post_and_wait_for_its_run(server, settings, invoice_id: int):
+    """Post a signed event for ``invoice_id`` (answered 200) and wait until a run for it has started."""
+    body, headers = signed(event_fields(invoice_id))
+    assert server.post(body, headers).status_code == 200
+    store = open_store(settings)
+    run = wait_for(lambda: next((r for r in store.runs() if r.pid), None), timeout=10, message="run start")
+    store.close()
+    return run
+
+
 def test_kill9_during_a_run(world, server_factory):
     """kill -9 of the bridge mid-run: the orphaned run keeps the lock; after the restart the events
     are run again (the tap refetches, the target upserts) and end done."""
     settings, record, env_extra, overrides = world
     server = server_factory({**env_extra, "FAKE_MELTANO_SLEEP": "2"}, **overrides)
-    body, headers = signed(event_fields(21))
-    assert server.post(body, headers).status_code == 200
-    store = open_store(settings)
-    run = wait_for(lambda: next((r for r in store.runs() if r.pid), None), timeout=10, message="run start")
-    store.close()
+    run = post_and_wait_for_its_run(server, settings, 21)
     server.kill9()
     restarted = server_factory(env_extra, **overrides)
     wait_for(lambda: events_by_status(settings).get("done") == ["21"], timeout=30, message="rerun")
@@ -130,11 +136,7 @@ def test_kill9_of_bridge_and_tap(world, server_factory):
     """Both the bridge and the running meltano die: the events are retried after the restart."""
     settings, record, env_extra, overrides = world
     server = server_factory({**env_extra, "FAKE_MELTANO_SLEEP": "30"}, **overrides)
-    body, headers = signed(event_fields(31))
-    assert server.post(body, headers).status_code == 200
-    store = open_store(settings)
-    run = wait_for(lambda: next((r for r in store.runs() if r.pid), None), timeout=10, message="run start")
-    store.close()
+    run = post_and_wait_for_its_run(server, settings, 31)
     server.kill9()
     os.killpg(run.pid, signal.SIGKILL)
     server_factory(env_extra, **overrides)

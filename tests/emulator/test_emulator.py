@@ -229,29 +229,24 @@ def test_authorize_redirect_and_code_exchange(emu):
     assert f"{loc.scheme}://{loc.netloc}{loc.path}" == emu.redirect_uri
     q = dict(urllib.parse.parse_qsl(loc.query))
     assert q["state"] == "xyz 123" and q["code"]
-    tok = requests.post(
-        f"{emu.url}/auth/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": q["code"],
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "redirect_uri": emu.redirect_uri,
-        },
-    )
+
+    def exchange_code() -> requests.Response:
+        return requests.post(
+            f"{emu.url}/auth/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": q["code"],
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+                "redirect_uri": emu.redirect_uri,
+            },
+        )
+
+    tok = exchange_code()
     assert tok.status_code == 200
     assert tok.json()["scope"] == "user:profile:read user:clients:read"
     # codes are single use
-    again = requests.post(
-        f"{emu.url}/auth/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": q["code"],
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "redirect_uri": emu.redirect_uri,
-        },
-    )
+    again = exchange_code()
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     # bad redirect / unknown client -> 400 page
     bad = requests.get(
