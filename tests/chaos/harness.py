@@ -33,6 +33,7 @@ from chaos.changes import Changes
 from chaos.requests_hook import HookedFaults, install
 from freshbooks_emulator import FreshBooksEmulator
 from security.outputs import save_output
+from stream_names import CONTRACT_STREAMS
 from warehouse.pipeline_run import meltano_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,26 +43,7 @@ TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "tar
 #: the project venv's console script (it has the `reconcile` extra: duckdb, psycopg)
 RECONCILE = ROOT / ".venv" / "bin" / "tap-freshbooks"
 #: every stream the pipeline loads (and the check compares)
-STREAMS = (
-    "bill_payments",
-    "bill_vendors",
-    "bills",
-    "chart_of_accounts",
-    "clients",
-    "credit_notes",
-    "expense_categories",
-    "expenses",
-    "invoices",
-    "items",
-    "journal_entry_details",
-    "other_incomes",
-    "payments",
-    "projects",
-    "services",
-    "staff",
-    "taxes",
-    "time_entries",
-)
+STREAMS = CONTRACT_STREAMS
 #: the tap settings meltano.yml sets, so direct runs emit the same record shapes as Meltano runs
 STATE_ID = "dev:tap-freshbooks-to-target-duckdb"
 MELTANO_YML_TAP_CONFIG = {"flattening_enabled": True, "flattening_max_depth": 1}

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import ROOT, tap_config
 from freshbooks_emulator import FreshBooksEmulator
+from stream_names import OWN_STREAMS
 from tap_freshbooks.reconcile import main as reconcile_main
 from tap_freshbooks.reconcile import subcommand_args
 from tap_freshbooks.reconcile_compare import StreamSpec, compare
@@ -35,33 +36,7 @@ from warehouse.pipeline_run import Pipeline
 pytestmark = pytest.mark.slow
 
 ACCT, OTHER = "zK3pQ7", "Rt8vW2"
-ALL_STREAMS = {
-    "bill_payments",
-    "bill_vendors",
-    "bills",
-    "chart_of_accounts",
-    "clients",
-    "credit_notes",
-    "expense_categories",
-    "expenses",
-    "invoices",
-    "items",
-    "journal_entry_details",
-    "other_incomes",
-    "payments",
-    "projects",
-    "services",
-    "staff",
-    "taxes",
-    "time_entries",
-    "estimates",
-    "invoice_profiles",
-    "tasks",
-    "team_members",
-    "report_profit_loss",
-    "report_tax_summary",
-    "report_accounts_aging",
-}
+ALL_STREAMS = set(OWN_STREAMS)
 
 
 @pytest.fixture(scope="module")
