@@ -25,6 +25,7 @@ from freshbooks_auth.authenticator import (
 )
 from freshbooks_auth.errors import ReauthorizationRequired, TokenEndpointError
 from freshbooks_auth.token_store import TokenSet, TokenStore
+from token_client import refresh_directly
 
 AUTH_SRC = str(Path(__file__).resolve().parents[2] / "freshbooks-auth")
 
@@ -72,21 +73,6 @@ def me_status(emu, access_token: str) -> int:
         f"{emu.url}/auth/api/v1/users/me", headers={"Authorization": f"Bearer {access_token}"}, timeout=10
     )
     return response.status_code
-
-
-def refresh_directly(emu, refresh_token: str) -> requests.Response:
-    """POST a refresh like any client would (consumes the token if it is live)."""
-    return requests.post(
-        f"{emu.url}/auth/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "redirect_uri": emu.redirect_uri,
-            "refresh_token": refresh_token,
-        },
-        timeout=10,
-    )
 
 
 def token_calls(emu) -> list:

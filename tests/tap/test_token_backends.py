@@ -29,6 +29,7 @@ from freshbooks_auth.token_backends import TokenStoreBackend, open_token_store, 
 from freshbooks_auth.token_store import TokenSet, TokenStore
 from s3_cas_server import CasS3Server
 from security.outputs import save_output
+from token_client import refresh_directly
 from warehouse.embedded_pg import EmbeddedPostgres
 
 HERE = Path(__file__).resolve().parent
@@ -106,20 +107,6 @@ def token_calls(emu, *, at_least: int = 0) -> list[int]:
         if len(calls) >= at_least or time.monotonic() > deadline:
             return calls
         time.sleep(0.02)
-
-
-def refresh_directly(emu, refresh_token: str) -> requests.Response:
-    return requests.post(
-        f"{emu.url}/auth/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "redirect_uri": emu.redirect_uri,
-            "refresh_token": refresh_token,
-        },
-        timeout=10,
-    )
 
 
 def users_me(emu, access_token: str) -> int:
