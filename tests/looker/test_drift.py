@@ -83,6 +83,16 @@ def test_no_drift_after_review_then_every_kind_of_change(duckdb_load, tmp_path):
     assert "new sub-type asset / Prepaid Expenses" in text
 
 
+def use_looker(fake, monkeypatch) -> None:
+    """Point the utility's ``--looker`` mode at the fake Looker (its URL and API credentials)."""
+    for key, value in {
+        "BASE_URL": fake.url,
+        "CLIENT_ID": fake.client_id,
+        "CLIENT_SECRET": fake.client_secret,
+    }.items():
+        monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
+
+
 def test_drift_through_the_looker_api_reads_what_the_warehouse_holds(duckdb_load, tmp_path, monkeypatch):
     """`drift --looker`: the same snapshot through Looker's inline queries (the fake Looker runs
     the explores' SQL on the warehouse), deleted records and every currency explore included."""
@@ -105,12 +115,7 @@ def test_drift_through_the_looker_api_reads_what_the_warehouse_holds(duckdb_load
         direct = drift.snapshot(wh, "freshbooks")
         fake = FakeLooker(warehouse=wh, project_dir=LOOKER_DIR).start()
         try:
-            for key, value in {
-                "BASE_URL": fake.url,
-                "CLIENT_ID": fake.client_id,
-                "CLIENT_SECRET": fake.client_secret,
-            }.items():
-                monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
+            use_looker(fake, monkeypatch)
             lock = tmp_path / "lock.json"
             code, lines = run_args(["--looker", "--lock", str(lock), "--update"])
         finally:
@@ -154,12 +159,7 @@ def test_drift_through_looker_fails_clearly_at_the_5000_row_limit(duckdb_load, t
     with DuckDBWarehouse(big) as wh:
         fake = FakeLooker(warehouse=wh, project_dir=LOOKER_DIR).start()
         try:
-            for key, value in {
-                "BASE_URL": fake.url,
-                "CLIENT_ID": fake.client_id,
-                "CLIENT_SECRET": fake.client_secret,
-            }.items():
-                monkeypatch.setenv(f"FRESHBOOKS_LOOKER_{key}", value)
+            use_looker(fake, monkeypatch)
             code, lines = run_args(["--looker", "--lock", str(tmp_path / "lock.json")])
         finally:
             fake.stop()
