@@ -145,6 +145,24 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: 
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+def cli(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    """Run ``python -m webhook_bridge ARGS`` with ``env`` over the environment; its output is saved."""
+    full = {
+        **os.environ,
+        **env,
+        "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "webhook_bridge", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
+    return proc
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from bridge.helpers import (
-    BRIDGE_SRC,
-    REPO,
     bridge_env,
+    cli,
     event_fields,
     make_settings,
     open_store,
@@ -21,28 +17,10 @@ from bridge.helpers import (
     seed_verifier,
     wait_for,
 )
-from security.outputs import save_output
 from webhook_bridge.signature import classify
 
 emulator_mod = pytest.importorskip("freshbooks_emulator", reason="FreshBooks emulator not available")
 token_store_mod = pytest.importorskip("freshbooks_auth.token_store", reason="freshbooks-auth not importable")
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    full = {
-        **os.environ,
-        **env,
-        "PYTHONPATH": os.pathsep.join([str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "webhook_bridge", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
-    return proc
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.helpers import BRIDGE_SRC, REPO, BridgeServer, free_port, wait_for
+from bridge.helpers import REPO, BridgeServer, cli, free_port, wait_for
 from looker.fake_looker import FakeLooker
-from security.outputs import save_output
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -108,23 +107,9 @@ class World:
         return self.server.start(timeout=60)
 
     def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        env = {
-            **os.environ,
-            **self.env,
-            "WEBHOOK_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-            "PYTHONPATH": os.pathsep.join(
-                [str(BRIDGE_SRC), str(REPO / "tap-freshbooks"), str(REPO / "tests")]
-            ),
-        }
-        proc = subprocess.run(
-            [sys.executable, "-m", "webhook_bridge", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        return cli(
+            {**self.env, "WEBHOOK_BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{self.port}"}, *args, timeout=timeout
         )
-        save_output(f"webhook-bridge {' '.join(args)}", proc.stdout + "\n" + proc.stderr)
-        return proc
 
     def store(self):
         from webhook_bridge.store import Store
@@ -385,20 +370,27 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def test_loader_killed_during_a_direct_run_is_retried_and_ends_exact(world):
-    """kill -9 of target-duckdb under the run supervisor: the run fails, nothing is marked done,
-    the retry loads the change once."""
-    target = invoice_ids(world)[-1]
-    world.emu.update("invoices", world.account, target, notes="after the loader died")
+def update_and_wait_for_its_run(world, target: int, notes: str, *, interval: float):
+    """Change invoice ``target``, deliver its webhook, and wait until the bridge starts the run for it:
+    (the open store, the last run id before it, that run)."""
+    world.emu.update("invoices", world.account, target, notes=notes)
     store = world.store()
     before = max((r.id for r in store.runs(limit=1)), default=0)
     assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
     run = wait_for(
         lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
         timeout=30,
-        interval=0.02,
+        interval=interval,
         message="run started",
     )
+    return store, before, run
+
+
+def test_loader_killed_during_a_direct_run_is_retried_and_ends_exact(world):
+    """kill -9 of target-duckdb under the run supervisor: the run fails, nothing is marked done,
+    the retry loads the change once."""
+    target = invoice_ids(world)[-1]
+    store, before, run = update_and_wait_for_its_run(world, target, "after the loader died", interval=0.02)
     loaders = [
         c for c in _children(run.pid) if "target-duckdb" in Path(f"/proc/{c}/cmdline").read_bytes().decode()
     ]
@@ -421,16 +413,7 @@ def test_loader_killed_during_a_direct_run_is_retried_and_ends_exact(world):
 def test_kill9_during_a_tap_run_still_ends_exact(world):
     """Bridge and meltano die mid-run (machine crash); after the restart the events are retried."""
     target = invoice_ids(world)[4]
-    world.emu.update("invoices", world.account, target, notes="survives a crash")
-    store = world.store()
-    before = max((r.id for r in store.runs(limit=1)), default=0)
-    assert world.emu.deliver_event(world.account, "invoice.update", target) == [200]
-    run = wait_for(
-        lambda: next((r for r in store.runs(limit=3) if r.id > before and r.pid), None),
-        timeout=30,
-        interval=0.05,
-        message="run started",
-    )
+    store, _before, run = update_and_wait_for_its_run(world, target, "survives a crash", interval=0.05)
     time.sleep(1.0)  # inside the tap run
     world.server.kill9()
     try:
