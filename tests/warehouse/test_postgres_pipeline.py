@@ -207,6 +207,15 @@ def mutate(emu) -> dict[str, object]:
     return done
 
 
+def observe_load(n: int, types: dict, con, emu) -> dict:
+    """What load ``n`` left: its column ``types``, how it differs from FreshBooks, its duplicate keys."""
+    return {
+        f"types_{n}": types,
+        f"problems_{n}": compare_with_emulator(con, emu),
+        f"dupes_{n}": duplicates(con),
+    }
+
+
 @pytest.fixture(scope="module")
 def story(postgres, tmp_path_factory):
     work: Path = tmp_path_factory.mktemp("pg_story")
@@ -229,17 +238,13 @@ def story(postgres, tmp_path_factory):
         with psycopg.connect(postgres.dsn, autocommit=True) as con:
             con.execute("SET TIME ZONE 'UTC'")
             pipeline.run()
-            obs["types_1"] = column_types(con)
-            obs["problems_1"] = compare_with_emulator(con, emu)
-            obs["dupes_1"] = duplicates(con)
+            obs |= observe_load(1, column_types(con), con, emu)
             with PostgresWarehouse(postgres.dsn) as wh:  # the dimensions as reviewed after run 1
                 lock.write_text(drift.snapshot(wh, "freshbooks").to_json())
             obs["converted"] = convert_timestamps_to_timestamptz(postgres.dsn, log=lambda _m: None)
             obs["mutations"] = mutate(emu)
             pipeline.run()
-            obs["types_2"] = column_types(con)
-            obs["problems_2"] = compare_with_emulator(con, emu)
-            obs["dupes_2"] = duplicates(con)
+            obs |= observe_load(2, column_types(con), con, emu)
             obs["rows_2"] = {
                 s: con.execute(f"SELECT COUNT(*) FROM freshbooks.{s}").fetchone()[0] for s in STREAMS
             }

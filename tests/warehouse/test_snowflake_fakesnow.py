@@ -197,14 +197,10 @@ def story(fakesnow_url, tmp_path_factory):
         with SnowflakeWarehouse(fakesnow_url) as wh:
             con = PsycopgStyle(wh)
             pipeline.run()
-            obs["types_1"] = snowflake_types(wh)
-            obs["problems_1"] = story_parts.compare_with_emulator(con, emu)
-            obs["dupes_1"] = story_parts.duplicates(con)
+            obs |= story_parts.observe_load(1, snowflake_types(wh), con, emu)
             obs["mutations"] = story_parts.mutate(emu)
             pipeline.run()
-            obs["types_2"] = snowflake_types(wh)
-            obs["problems_2"] = story_parts.compare_with_emulator(con, emu)
-            obs["dupes_2"] = story_parts.duplicates(con)
+            obs |= story_parts.observe_load(2, snowflake_types(wh), con, emu)
             obs["rows_2"] = {s: wh.query(f"SELECT COUNT(*) FROM freshbooks.{s}")[0][0] for s in STREAMS}
             obs["staged_left"] = wh.query("SELECT COUNT(*) FROM freshbooks.target_snowflake_stage")[0][0]
         obs["durations"] = pipeline.durations
