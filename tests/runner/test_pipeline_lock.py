@@ -50,7 +50,8 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
     """The bridge's path and a cron/CI path (own system DB, shared lock dir) at the same instant."""
     emu = FreshBooksEmulator(seed="small").start()
     try:
-        emu.faults.configure(latency=0.05)  # every API call a little slow: the runs surely meet
+        # every API call slow enough that the bridge's run outlasts a `meltano run` start-up
+        emu.faults.configure(latency=0.2)
         lock_dir = tmp_path / "shared-locks"
         shared = {
             **token_env(tmp_path / "tokens.fernet", emu.issue_grant()),
@@ -84,6 +85,9 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        # The cron run starts once the bridge's tap holds the lock, so the two meet however loaded
+        # the machine is (started blindly together, a slow start could let them pass one another).
+        assert wait_until(lambda: bool(lock_files(lock_dir)) or bridge.poll() is not None, 240)
         cron = cron_runner.start("tap-freshbooks", "target-postgres")
         bridge_code = bridge.wait(timeout=400)
         cron_code = cron.wait(timeout=400)
