@@ -50,8 +50,9 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
     """The bridge's path and a cron/CI path (own system DB, shared lock dir) at the same instant."""
     emu = FreshBooksEmulator(seed="small").start()
     try:
-        # every API call slow enough that the bridge's run outlasts a `meltano run` start-up
-        emu.faults.configure(latency=0.2)
+        # Every API call slow until the cron run has ended, so the bridge's run surely outlasts a
+        # `meltano run` start-up however loaded the machine is; then fast again.
+        emu.faults.configure(latency=0.5)
         lock_dir = tmp_path / "shared-locks"
         shared = {
             **token_env(tmp_path / "tokens.fernet", emu.issue_grant()),
@@ -89,8 +90,9 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
         # the machine is (started blindly together, a slow start could let them pass one another).
         assert wait_until(lambda: bool(lock_files(lock_dir)) or bridge.poll() is not None, 240)
         cron = cron_runner.start("tap-freshbooks", "target-postgres")
-        bridge_code = bridge.wait(timeout=400)
         cron_code = cron.wait(timeout=400)
+        emu.faults.configure(latency=0.0)
+        bridge_code = bridge.wait(timeout=400)
         bridge_out = bridge_log.read_text() + "".join(
             p.read_text() for p in sorted((tmp_path / "bridge-data" / "runs").glob("run-*.log"))
         )
