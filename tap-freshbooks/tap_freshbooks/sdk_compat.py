@@ -35,6 +35,15 @@ silently breaking exactly-once delivery.
    rounding the cents away. ``DecimalSizedSchemaMixin`` puts them back in
    ``Stream._generate_schema_messages``.
 
+5. **Flattening.** With ``flattening_enabled`` the SDK's stream map flattens every record with
+   ``helpers._flattening.flatten_record``, which rebuilds each key name (``flatten_key``: a list
+   copy, a regex compiled, a join) for every key of every record: 55% of the tap's CPU on a 10k
+   full load (docs/performance.md). ``RecordFlattener`` gives the same record, key for key and value
+   for value, with each key name computed once per stream and the schema test cached per key; it
+   is used only for the SDK's plain ``SameRecordTransform`` map (any other map, e.g. a stream map
+   with expressions, keeps the SDK's path). ``tests/tap/test_record_fast_path.py`` compares it with
+   the SDK's ``flatten_record`` on every record of a full run.
+
 The message writer (``BufferedMsgSpecWriter``) uses only public API: the SDK's own msgspec
 writer, with one write per 64 KiB of RECORD messages instead of one write and flush per message.
 """
@@ -43,13 +52,18 @@ from __future__ import annotations
 
 import sys
 import typing as t
+from collections.abc import MutableMapping
+from decimal import Decimal
 
 import singer_sdk.singerlib as singer
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._flattening import _should_jsondump_value, flatten_key
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.singerlib.encoding.base import SingerMessageType
+from singer_sdk.singerlib.json import serialize_json
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_freshbooks.envelopes import float_constants_seen
@@ -76,6 +90,8 @@ PRIVATE_MEMBERS: tuple[tuple[str, str], ...] = (
     ("singer_sdk.helpers._catalog", "pop_deselected_record_properties"),
     ("singer_sdk.helpers._typing", "conform_record_data_types"),
     ("singer_sdk.helpers._util", "utc_now"),
+    ("singer_sdk.helpers._flattening", "flatten_key"),
+    ("singer_sdk.helpers._flattening", "_should_jsondump_value"),
 )
 
 
@@ -181,10 +197,76 @@ def guard_covers_conformance(schema: dict[str, t.Any]) -> bool:
     return covered(schema, top=True)
 
 
+class RecordFlattener:
+    """``helpers._flattening.flatten_record`` for one stream map, with its per-key work cached.
+
+    Same walk, same decisions, in the same order: a mapping value is flattened into its parent when
+    its flattened key is not a property of the flattened schema and the level allows it; any other
+    value is kept, or JSON-encoded where the SDK's ``_should_jsondump_value`` says so. Key names
+    (which depend only on the key, its parents and the options) and the schema half of that test
+    (which depends only on the key) are computed once and remembered.
+    """
+
+    def __init__(self, stream_map: StreamMap) -> None:
+        options = stream_map.flattening_options
+        assert options is not None  # only built for maps with flattening enabled
+        self._schema: dict[str, t.Any] = stream_map.transformed_schema
+        self._properties: dict[str, t.Any] = self._schema.get("properties", {})
+        self._max_level = options.max_level
+        self._separator = options.separator
+        self._max_key_length = options.max_key_length
+        #: per parent path: key -> (flattened name, JSON-encode a scalar value by the schema's test)
+        self._plans: dict[tuple[str, ...], dict[t.Any, tuple[str, bool]]] = {}
+
+    @classmethod
+    def for_map(cls, stream_map: StreamMap) -> RecordFlattener | None:
+        """A flattener for the SDK's plain flattening map, else None (the map does its own work)."""
+        if type(stream_map) is SameRecordTransform and stream_map.flattening_enabled:
+            return cls(stream_map)
+        return None
+
+    def _plan(self, parents: tuple[str, ...], key: t.Any) -> tuple[str, bool]:
+        name = flatten_key(key, list(parents), self._separator, max_key_length=self._max_key_length)
+        # the SDK's test with a value that is neither dict nor list: the schema's half only
+        entry = (name, _should_jsondump_value(key, None, self._schema))
+        self._plans.setdefault(parents, {})[key] = entry
+        return entry
+
+    def flatten(self, record: MutableMapping[t.Any, t.Any]) -> dict[str, t.Any]:
+        return self._flatten(record, (), 0)
+
+    def _flatten(
+        self, node: MutableMapping[t.Any, t.Any], parents: tuple[str, ...], level: int
+    ) -> dict[str, t.Any]:
+        flat: dict[str, t.Any] = {}
+        plans = self._plans.get(parents) or {}
+        for key, value in node.items():
+            name, dump_scalar = plans.get(key) or self._plan(parents, key)
+            if type(value) in _SCALARS:  # neither a mapping nor a dict/list: the common case
+                flat[name] = serialize_json(value) if dump_scalar else value
+            elif (
+                isinstance(value, MutableMapping)
+                and self._schema
+                and name not in self._properties
+                and level < self._max_level
+            ):
+                flat.update(self._flatten(value, (*parents, key), level + 1))
+            else:
+                dump = dump_scalar or isinstance(value, (dict, list))
+                flat[name] = serialize_json(value) if dump else value
+        return flat
+
+
+#: value types that are never a mapping, a dict or a list (exact types: a subclass takes the long way)
+_SCALARS = frozenset({str, int, float, bool, type(None), Decimal})
+
+
 class _RecordPlan(t.NamedTuple):
     all_selected: bool
     guard_conforms: bool
     declared: frozenset[str]
+    #: per stream map (same order as ``stream.stream_maps``): its fast flattener, or None
+    flatteners: tuple[RecordFlattener | None, ...]
 
 
 class FastRecordMessagesMixin:
@@ -202,6 +284,7 @@ class FastRecordMessagesMixin:
                 all_selected=all(stream.mask.values()),
                 guard_conforms=same_rules and guard_covers_conformance(stream.schema),
                 declared=frozenset(effective.get("properties") or ()),
+                flatteners=tuple(RecordFlattener.for_map(stream_map) for stream_map in stream.stream_maps),
             )
         return self._fb_record_plan
 
@@ -222,8 +305,8 @@ class FastRecordMessagesMixin:
                 level=stream.TYPE_CONFORMANCE_LEVEL,
                 logger=stream.logger,
             )
-        for stream_map in stream.stream_maps:
-            mapped_record = stream_map.transform(record)
+        for stream_map, flattener in zip(stream.stream_maps, plan.flatteners, strict=True):
+            mapped_record = stream_map.transform(record) if flattener is None else flattener.flatten(record)
             if mapped_record is not None:
                 yield singer.RecordMessage(
                     stream=stream_map.stream_alias,

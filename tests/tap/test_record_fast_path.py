@@ -53,6 +53,83 @@ def test_sdk_conformance_would_change_no_record_the_tap_emits(emulator, tmp_path
     assert odd["ownerid"] == 77 and odd["_fb_unparsed"] == {"customerid": "not-a-number"}
 
 
+def _sdk_flatten(stream_map, record: dict) -> dict:
+    """What the SDK's own map gives (its flatten_record), on a copy."""
+    return stream_map.transform(copy.deepcopy(record))
+
+
+def test_the_fast_flattener_gives_the_sdks_record_for_every_record_the_tap_emits(emulator, tmp_path) -> None:
+    # the records before any map (flattening off), flattened both ways with meltano.yml's options
+    run = run_tap(tap_config(emulator, tmp_path))
+    flat_config = tap_config(emulator, tmp_path, flattening_enabled=True, flattening_max_depth=1)
+    tap = TapFreshBooks(config=flat_config, parse_env_config=False)
+    checked = nested = 0
+    for name, records in run.records.items():
+        (stream_map,) = tap.streams[name].stream_maps
+        flattener = sdk_compat.RecordFlattener.for_map(stream_map)
+        assert flattener is not None, f"{name}: the fast flattener is off"
+        for record in records:
+            fast = flattener.flatten(copy.deepcopy(record))
+            sdk = _sdk_flatten(stream_map, record)
+            assert fast == sdk, name
+            assert list(fast) == list(sdk), f"{name}: key order"
+            checked += 1
+            nested += any(isinstance(v, dict) for v in record.values())
+    assert checked > 100 and nested > 10
+
+
+def test_the_fast_flattener_follows_the_sdk_on_odd_shapes(emulator, tmp_path) -> None:
+    long = "a_really_long_property_name_that_goes_on_" * 3
+    record = {
+        "id": 1,
+        "amount": {"amount": decimal.Decimal("1.50"), "code": "USD", "deep": {"x": [1, {"y": 2}]}},
+        "lines": [{"a": 1}],
+        "empty": {},
+        "none": None,
+        "flag": False,
+        long: {long: "short"},
+        "type": "not the schema's type",
+        "properties": "nor its properties",
+    }
+    schema_properties = {
+        "id": {"type": "integer"},
+        "amount": {
+            "type": "object",
+            "properties": {
+                "amount": {"type": "string"},
+                "code": {"type": "string"},
+                "deep": {"type": "object", "properties": {"x": {"type": "array"}}},
+            },
+        },
+        "lines": {"type": "array"},
+        "empty": {"type": "object", "properties": {}},
+        "none": {"type": ["null", "object", "array"]},
+        "flag": {"type": "boolean"},
+        long: {"type": "object", "properties": {long: {"type": "string"}}},
+        "type": {"type": "string"},
+        "properties": {"type": "string"},
+    }
+    from singer_sdk.helpers._flattening import FlatteningOptions
+    from singer_sdk.mapper import SameRecordTransform
+
+    for depth in (1, 2, 3):
+        for max_key_length in (255, 40):
+            options = FlatteningOptions(enabled=True, max_level=depth, max_key_length=max_key_length)
+            stream_map = SameRecordTransform(
+                stream_alias="odd",
+                raw_schema={"type": "object", "properties": copy.deepcopy(schema_properties)},
+                key_properties=["id"],
+                flattening_options=options,
+            )
+            flattener = sdk_compat.RecordFlattener.for_map(stream_map)
+            assert flattener is not None
+            for _ in range(2):  # the second time from the cached plans
+                fast = flattener.flatten(copy.deepcopy(record))
+                sdk = _sdk_flatten(stream_map, record)
+                assert fast == sdk, (depth, max_key_length)
+                assert list(fast) == list(sdk)
+
+
 def test_an_undeclared_key_still_goes_through_the_sdk(emulator, tmp_path, caplog) -> None:
     account_id = emulator.accounts[0]["account_id"]
     client_id = int(emulator.truth("clients", account_id)[0]["id"])
