@@ -10,7 +10,7 @@ import sys
 import duckdb
 
 from target_duckdb_fast import __version__
-from target_duckdb_fast.loader import Loader, LoaderError, connect
+from target_duckdb_fast.loader import Loader, LoaderError, connect, first_line
 from target_duckdb_fast.settings import ConfigError, load_settings, read_config_file
 
 LOG = logging.getLogger("target_duckdb_fast")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             conn = connect(settings)
         except duckdb.Error as exc:
-            raise LoaderError(f"cannot open the DuckDB database {settings.path}: {exc}") from None
+            raise LoaderError(f"cannot open the DuckDB database {settings.path}: {first_line(exc)}") from None
         try:
             Loader(settings, conn, sys.stdout.buffer).run(sys.stdin.buffer)
         finally:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"target-duckdb-fast: {exc}\n")
         sys.exit(1)
     except duckdb.Error as exc:
-        sys.stderr.write(f"target-duckdb-fast: DuckDB failed: {exc}\n")
+        sys.stderr.write(f"target-duckdb-fast: DuckDB failed: {first_line(exc)}\n")
         sys.exit(1)
     except OSError as exc:
         sys.stderr.write(f"target-duckdb-fast: {exc} (check temp_dir and the database path)\n")

@@ -32,6 +32,12 @@ class LoaderError(Exception):
     """The load cannot go on; the message says what went wrong and what to do."""
 
 
+def first_line(exc: BaseException) -> str:
+    """DuckDB's message without the SQL excerpt it appends on further lines."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class Envelope(t.TypedDict, total=False):
     """The parts of a Singer message the loader reads; every other key (the record) is skipped unparsed."""
 
@@ -73,6 +79,7 @@ class Loader:
         self.buffered = 0
         self.oldest = 0.0
         self.state: bytes | None = None
+        self.emitted: bytes | None = None
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -172,7 +179,9 @@ class Loader:
         except (SchemaError, TableError) as exc:
             raise LoaderError(f"stream {stream!r}: {exc}") from None
         except duckdb.Error as exc:
-            raise LoaderError(f"stream {stream!r}: creating or altering its table failed: {exc}") from None
+            raise LoaderError(
+                f"stream {stream!r}: creating or altering its table failed: {first_line(exc)}"
+            ) from None
         upsert = Upsert(table, columns, keys, self.settings.metadata_columns, self.settings.hard_delete)
         self.targets[stream] = StreamTarget(schema, keys, upsert)
 
@@ -262,10 +271,12 @@ class Loader:
                 pass
             raise LoaderError(
                 f"loading stream {stream!r} into {table} failed, so this batch was rolled back and no "
-                f"state after it was emitted (fix the data or the schema and run again): {exc}"
+                f"state after it was emitted (fix the data or the schema and run again): {first_line(exc)}"
             ) from None
 
     def emit_state(self) -> None:
-        if self.state is not None:
+        """Write the latest STATE received, unless it is the one written last."""
+        if self.state is not None and self.state != self.emitted:
             self.out.write(self.state + b"\n")
             self.out.flush()
+            self.emitted = self.state
