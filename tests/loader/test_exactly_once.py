@@ -45,7 +45,8 @@ def _rows(path: Path) -> list[tuple[int, int]]:
 
 
 def test_a_failed_batch_emits_no_state_and_the_rerun_loads_each_row_once(tmp_path: Path) -> None:
-    config = {**MELTANO_CONFIG, "batch_size_rows": 3}
+    (tmp_path / "buffers").mkdir()
+    config = {**MELTANO_CONFIG, "batch_size_rows": 3, "temp_dir": str(tmp_path / "buffers")}
     database = tmp_path / "warehouse.duckdb"
     failed = run_target(
         FAST, write_messages(tmp_path / "bad.jsonl", _messages("abc")), database, config, tmp_path
@@ -60,6 +61,7 @@ def test_a_failed_batch_emits_no_state_and_the_rerun_loads_each_row_once(tmp_pat
     # The third batch (records 7-9) failed: its rows are absent and no state after it was written.
     assert failed.states == [{"bookmarks": {"numbers": {"last": 3}}}]
     assert _rows(database) == [(k, k * 10) for k in range(1, 7)]
+    assert list((tmp_path / "buffers").iterdir()) == []  # the buffer files went with the failed run
 
     fixed = run_target(
         FAST, write_messages(tmp_path / "fixed.jsonl", _messages(None)), database, config, tmp_path
@@ -83,3 +85,14 @@ def test_a_state_is_emitted_only_after_its_records_are_committed(tmp_path: Path)
         {"bookmarks": {"numbers": {"last": 6}}},  # at record 8's flush
         {"bookmarks": {"numbers": {"last": 9}}},  # at the end
     ]
+
+
+def test_a_state_flushes_buffered_records_older_than_max_batch_age_seconds(tmp_path: Path) -> None:
+    config = {**MELTANO_CONFIG, "max_batch_age_seconds": 0}
+    run = run_target(
+        FAST, write_messages(tmp_path / "m.jsonl", _messages(None)), tmp_path / "w.duckdb", config, tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    # every STATE found records buffered "too long": each is flushed and the state emitted right away
+    assert run.states == [{"bookmarks": {"numbers": {"last": k}}} for k in (3, 6, 9)]
+    assert run.stderr.count("stream numbers: 3 records") == 3
