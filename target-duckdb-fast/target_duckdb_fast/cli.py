@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import typing as t
 
 import duckdb
 
@@ -50,28 +51,39 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(ABOUT, indent=2))
         return
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    secrets: list[str] = []
     try:
-        settings = load_settings(read_config_file(args.config))
-        try:
-            conn = connect(settings)
-        except duckdb.Error as exc:
-            raise LoaderError(f"cannot open the DuckDB database {settings.path}: {first_line(exc)}") from None
-        try:
-            Loader(settings, conn, sys.stdout.buffer).run(sys.stdin.buffer)
-        finally:
-            conn.close()
+        _load(args.config, secrets)
     except ConfigError as exc:
-        sys.stderr.write(f"target-duckdb-fast: {exc} (fix the --config file)\n")
-        sys.exit(1)
+        _fail(f"{exc} (fix the --config file)", secrets)
     except LoaderError as exc:
-        sys.stderr.write(f"target-duckdb-fast: {exc}\n")
-        sys.exit(1)
+        _fail(str(exc), secrets)
     except duckdb.Error as exc:
-        sys.stderr.write(f"target-duckdb-fast: DuckDB failed: {first_line(exc)}\n")
-        sys.exit(1)
+        _fail(f"DuckDB failed: {first_line(exc)}", secrets)
     except OSError as exc:
-        sys.stderr.write(f"target-duckdb-fast: {exc} (check temp_dir and the database path)\n")
-        sys.exit(1)
+        _fail(f"{exc} (check temp_dir and the database path)", secrets)
+
+
+def _load(config_path: str | None, secrets: list[str]) -> None:
+    settings = load_settings(read_config_file(config_path))
+    if settings.token:
+        secrets.append(settings.token)
+    try:
+        conn = connect(settings)
+    except duckdb.Error as exc:
+        raise LoaderError(f"cannot open the DuckDB database {settings.path}: {first_line(exc)}") from None
+    try:
+        Loader(settings, conn, sys.stdout.buffer).run(sys.stdin.buffer)
+    finally:
+        conn.close()
+
+
+def _fail(message: str, secrets: list[str]) -> t.NoReturn:
+    """One line on stderr (the MotherDuck token, which DuckDB may quote with the path, masked); exit 1."""
+    for secret in secrets:
+        message = message.replace(secret, "<token>")
+    sys.stderr.write(f"target-duckdb-fast: {message}\n")
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,15 @@ def test_a_batch_message_loads_like_the_same_record_messages(tmp_path: Path) -> 
         ]
     finally:
         con.close()
+
+
+def test_the_motherduck_token_never_appears_in_an_error(tmp_path: Path) -> None:
+    config = {
+        "filepath": str(tmp_path / "missing-dir" / "w.duckdb"),
+        "token": "tok-do-not-print",
+        "default_target_schema": "f",
+    }
+    proc = _run(tmp_path, config)
+    line = _one_error_line(proc)
+    assert "cannot open the DuckDB database" in line and "<token>" in line
+    assert "tok-do-not-print" not in proc.stderr + proc.stdout
