@@ -72,8 +72,13 @@ def _value(column: Column, raw: str) -> str:
     if column.is_json:
         if column.dumps_strings:
             return raw
-        # a JSON string: its text, parsed as JSON (empty: NULL), as target-duckdb's CSV COPY does
-        return f"CASE WHEN json_type({raw}) = 'VARCHAR' THEN CAST(NULLIF({raw} ->> '$', '') AS JSON) ELSE {raw} END"
+        # a JSON string: its text parsed as JSON (empty: NULL), as target-duckdb's CSV COPY does; text
+        # that is no JSON (which DuckDB 1.0 stored unchecked) stays the JSON string rather than failing
+        text = f"({raw} ->> '$')"
+        return (
+            f"CASE WHEN json_type({raw}) <> 'VARCHAR' THEN {raw} WHEN {text} = '' THEN NULL "
+            f"ELSE COALESCE(TRY_CAST({text} AS JSON), {raw}) END"
+        )
     if column.type == "varchar":
         return f"NULLIF({raw}, '')"
     return f"CAST(NULLIF({raw}, '') AS {column.type.upper()})"
