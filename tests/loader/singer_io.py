@@ -121,4 +121,7 @@ def assert_same_warehouse(expected: Warehouse, actual: Warehouse) -> None:
     assert actual.columns == expected.columns
     assert actual.keys == expected.keys
     for table, rows in expected.rows.items():
-        assert actual.rows[table] == rows, table
+        names = [name for name, _ in expected.columns[table]]
+        missing = [dict(zip(names, row, strict=True)) for row in rows if row not in actual.rows[table]]
+        extra = [dict(zip(names, row, strict=True)) for row in actual.rows[table] if row not in rows]
+        assert actual.rows[table] == rows, f"{table}: expected rows {missing}, loaded instead {extra}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.messages import deletion_messages, equivalence_messages, type_change_messages
+from loader.messages import deletion_messages, equivalence_messages, odd_value_messages, type_change_messages
 from loader.singer_io import (
     FAST,
     MELTANO_CONFIG,
@@ -91,3 +91,8 @@ def test_same_versioned_column_when_a_property_changes_type(tmp_path: Path) -> N
     # renamed in place, the new type added at the end
     assert ("code_<minute>", "VARCHAR") in columns
     assert columns[-1] == ("code", "HUGEINT")
+
+
+def test_same_values_when_a_value_does_not_match_its_property_type(tmp_path: Path) -> None:
+    load_both(tmp_path, odd_value_messages(), MELTANO_CONFIG, "odd-values")
+    assert len(read_warehouse(tmp_path / "fast" / "warehouse.duckdb").rows["freshbooks.odd_values"]) == 42
