@@ -96,3 +96,25 @@ def test_same_versioned_column_when_a_property_changes_type(tmp_path: Path) -> N
 def test_same_values_when_a_value_does_not_match_its_property_type(tmp_path: Path) -> None:
     load_both(tmp_path, odd_value_messages(), MELTANO_CONFIG, "odd-values")
     assert len(read_warehouse(tmp_path / "fast" / "warehouse.duckdb").rows["freshbooks.odd_values"]) == 42
+
+
+def test_a_one_record_all_text_stream_loads_its_one_row(tmp_path: Path) -> None:
+    """The batch DuckDB 1.1+'s CSV sniffer dropped for target-duckdb (its header guess) loads here too."""
+    text = {"type": ["string"]}
+    messages = [
+        {
+            "type": "SCHEMA",
+            "stream": "services",
+            "key_properties": ["account_id", "id"],
+            "schema": {"type": "object", "properties": {"account_id": text, "id": text, "name": text}},
+        },
+        {
+            "type": "RECORD",
+            "stream": "services",
+            "record": {"account_id": "zK3pQ7", "id": "1", "name": "Design"},
+        },
+        {"type": "STATE", "value": {}},
+    ]
+    load_both(tmp_path, messages, MELTANO_CONFIG, "one-record")
+    rows = read_warehouse(tmp_path / "fast" / "warehouse.duckdb").rows["freshbooks.services"]
+    assert len(rows) == 1 and '"zK3pQ7"' in rows[0] and '"Design"' in rows[0]
