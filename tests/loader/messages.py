@@ -247,3 +247,49 @@ def odd_value_messages() -> list[Message]:
             messages.append(_record("odd_values", {"id": n, prop: value}, n))
     messages.append(_state(1, 1))
     return messages
+
+
+def schema_form_messages() -> list[Message]:
+    """The property forms target-duckdb types: plain and list types, anyOf, oneOf-style lists, maximums."""
+    props = {
+        "id": {"type": "integer"},
+        "plain_string": {"type": "string"},
+        "int_or_number": {"type": ["integer", "number"]},
+        "int_or_string": {"type": ["null", "integer", "string"]},
+        "huge_max": {"type": ["null", "integer"], "maximum": 2**70},
+        "max_smallint": {"type": ["null", "integer"], "maximum": 32767},
+        "max_integer": {"type": ["null", "integer"], "maximum": 32768},
+        "max_bigint": {"type": ["null", "integer"], "maximum": 2**63 - 1},
+        "any_time": {"anyOf": [{"type": "null"}, {"type": "string", "format": "date-time"}]},
+        "any_number": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "one_of_string": {"oneOf": [{"type": "string"}]},
+        "one_of_array": {"oneOf": [{"type": "array"}]},
+        "one_of_integer": {"oneOf": [{"type": "integer"}]},  # target-duckdb makes no column of this
+        "untyped": {},  # nor of this
+        "time_only": {"type": "string", "format": "time"},
+        "bool_or_null": {"type": ["boolean", "null"]},
+    }
+    record = {
+        "id": 1,
+        "plain_string": "s",
+        "int_or_number": 2,
+        "int_or_string": "x",
+        "huge_max": 2**65,
+        "max_smallint": 32767,
+        "max_integer": 32768,
+        "max_bigint": 2**62,
+        "any_time": "2024-03-01T10:00:00Z",
+        "any_number": 1.25,
+        "one_of_string": "o",
+        "one_of_array": [1, "a"],
+        "one_of_integer": 5,
+        "untyped": "u",
+        "time_only": "12:00:00",
+        "bool_or_null": False,
+    }
+    return [
+        _schema("forms", {"type": "object", "properties": props}, ["id"]),
+        _record("forms", record, 1),
+        _record("forms", {"id": 2}, 2),
+        _state(1, 1),
+    ]

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from loader.messages import deletion_messages, equivalence_messages, odd_value_messages, type_change_messages
+from loader.messages import (
+    deletion_messages,
+    equivalence_messages,
+    odd_value_messages,
+    schema_form_messages,
+    type_change_messages,
+)
 from loader.singer_io import (
     FAST,
     MELTANO_CONFIG,
@@ -118,3 +124,19 @@ def test_a_one_record_all_text_stream_loads_its_one_row(tmp_path: Path) -> None:
     load_both(tmp_path, messages, MELTANO_CONFIG, "one-record")
     rows = read_warehouse(tmp_path / "fast" / "warehouse.duckdb").rows["freshbooks.services"]
     assert len(rows) == 1 and '"zK3pQ7"' in rows[0] and '"Design"' in rows[0]
+
+
+def test_same_column_types_for_every_property_form(tmp_path: Path) -> None:
+    load_both(tmp_path, schema_form_messages(), MELTANO_CONFIG, "forms")
+    columns = dict(read_warehouse(tmp_path / "fast" / "warehouse.duckdb").columns["freshbooks.forms"])
+    assert "one_of_integer" not in columns and "untyped" not in columns
+    assert (columns["huge_max"], columns["max_smallint"], columns["max_integer"]) == (
+        "VARCHAR",
+        "SMALLINT",
+        "INTEGER",
+    )
+    assert (columns["int_or_number"], columns["one_of_array"], columns["time_only"]) == (
+        "DOUBLE",
+        "JSON",
+        "TIME",
+    )
