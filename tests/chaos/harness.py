@@ -39,7 +39,7 @@ from warehouse.pipeline_run import meltano_env
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = ROOT / ".venv" / "bin" / "meltano"
 TAP = ROOT / ".meltano" / "extractors" / "tap-freshbooks" / "venv" / "bin" / "tap-freshbooks"
-TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb"
+TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb-fast"
 #: the project venv's console script (it has the `reconcile` extra: duckdb, psycopg)
 RECONCILE = ROOT / ".venv" / "bin" / "tap-freshbooks"
 #: every stream the pipeline loads (and the check compares)

@@ -11,7 +11,7 @@ import contextlib
 import psutil
 
 #: what identifies each role in a child's command line (an argument ending with the executable name)
-ROLES = {"tap": "tap-freshbooks", "target": "target-duckdb"}
+ROLES = {"tap": "tap-freshbooks", "target": "target-duckdb-fast"}
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -40,7 +40,7 @@ from pathlib import Path
 import duckdb
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb"
+TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb-pipelinewise" / "venv" / "bin" / "target-duckdb"
 
 
 def _schema(stream: str, key: list[str]) -> dict:

@@ -14,7 +14,7 @@ import duckdb
 from conftest import ROOT
 
 FAST = ROOT / ".venv" / "bin" / "target-duckdb-fast"
-REFERENCE = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb"
+REFERENCE = ROOT / ".meltano" / "loaders" / "target-duckdb-pipelinewise" / "venv" / "bin" / "target-duckdb"
 
 #: the settings meltano.yml gives target-duckdb (filepath is added per run)
 MELTANO_CONFIG: dict[str, t.Any] = {

@@ -23,6 +23,7 @@ PACKAGES = {  # source directory -> PyPI distribution name
     "tap-freshbooks": "freshbooks-warehouse-tap",
     "webhook-bridge": "freshbooks-webhook-bridge",
     "looker": "freshbooks-looker",
+    "target-duckdb-fast": "freshbooks-warehouse-target-duckdb",
 }
 UV = str(Path(sys.executable).parent / "uv")
 

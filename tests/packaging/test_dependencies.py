@@ -21,7 +21,14 @@ import pytest
 
 ROOT = dist.ROOT
 # where a package may live: the repository's deliverables, each with its own pyproject.toml
-PACKAGE_DIRS = ["freshbooks-auth", "tap-freshbooks", "webhook-bridge", "looker", "orchestration/dagster"]
+PACKAGE_DIRS = [
+    "freshbooks-auth",
+    "tap-freshbooks",
+    "webhook-bridge",
+    "looker",
+    "orchestration/dagster",
+    "target-duckdb-fast",
+]
 
 
 class Package:

@@ -23,6 +23,7 @@ RUFF_PATHS = [
     "webhook-bridge/webhook_bridge",
     "looker/freshbooks_looker",
     "orchestration/dagster/freshbooks_dagster",
+    "target-duckdb-fast/target_duckdb_fast",
     "tests",  # with the FreshBooks emulator, the chaos suite, fixtures and the Snowflake shim
     "benchmarks",  # benchmarks/.venv-dlt is excluded in [tool.ruff]
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts").glob("*.py")),

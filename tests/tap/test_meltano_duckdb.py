@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 MELTANO = str(ROOT / ".venv" / "bin" / "meltano")
 #: each table's key (line streams add their parent's id)
 KEYS = {cls.name: cls.primary_keys for cls in STREAM_TYPES}
-TARGET_DUCKDB = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb"
+TARGET_DUCKDB = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb-fast"
 
 
 def meltano_env(emu, tmp_path: Path, **extra: str) -> dict[str, str]:
