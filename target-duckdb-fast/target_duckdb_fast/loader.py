@@ -3,6 +3,11 @@
 Per line Python decodes only the envelope (msgspec skips the record in C); a RECORD's bytes go to its
 stream's buffer file untouched. A flush loads every stream's buffer in ONE DuckDB transaction, and only
 after COMMIT is the latest STATE written to stdout: a state never runs ahead of the rows it covers.
+
+A full batch is committed by one background thread while the loop keeps reading into new buffer files
+(DuckDB releases the GIL), so the tap is not held up while DuckDB works: at most one commit is in
+flight, and the next flush, any table change and the end of input wait for it. A failed commit stops
+the run at that wait, before any later state is written.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import shutil
 import tempfile
 import time
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,10 +82,14 @@ class Loader:
         self.targets: dict[str, StreamTarget] = {}
         self.batches: dict[str, StreamBatch] = {}
         self.seq = 0
+        self.files = 0
         self.buffered = 0
         self.oldest = 0.0
         self.state: bytes | None = None
         self.emitted: bytes | None = None
+        #: the one background committer and its commit in flight (at most one)
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="target-duckdb-fast-commit")
+        self.inflight: Future[None] | None = None
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -95,14 +105,27 @@ class Loader:
                 if line:
                     self.handle(number, line)
             self.flush()
+            self.wait()
             self.emit_state()
         finally:
             self.close()
 
     def close(self) -> None:
+        if self.inflight is not None:  # a run that failed elsewhere: let the commit end before cleaning up
+            try:
+                self.inflight.result()
+            except Exception:  # noqa: BLE001  (the run is already failing: its own error is the one reported)
+                pass
+        self.committer.shutdown(wait=True)
         for batch in self.batches.values():
             batch.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def wait(self) -> None:
+        """Let the commit in flight finish; its failure (a LoaderError) is raised here."""
+        inflight, self.inflight = self.inflight, None
+        if inflight is not None:
+            inflight.result()
 
     def handle(self, number: int, line: bytes) -> None:
         try:
@@ -118,7 +141,6 @@ class Loader:
             self.state = None if raw == b"null" else raw
             if self.buffered and time.monotonic() - self.oldest >= self.settings.max_batch_age_seconds:
                 self.flush()
-                self.emit_state()
         elif kind == "SCHEMA":
             self.schema(self._stream(message, number), message)
         elif kind == "BATCH":
@@ -142,7 +164,8 @@ class Loader:
         if batch is None:
             if stream not in self.targets:
                 raise LoaderError(f"a RECORD for stream {stream!r} came before its SCHEMA message")
-            batch = self.batches[stream] = StreamBatch(stream, self.workdir / f"{len(self.batches)}.jsonl")
+            self.files += 1
+            batch = self.batches[stream] = StreamBatch(stream, self.workdir / f"{self.files}.jsonl")
         if not self.buffered:
             self.oldest = time.monotonic()
         self.seq += 1
@@ -150,7 +173,6 @@ class Loader:
         self.buffered += 1
         if self.buffered >= self.settings.batch_size_rows:
             self.flush()
-            self.emit_state()
 
     def schema(self, stream: str, message: Envelope) -> None:
         if "key_properties" not in message:
@@ -168,7 +190,7 @@ class Loader:
         batch = self.batches.get(stream)
         if batch is not None and batch.rows:
             self.flush()
-            self.emit_state()
+        self.wait()  # the table may change: no commit may be using it
         try:
             columns = schema_columns(schema, self.settings.metadata_columns)
             table = stream_table(self.settings, stream)
@@ -207,6 +229,7 @@ class Loader:
                 raise LoaderError(f"stream {stream!r}: BATCH file {uri!r} is not a local file:// path")
             files.append(unquote(parsed.path))
         self.flush()
+        self.wait()
         if files:
             stage = "_target_duckdb_fast_stage_batch"
             batched_at = datetime.now().isoformat()
@@ -227,23 +250,37 @@ class Loader:
     # -- flushing -------------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Load every stream's buffered records in one transaction (nothing buffered: nothing to do)."""
+        """Commit every stream's buffered records in one transaction, in the background.
+
+        The buffers are handed over whole (new records go to new files) with the latest STATE received:
+        the committer writes that state once the transaction has committed. A commit still in flight is
+        waited for first, so commits (and their states) keep their order.
+        """
         pending = [batch for batch in self.batches.values() if batch.rows]
         if not pending:
             return
+        self.wait()
         batched_at = datetime.now().isoformat()
         work = []
         for index, batch in enumerate(pending):
             batch.close()
+            del self.batches[batch.stream]
             upsert = self.targets[batch.stream].upsert
             stage = f"_target_duckdb_fast_stage_{index}"
             work.append(
                 (batch.stream, upsert, upsert.stage_messages_sql(stage, batch.path, batched_at), stage)
             )
-        self._transaction(work, rows={batch.stream: batch.rows for batch in pending}, unit="records")
-        for batch in pending:
-            batch.discard()
+        rows = {batch.stream: batch.rows for batch in pending}
+        state = self.state
         self.buffered = 0
+
+        def commit() -> None:
+            self._transaction(work, rows=rows, unit="records")
+            for batch in pending:
+                batch.discard()
+            self.emit(state)
+
+        self.inflight = self.committer.submit(commit)
 
     def _transaction(self, work: list[tuple[str, Upsert, str, str]], rows: dict[str, int], unit: str) -> None:
         self.conn.execute("BEGIN TRANSACTION")
@@ -275,8 +312,11 @@ class Loader:
             ) from None
 
     def emit_state(self) -> None:
-        """Write the latest STATE received, unless it is the one written last."""
-        if self.state is not None and self.state != self.emitted:
-            self.out.write(self.state + b"\n")
+        """Write the latest STATE received, unless it is the one written last (nothing in flight)."""
+        self.emit(self.state)
+
+    def emit(self, state: bytes | None) -> None:
+        if state is not None and state != self.emitted:
+            self.out.write(state + b"\n")
             self.out.flush()
-            self.emitted = self.state
+            self.emitted = state

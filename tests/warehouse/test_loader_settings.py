@@ -49,7 +49,10 @@ def loader_config(loader: str, tmp_path) -> dict:
 
 
 def test_meltano_yml_loader_settings(tmp_path) -> None:
-    assert loader_config("target-duckdb", tmp_path)["batch_size_rows"] == 10000
+    duckdb_loader = loader_config("target-duckdb", tmp_path)
+    assert duckdb_loader["batch_size_rows"] == 25000
+    assert duckdb_loader["settings"] == {"threads": "1"}  # DuckDB's SET, as the loader reads it
+    assert duckdb_loader["add_metadata_columns"] is True and duckdb_loader["hard_delete"] is False
     postgres = loader_config("target-postgres", tmp_path)
     assert postgres["validate_records"] is False
     assert postgres["load_method"] == "upsert"
