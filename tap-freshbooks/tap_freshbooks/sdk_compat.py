@@ -215,8 +215,8 @@ class RecordFlattener:
         self._max_level = options.max_level
         self._separator = options.separator
         self._max_key_length = options.max_key_length
-        #: per parent path: key -> (flattened name, JSON-encode a scalar value by the schema's test)
-        self._plans: dict[tuple[str, ...], dict[t.Any, tuple[str, bool]]] = {}
+        #: per parent path: key -> its plan (computed the first time the key is seen there)
+        self._plans: dict[tuple[str, ...], dict[t.Any, _KeyPlan]] = {}
 
     @classmethod
     def for_map(cls, stream_map: StreamMap) -> RecordFlattener | None:
@@ -225,36 +225,46 @@ class RecordFlattener:
             return cls(stream_map)
         return None
 
-    def _plan(self, parents: tuple[str, ...], key: t.Any) -> tuple[str, bool]:
+    def _plan(self, parents: tuple[str, ...], key: t.Any) -> _KeyPlan:
         name = flatten_key(key, list(parents), self._separator, max_key_length=self._max_key_length)
-        # the SDK's test with a value that is neither dict nor list: the schema's half only
-        entry = (name, _should_jsondump_value(key, None, self._schema))
-        self._plans.setdefault(parents, {})[key] = entry
-        return entry
+        # the SDK flattens a mapping value into its parent when its flattened name is no property of
+        # the flattened schema and the level (the number of parents) is below max_level
+        expands = bool(self._schema) and name not in self._properties and len(parents) < self._max_level
+        plan = _KeyPlan(
+            name,
+            # the SDK's test with a value that is neither dict nor list: the schema's half only
+            _should_jsondump_value(key, None, self._schema),
+            (*parents, key) if expands else None,
+        )
+        self._plans.setdefault(parents, {})[key] = plan
+        return plan
 
     def flatten(self, record: MutableMapping[t.Any, t.Any]) -> dict[str, t.Any]:
-        return self._flatten(record, (), 0)
+        flat: dict[str, t.Any] = {}
+        self._flatten(record, (), flat)
+        return flat
 
     def _flatten(
-        self, node: MutableMapping[t.Any, t.Any], parents: tuple[str, ...], level: int
-    ) -> dict[str, t.Any]:
-        flat: dict[str, t.Any] = {}
+        self, node: MutableMapping[t.Any, t.Any], parents: tuple[str, ...], flat: dict[str, t.Any]
+    ) -> None:
         plans = self._plans.get(parents) or {}
         for key, value in node.items():
-            name, dump_scalar = plans.get(key) or self._plan(parents, key)
+            name, dump_scalar, children = plans.get(key) or self._plan(parents, key)
             if type(value) in _SCALARS:  # neither a mapping nor a dict/list: the common case
                 flat[name] = serialize_json(value) if dump_scalar else value
-            elif (
-                isinstance(value, MutableMapping)
-                and self._schema
-                and name not in self._properties
-                and level < self._max_level
-            ):
-                flat.update(self._flatten(value, (*parents, key), level + 1))
+            elif children is not None and isinstance(value, MutableMapping):
+                self._flatten(value, children, flat)
             else:
                 dump = dump_scalar or isinstance(value, (dict, list))
                 flat[name] = serialize_json(value) if dump else value
-        return flat
+
+
+class _KeyPlan(t.NamedTuple):
+    name: str
+    #: JSON-encode a value that is neither dict nor list (the schema's half of the SDK's test)
+    dump_scalar: bool
+    #: the parent path of this key's own keys when a mapping value is flattened into the record, else None
+    children: tuple[str, ...] | None
 
 
 #: value types that are never a mapping, a dict or a list (exact types: a subclass takes the long way)
