@@ -10,19 +10,22 @@ import typing as t
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from conftest import ROOT
 
 FAST = ROOT / ".venv" / "bin" / "target-duckdb-fast"
 REFERENCE = ROOT / ".meltano" / "loaders" / "target-duckdb-pipelinewise" / "venv" / "bin" / "target-duckdb"
 
-#: the settings meltano.yml gives target-duckdb (filepath is added per run)
+#: the settings meltano.yml gives target-duckdb, read from it (filepath is added per run)
 MELTANO_CONFIG: dict[str, t.Any] = {
-    "default_target_schema": "freshbooks",
-    "add_metadata_columns": True,
-    "hard_delete": False,
-    "primary_key_required": True,
-    "batch_size_rows": 10000,
+    key: value
+    for key, value in next(
+        p
+        for p in yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["loaders"]
+        if p["name"] == "target-duckdb"
+    )["config"].items()
+    if key != "filepath"
 }
 
 #: a versioned column's suffix (the minute it was renamed): normalised so two runs compare
