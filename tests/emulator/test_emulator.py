@@ -679,6 +679,32 @@ def test_concurrent_requests(emu):
     assert time.time() - t0 < 1.2  # served in parallel
 
 
+def test_hold_keeps_api_requests_waiting_until_released_but_not_the_token_endpoint(emu):
+    grant = emu.issue_grant()
+    emu.faults.configure(hold=True)
+    statuses: list[int] = []
+    th = threading.Thread(
+        target=lambda: statuses.append(
+            requests.get(
+                acct_url(emu, "users/clients"),
+                headers={"Authorization": f"Bearer {grant['access_token']}"},
+                timeout=30,
+            ).status_code
+        )
+    )
+    th.start()
+    time.sleep(0.5)
+    assert statuses == [] and th.is_alive()  # held
+    assert refresh(emu, grant["refresh_token"]).status_code == 200  # token endpoint not held
+    emu.faults.configure(hold=False)
+    th.join(10)
+    assert statuses == [200]
+    emu.faults.configure(hold=True, hold_seconds=0.2)  # a hold never outlasts hold_seconds
+    t0 = time.monotonic()
+    assert session(emu).get(acct_url(emu, "users/clients")).status_code == 200
+    assert 0.2 <= time.monotonic() - t0 < 5
+
+
 # ------------------------------------------------------------------------------------------
 # webhooks
 # ------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ Transport-level faults (what proxies, load balancers and flaky networks do):
 Other settings:
 
 * ``latency``: seconds to sleep before answering every API request.
+* ``hold``: while true, every API request waits (at most ``hold_seconds``, 45 by default, below
+  the tap's 60 s request timeout) until ``hold`` is set false again. Tests use it to keep one run
+  mid-extraction, holding whatever it holds, for as long as they need, however slow the machine.
 * ``fail_next(n, kind=503)``: the next n API requests fail with that status, or with a transport
   fault named ``"reset"``, ``"timeout"``, ``"truncate"`` or ``"garbage"`` (styles as above).
 * ``token_error_every = n``: every n-th token-endpoint call answers 503 before doing anything
@@ -80,10 +83,13 @@ class Faults:
         "garbage_every",
         "garbage_style",
         "only_paths",
+        "hold",
+        "hold_seconds",
     )
 
     def __init__(self):
         self._lock = threading.Lock()
+        self._released = threading.Event()
         self.reset()
 
     def reset(self) -> None:
@@ -102,6 +108,9 @@ class Faults:
             self.garbage_every = 0
             self.garbage_style = "alternate"
             self.only_paths: str | None = None
+            self.hold = False
+            self.hold_seconds = 45.0
+            self._released.set()
             self._count = 0
             self._token_count = 0
             self._queue: list[int | str] = []
@@ -121,6 +130,12 @@ class Faults:
                     self.fail_next(int(v))
             elif k == "reset" and v:
                 self.reset()
+            elif k == "hold":
+                self.hold = bool(v)
+                if self.hold:
+                    self._released.clear()
+                else:
+                    self._released.set()
             elif k in self.FIELDS:
                 self._check(k, v)
                 setattr(self, k, v)
@@ -199,6 +214,8 @@ class Faults:
 
     def check_api(self, path: str = ""):
         """Return (status, headers, body) or a TransportFault to inject, or None."""
+        if self.hold:
+            self._released.wait(float(self.hold_seconds))
         if self.latency:
             time.sleep(float(self.latency))
         with self._lock:

@@ -50,9 +50,11 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
     """The bridge's path and a cron/CI path (own system DB, shared lock dir) at the same instant."""
     emu = FreshBooksEmulator(seed="small").start()
     try:
-        # Every API call slow until the cron run has ended, so the bridge's run surely outlasts a
-        # `meltano run` start-up however loaded the machine is; then fast again.
-        emu.faults.configure(latency=0.5)
+        # Every API call waits until the cron run has ended: the bridge's tap takes the lock before
+        # any request, then stays mid-extraction however long the cron run's start-up takes on a
+        # loaded machine. (A fixed latency was not enough: with the faster loader, CI once saw the
+        # bridge's run end before the cron run's tap started, and both exit 0.)
+        emu.faults.configure(hold=True)
         lock_dir = tmp_path / "shared-locks"
         shared = {
             **token_env(tmp_path / "tokens.fernet", emu.issue_grant()),
@@ -91,7 +93,7 @@ def test_bridge_poll_and_a_plain_meltano_run_started_together_never_overlap(tmp_
         assert wait_until(lambda: bool(lock_files(lock_dir)) or bridge.poll() is not None, 240)
         cron = cron_runner.start("tap-freshbooks", "target-postgres")
         cron_code = cron.wait(timeout=400)
-        emu.faults.configure(latency=0.0)
+        emu.faults.configure(hold=False)
         bridge_code = bridge.wait(timeout=400)
         bridge_out = bridge_log.read_text() + "".join(
             p.read_text() for p in sorted((tmp_path / "bridge-data" / "runs").glob("run-*.log"))
@@ -144,12 +146,13 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(tmp_path, postgre
         doomed = runner.start("tap-freshbooks", "target-postgres")
         # mid-way: the tap holds the lock and has fetched invoice pages, the run is not over
         assert wait_until(lambda: sum("/invoices" in path for _, path, _ in emu.request_log) >= 2, 240)
+        emu.faults.configure(hold=True)  # its next requests wait: it cannot end before the kill
         assert doomed.poll() is None and lock_files(lock_dir)
         os.killpg(doomed.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         doomed.wait(timeout=30)
 
-        emu.faults.configure(latency=0.0)
+        emu.faults.configure(latency=0.0, hold=False)
         attempts: list[str] = []
         while True:
             started = time.monotonic()
