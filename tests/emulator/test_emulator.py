@@ -357,6 +357,40 @@ def test_accounting_envelopes(emu):
     assert bill["lines"] and bill["vendor"]["vendorid"] == bill["vendorid"]
 
 
+def test_bills_show_their_current_bill_payments_after_every_change(emu):
+    """Bill payments nested in bills are cached per table version: each change shows at once."""
+    acct = emu.accounts[0]["account_id"]
+    s = session(emu)
+
+    def nested() -> dict:
+        bills = s.get(acct_url(emu, "bills/bills")).json()["response"]["result"]["bills"]
+        return {b["id"]: sorted(bp["id"] for bp in b["bill_payments"]) for b in bills}
+
+    def truth() -> dict:
+        out: dict = {}
+        for bp in emu.truth("bill_payments", acct):
+            if bp["vis_state"] != 1:
+                out.setdefault(bp["billid"], []).append(bp["id"])
+        return {k: sorted(v) for k, v in out.items()}
+
+    before = nested()
+    assert {k: v for k, v in before.items() if v} == truth()
+    bill_id = next(iter(before))
+    paid = emu.create("bill_payments", acct, billid=bill_id, amount={"amount": "1.00", "code": "USD"})
+    assert paid["id"] in nested()[bill_id]
+    emu.update("bill_payments", acct, paid["id"], amount={"amount": "2.00", "code": "USD"})
+    amounts = [
+        bp["amount"]["amount"]
+        for b in s.get(acct_url(emu, "bills/bills")).json()["response"]["result"]["bills"]
+        for bp in b["bill_payments"]
+        if bp["id"] == paid["id"]
+    ]
+    assert amounts == ["2.00"]
+    emu.delete("bill_payments", acct, paid["id"])
+    assert paid["id"] not in nested()[bill_id]
+    assert {k: v for k, v in nested().items() if v} == truth()
+
+
 def test_paging_cap_pages_and_past_end(emu, empty_emu):
     acct = emu.accounts[0]["account_id"]
     emu.seed_bulk("invoices", 250, acct)
