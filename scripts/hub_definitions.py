@@ -10,7 +10,8 @@ Generated from the tap's `--about`:
   `hidden`, `placeholder`, `documentation`, and `value` where `--about` has no default.
 - `meltano.yml`: the same `settings`, `capabilities` and `settings_group_validation` for the
   `tap-freshbooks` extractor (only those keys of that plugin are rewritten), and the `settings` of
-  the `webhook-bridge` and `freshbooks-looker` utilities from their hand-written Hub files.
+  the `webhook-bridge` and `freshbooks-looker` utilities and the `target-duckdb` loader from their
+  hand-written Hub files.
 - the settings tables in `README.md` and `tap-freshbooks/README.md`, between the
   `<!-- settings-table ... -->` markers, from `--about --format markdown`.
 
@@ -32,10 +33,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_TAP = ROOT / "hub" / "tap-freshbooks.yml"
-#: utilities whose Hub file is written by hand; meltano.yml takes its `settings` from it
+#: plugins whose Hub file is written by hand; meltano.yml takes its `settings` from it
 HUB_UTILITIES = {
     "webhook-bridge": ROOT / "hub" / "webhook-bridge.yml",
     "freshbooks-looker": ROOT / "hub" / "freshbooks-looker.yml",
+    "target-duckdb": ROOT / "hub" / "target-duckdb.yml",  # the loader (target-duckdb-fast/)
 }
 MELTANO_YML = ROOT / "meltano.yml"
 READMES = (ROOT / "README.md", ROOT / "tap-freshbooks" / "README.md")

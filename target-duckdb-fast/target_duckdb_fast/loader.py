@@ -28,10 +28,13 @@ import msgspec
 
 from target_duckdb_fast.batches import StreamBatch, Upsert
 from target_duckdb_fast.columns import SchemaError, schema_columns
-from target_duckdb_fast.settings import Settings
+from target_duckdb_fast.settings import ConfigError, Settings
 from target_duckdb_fast.tables import TableError, stream_table, sync_table
 
 LOG = logging.getLogger("target_duckdb_fast")
+
+
+OUT_OF_MEMORY_ADVICE = "lower batch_size_rows, or free memory on this machine, and run again"
 
 
 class LoaderError(Exception):
@@ -66,11 +69,30 @@ class StreamTarget:
     upsert: Upsert
 
 
+def set_option(conn: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    conn.execute(f"SET {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+
+
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Open the database and apply the configured DuckDB settings (ConfigError names a refused one)."""
     conn = duckdb.connect(settings.connect_path)
     for name, value in settings.duckdb_settings.items():
-        conn.execute(f"SET {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+        try:
+            set_option(conn, name, value)
+        except duckdb.Error as exc:
+            conn.close()
+            raise ConfigError(f"DuckDB refused settings.{name} = {value!r}: {first_line(exc)}") from None
     return conn
+
+
+def default_memory_limit() -> str:
+    """DuckDB's own memory limit on this machine, read from a fresh in-memory database."""
+    probe = duckdb.connect()
+    try:
+        row = probe.execute("SELECT current_setting('memory_limit')").fetchone()
+        return str(row[0]) if row else ""
+    finally:
+        probe.close()
 
 
 class Loader:
@@ -87,6 +109,8 @@ class Loader:
         self.oldest = 0.0
         self.state: bytes | None = None
         self.emitted: bytes | None = None
+        #: (stream, table) of the statement running in a transaction, for its error message
+        self._failing = ("", "")
         #: the one background committer and its commit in flight (at most one)
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="target-duckdb-fast-commit")
         self.inflight: Future[None] | None = None
@@ -283,11 +307,54 @@ class Loader:
         self.inflight = self.committer.submit(commit)
 
     def _transaction(self, work: list[tuple[str, Upsert, str, str]], rows: dict[str, int], unit: str) -> None:
+        """One transaction for ``work``; a configured ``memory_limit`` is a target, not a wall.
+
+        A batch that runs out of memory under the configured limit is rolled back and loaded again
+        once with DuckDB's default limit (the staged files are still there), with a warning; the
+        limit is set again afterwards. Without a configured limit an out-of-memory error fails the
+        batch like any other error.
+        """
+        limit = self.settings.duckdb_settings.get("memory_limit")
+        try:
+            self._attempt(work, rows, unit)
+        except duckdb.OutOfMemoryException as exc:
+            if not limit:
+                raise self._failed(exc, OUT_OF_MEMORY_ADVICE) from None
+            LOG.warning(
+                "a batch needed more memory than memory_limit %s (%s); loading it again without the limit",
+                limit,
+                first_line(exc),
+            )
+            # SET, not RESET: DuckDB 1.2's RESET reports the default but keeps enforcing the old limit
+            set_option(self.conn, "memory_limit", default_memory_limit())
+            try:
+                self._attempt(work, rows, unit)
+            except duckdb.OutOfMemoryException as retry_exc:
+                raise self._failed(retry_exc, OUT_OF_MEMORY_ADVICE) from None
+            except duckdb.Error as retry_exc:
+                raise self._failed(retry_exc) from None
+            finally:
+                set_option(self.conn, "memory_limit", limit)
+        except duckdb.Error as exc:
+            raise self._failed(exc) from None
+
+    def _failed(
+        self, exc: duckdb.Error, advice: str = "fix the data or the schema and run again"
+    ) -> LoaderError:
+        stream, table = self._failing
+        return LoaderError(
+            f"loading stream {stream!r} into {table} failed, so this batch was rolled back and no "
+            f"state after it was emitted ({advice}): {first_line(exc)}"
+        )
+
+    def _attempt(self, work: list[tuple[str, Upsert, str, str]], rows: dict[str, int], unit: str) -> None:
+        """Run ``work`` in one transaction; on a DuckDB error roll back and re-raise it."""
         self.conn.execute("BEGIN TRANSACTION")
-        stream, table = "", ""
+        self._failing = ("", "")
         try:
             for stream, upsert, stage_sql, stage in work:
                 table = upsert.table.sql
+                self._failing = (stream, table)
                 started = time.perf_counter()
                 self.conn.execute(stage_sql)
                 for statement in upsert.load_sql(stage):
@@ -301,15 +368,12 @@ class Loader:
                     time.perf_counter() - started,
                 )
             self.conn.execute("COMMIT")
-        except duckdb.Error as exc:
+        except duckdb.Error:
             try:
                 self.conn.execute("ROLLBACK")
             except duckdb.Error:
                 pass
-            raise LoaderError(
-                f"loading stream {stream!r} into {table} failed, so this batch was rolled back and no "
-                f"state after it was emitted (fix the data or the schema and run again): {first_line(exc)}"
-            ) from None
+            raise
 
     def emit_state(self) -> None:
         """Write the latest STATE received, unless it is the one written last (nothing in flight)."""

@@ -47,6 +47,10 @@ def run_target(
     executable: Path, messages: Path, database: Path, config: dict[str, t.Any], tmp_path: Path
 ) -> TargetRun:
     """Run a target with `--config` on a message file; the states it printed, parsed."""
+    if executable == REFERENCE:
+        # DuckDB settings tune threads and memory, not what is loaded, and target-duckdb's DuckDB 1.0
+        # does not know every one meltano.yml gives target-duckdb-fast
+        config = {key: value for key, value in config.items() if key != "settings"}
     config_file = tmp_path / f"config-{executable.name}-{database.stem}.json"
     config_file.write_text(json.dumps({**config, "filepath": str(database)}), encoding="utf-8")
     with messages.open("rb") as stdin:

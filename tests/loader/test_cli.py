@@ -62,6 +62,10 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
             "'batch_size_rows'",
         ),
         (None, "set 'filepath'"),
+        (
+            {"filepath": "x.duckdb", "default_target_schema": "f", "settings": {"no_such_option": "1"}},
+            "DuckDB refused settings.no_such_option = '1'",
+        ),
     ],
 )
 def test_a_config_error_is_one_line_naming_the_setting(
@@ -166,3 +170,35 @@ def test_the_motherduck_token_never_appears_in_an_error(tmp_path: Path) -> None:
     line = _one_error_line(proc)
     assert "cannot open the DuckDB database" in line and "<token>" in line
     assert "tok-do-not-print" not in proc.stderr + proc.stdout
+
+
+def test_a_batch_over_memory_limit_is_loaded_again_without_it_and_the_limit_comes_back(
+    tmp_path: Path,
+) -> None:
+    """memory_limit is a target, not a wall: a batch that runs out of memory under it is rolled back,
+    loaded again without the limit (a warning says so), and the next batch has the limit again."""
+    records = [{"id": i, "name": "x" * 200, "meta": {"i": i}} for i in range(60)]
+    messages = [SCHEMA]
+    for part in range(2):
+        messages += [
+            {"type": "RECORD", "stream": "clients", "record": r} for r in records[part * 30 : part * 30 + 30]
+        ]
+        messages.append({"type": "STATE", "value": {"part": part}})
+    source = write_messages(tmp_path / "messages.jsonl", messages)
+    config = {**MELTANO_CONFIG, "batch_size_rows": 30}
+    capped = {**config, "settings": {**config.get("settings", {}), "memory_limit": "4MB"}}
+    runs = {}
+    for name, settings in (("capped", capped), ("plain", config)):
+        (tmp_path / name).mkdir()
+        runs[name] = run_target(FAST, source, tmp_path / name / "warehouse.duckdb", settings, tmp_path)
+        assert runs[name].returncode == 0, runs[name].stderr
+        assert runs[name].states == [{"part": 0}, {"part": 1}]
+    warnings = [
+        line for line in runs["capped"].stderr.splitlines() if "loading it again without the limit" in line
+    ]
+    assert len(warnings) == 2, runs["capped"].stderr  # the limit was set again for the second batch
+    assert "memory_limit 4MB" in warnings[0]
+    assert "without the limit" not in runs["plain"].stderr
+    assert read_warehouse(tmp_path / "capped" / "warehouse.duckdb") == read_warehouse(
+        tmp_path / "plain" / "warehouse.duckdb"
+    )

@@ -69,6 +69,7 @@ COMMON_KEYS = {
 ALLOWED_KEYS = {
     "extractors": COMMON_KEYS | {"capabilities", "metadata", "schema", "select"},
     "utilities": COMMON_KEYS | {"ext_repo"},
+    "loaders": COMMON_KEYS | {"capabilities", "dialect", "target_schema"},
 }
 SETTING_KEYS = {
     "name",
@@ -118,10 +119,22 @@ CAPABILITIES = {
     "log-based",
     "structured-logging",
 }
+#: schemas/common/loaders_specific.schema.json
+LOADER_CAPABILITIES = {
+    "about",
+    "stream-maps",
+    "activate-version",
+    "batch",
+    "soft-delete",
+    "hard-delete",
+    "datatype-failsafe",
+    "record-flattening",
+}
 HUB_FILES = {
     "tap-freshbooks": ("extractors", "extractor"),
     "webhook-bridge": ("utilities", "utility"),
     "freshbooks-looker": ("utilities", "utility"),
+    "target-duckdb": ("loaders", "loader"),
 }
 
 
@@ -161,7 +174,8 @@ def test_hub_file_follows_the_hub_schema(name) -> None:
         "https://"
     )
     assert all(v.startswith("3.") for v in definition.get("supported_python_versions", []))
-    assert set(definition.get("capabilities", [])) <= CAPABILITIES
+    allowed = LOADER_CAPABILITIES if kind == "loaders" else CAPABILITIES
+    assert set(definition.get("capabilities", [])) <= allowed
     for setting in definition["settings"]:
         assert set(setting) <= SETTING_KEYS and setting.get("kind", "string") in KINDS, setting
         assert "Env:" not in setting.get("description", "")
@@ -302,7 +316,11 @@ def test_meltano_add_from_ref_works_offline(tmp_path) -> None:
         )
     project = yaml.safe_load((tmp_path / "meltano.yml").read_text())
     added = {kind: [p["name"] for p in plugins] for kind, plugins in project["plugins"].items()}
-    assert added == {"extractors": ["tap-freshbooks"], "utilities": ["webhook-bridge", "freshbooks-looker"]}
+    assert added == {
+        "extractors": ["tap-freshbooks"],
+        "utilities": ["webhook-bridge", "freshbooks-looker"],
+        "loaders": ["target-duckdb"],
+    }
     assert all(
         p["variant"] == "freshbooks-warehouse" for plugins in project["plugins"].values() for p in plugins
     )
