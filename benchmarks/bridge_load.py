@@ -53,7 +53,6 @@ import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
 from freshbooks_auth.token_store import TokenSet, TokenStore  # noqa: E402
-from freshbooks_emulator import FreshBooksEmulator  # noqa: E402
 from webhook_bridge.signature import compute_signature  # noqa: E402
 from webhook_bridge.store import Store  # noqa: E402
 
@@ -121,6 +120,73 @@ class Bridge:
                 self.proc.kill()
 
 
+class EmulatorProcess:
+    """The FreshBooks emulator in its own process, driven over its admin API (/_emulator/...).
+
+    It stands in for FreshBooks' servers, which use none of the bridge machine's CPU. In this process
+    it would share the load generator's interpreter (one GIL): every page it served to a run's tap
+    delayed the load generator's clock, so acknowledgements measured slower than the bridge gave them.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        state_file = workdir / "emulator.json"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "freshbooks_emulator",
+                "serve",
+                "--seed",
+                "small",
+                "--port",
+                "0",
+                "--state-file",
+                str(state_file),
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while not state_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the emulator did not start")
+            time.sleep(0.05)
+        state = json.loads(state_file.read_text())
+        self.url: str = state["url"]
+        self.client_id: str = state["client_id"]
+        self.client_secret: str = state["client_secret"]
+        self.redirect_uri: str = state["redirect_uri"]
+        self.accounts: list[dict] = state["accounts"]
+
+    def _admin(self, what: str, payload: dict | None = None, method: str = "GET") -> dict:
+        r = httpx.request(method, f"{self.url}/_emulator/{what}", json=payload, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    def issue_grant(self) -> dict:
+        return self._admin("grant")
+
+    @property
+    def callbacks(self) -> list[dict]:
+        return self._admin("callbacks")["callbacks"]
+
+    def truth(self, stream: str, account: str) -> list[dict]:
+        return self._admin(f"truth/{stream}?{urlencode({'account_id': account})}")["records"]
+
+    def update(self, stream: str, account: str, object_id: int, **fields: object) -> None:
+        self._admin(
+            "update", {"stream": stream, "account_id": account, "id": object_id, "fields": fields}, "POST"
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 # ------------------------------------------------------------------------------------------------
 def setup_fake(workdir: Path, run_seconds: float) -> tuple[Bridge, str, str, list[int], object]:
     fake = workdir / "fake-meltano"
@@ -154,7 +220,7 @@ def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int]
         or not (plugins / "loaders" / "target-duckdb").is_dir()
     ):
         raise SystemExit("e2e mode needs the Meltano plugins: run scripts/setup")
-    emu = FreshBooksEmulator(seed="small").start()
+    emu = EmulatorProcess(workdir)
     account = emu.accounts[0]["account_id"]
     project = workdir / "project"
     project.mkdir()
