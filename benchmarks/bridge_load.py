@@ -53,6 +53,7 @@ import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
 from freshbooks_auth.token_store import TokenSet, TokenStore  # noqa: E402
+from freshbooks_emulator import process  # noqa: E402
 from webhook_bridge.signature import compute_signature  # noqa: E402
 from webhook_bridge.store import Store  # noqa: E402
 
@@ -129,30 +130,10 @@ class EmulatorProcess:
     """
 
     def __init__(self, workdir: Path) -> None:
-        state_file = workdir / "emulator.json"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "freshbooks_emulator",
-                "serve",
-                "--seed",
-                "small",
-                "--port",
-                "0",
-                "--state-file",
-                str(state_file),
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while not state_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the emulator did not start")
-            time.sleep(0.05)
-        state = json.loads(state_file.read_text())
+        try:
+            self.proc, state = process.start(workdir / "emulator.json", seed="small", cwd=ROOT)
+        except process.EmulatorDidNotStart as exc:
+            raise SystemExit(str(exc)) from None
         self.url: str = state["url"]
         self.client_id: str = state["client_id"]
         self.client_secret: str = state["client_secret"]
@@ -180,11 +161,7 @@ class EmulatorProcess:
         )
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        process.stop(self.proc)
 
 
 # ------------------------------------------------------------------------------------------------

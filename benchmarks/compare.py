@@ -32,6 +32,7 @@ Printed: a table per size and the goal ratios of issue 14.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -68,6 +69,20 @@ def tap_env(base: dict | None = None) -> dict:
 for _path in (ROOT / "tests", ROOT / "tests" / "warehouse"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+
+
+def _emulator_launcher():
+    """This checkout's tests/freshbooks_emulator/process.py, loaded by path: importing the package here
+    would pin `freshbooks_emulator` to this checkout before --tree puts another copy first."""
+    spec = importlib.util.spec_from_file_location(
+        "emulator_process", ROOT / "tests" / "freshbooks_emulator" / "process.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+process = _emulator_launcher()
 
 #: Bulk records per invoice (per account, on top of the demo seed): about 5.5 records per invoice
 #: once invoice lines are counted, the mix of the issue's measurements.
@@ -151,32 +166,13 @@ class Emulator:
         for account in ACCOUNTS:
             for stream, per_invoice in MIX.items():
                 n = max(1, round(size / len(ACCOUNTS) * per_invoice))
-                bulk += ["--bulk", f"{stream}:{n}:{account}"]
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "freshbooks_emulator",
-                "serve",
-                "--seed",
-                "demo",
-                "--port",
-                "0",
-                "--state-file",
-                str(state_file),
-                *bulk,
-            ],
-            env={**os.environ, "PYTHONPATH": str(TREE / "tests")},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 300
-        while not state_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit("emulator did not start")
-            time.sleep(0.05)
-        self.state = json.loads(state_file.read_text())
+                bulk.append(f"{stream}:{n}:{account}")
+        try:
+            self.proc, self.state = process.start(
+                state_file, seed="demo", bulk=bulk, cwd=ROOT, tests_dir=TREE / "tests", timeout=300
+            )
+        except process.EmulatorDidNotStart as exc:
+            sys.exit(str(exc))
         self.url = self.state["url"]
         self.http = requests.Session()
 
@@ -203,8 +199,7 @@ class Emulator:
         ]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        process.stop(self.proc)
 
 
 # ------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,10 @@ import requests
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from freshbooks_emulator import process  # noqa: E402
+
 TARGET = ROOT / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "target-duckdb-fast"
 ACCOUNT = "zK3pQ7"
 
@@ -51,34 +54,12 @@ def start_emulator(
     size: int, workdir: Path, seed: str = "empty", now: str | None = None
 ) -> tuple[subprocess.Popen, dict]:
     """An emulator process: the seed plus ``size`` bulk invoices in ACCOUNT (data clock ``now``)."""
-    state_file = workdir / "emulator.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "freshbooks_emulator",
-            "serve",
-            "--seed",
-            seed,
-            "--port",
-            "0",
-            *(["--now", now] if now else []),
-            "--bulk",
-            f"invoices:{size}:{ACCOUNT}",
-            "--state-file",
-            str(state_file),
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not state_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit("emulator did not start")
-        time.sleep(0.05)
-    return proc, json.loads(state_file.read_text())
+    try:
+        return process.start(
+            workdir / "emulator.json", seed=seed, now=now, bulk=[f"invoices:{size}:{ACCOUNT}"], cwd=ROOT
+        )
+    except process.EmulatorDidNotStart as exc:
+        sys.exit(str(exc))
 
 
 def run_once(size: int) -> dict:
@@ -179,8 +160,7 @@ def run_once(size: int) -> dict:
                 "target_peak_rss_mb": target_rss.peak / 2**20,
             }
         finally:
-            emulator.terminate()
-            emulator.wait(timeout=10)
+            process.stop(emulator)
 
 
 def main() -> None:

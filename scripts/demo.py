@@ -21,7 +21,6 @@ asks you to authorize the demo once (``auth login`` into ``output/demo/tokens.fe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -68,34 +67,14 @@ def demo_paths_env(token_store: Path) -> dict[str, str]:
 
 
 def start_emulator() -> tuple[subprocess.Popen, dict]:
-    EMULATOR_STATE.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    sys.path.insert(0, str(ROOT / "tests"))
+    from freshbooks_emulator import process  # noqa: PLC0415  (the bundled emulator lives beside the tests)
+
     with EMULATOR_LOG.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "freshbooks_emulator",
-                "serve",
-                "--seed",
-                "demo",
-                "--port",
-                "0",
-                "--state-file",
-                str(EMULATOR_STATE),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    deadline = time.monotonic() + 60
-    while not EMULATOR_STATE.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+        try:
+            proc, state = process.start(EMULATOR_STATE, seed="demo", output=log, cwd=ROOT, timeout=60)
+        except process.EmulatorDidNotStart:
             sys.exit(f"demo: the FreshBooks emulator did not start; see {shown(EMULATOR_LOG)}")
-        time.sleep(0.1)
-    state = json.loads(EMULATOR_STATE.read_text())
     EMULATOR_STATE.unlink()  # it holds the emulator's grant
     return proc, state
 

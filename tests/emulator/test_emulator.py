@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -833,40 +830,35 @@ def test_admin_api(emu):
 
 
 def test_cli_serve_with_state_file(tmp_path):
-    state = tmp_path / "emu.json"
-    env = dict(os.environ, PYTHONPATH=str(TESTS_DIR))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "freshbooks_emulator",
-            "serve",
-            "--port",
-            "0",
-            "--seed",
-            "small",
-            "--state-file",
-            str(state),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    """`python -m freshbooks_emulator serve` through the launcher the demo and benchmarks use."""
+    from freshbooks_emulator import process
+
+    with (tmp_path / "emulator.log").open("w") as log:
+        proc, st = process.start(
+            tmp_path / "emu.json", seed="small", bulk=["invoices:250"], output=log, timeout=20
+        )
     try:
-        end = time.time() + 20
-        while not state.exists() and time.time() < end:
-            time.sleep(0.05)
-        assert state.exists(), proc.stderr.read1().decode() if proc.poll() is not None else "timeout"
-        st = json.loads(state.read_text())
         assert st["client_id"] == "test-client-id" and st["grant"]["refresh_token"]
         r = requests.get(
             f"{st['url']}/auth/api/v1/users/me",
             headers={"Authorization": f"Bearer {st['grant']['access_token']}"},
         )
         assert r.status_code == 200
+        account = st["accounts"][0]["account_id"]
+        truth = requests.get(f"{st['url']}/_emulator/truth/invoices", params={"account_id": account}).json()
+        assert len(truth["records"]) >= 250  # the bulk spec went to the first account
     finally:
-        proc.terminate()
-        proc.wait(10)
+        process.stop(proc)
+    assert proc.returncode is not None
+    assert "listening on" in (tmp_path / "emulator.log").read_text()
+
+
+def test_the_launcher_says_when_the_emulator_does_not_start(tmp_path):
+    from freshbooks_emulator import process
+
+    with pytest.raises(process.EmulatorDidNotStart, match="did not start"):
+        process.start(tmp_path / "emu.json", seed="no-such-seed", timeout=20)
+    assert not (tmp_path / "emu.json").exists()
 
 
 def test_bulk_seed_is_lazy_and_fast(empty_emu):
