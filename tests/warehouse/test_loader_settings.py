@@ -51,7 +51,12 @@ def loader_config(loader: str, tmp_path) -> dict:
 def test_meltano_yml_loader_settings(tmp_path) -> None:
     duckdb_loader = loader_config("target-duckdb", tmp_path)
     assert duckdb_loader["batch_size_rows"] == 25000
-    assert duckdb_loader["settings"] == {"threads": "1"}  # DuckDB's SET, as the loader reads it
+    # DuckDB's SETs, as the loader reads them (memory_limit is soft: tests/loader/test_cli.py)
+    assert duckdb_loader["settings"] == {
+        "threads": "1",
+        "allocator_bulk_deallocation_flush_threshold": "8MB",
+        "memory_limit": "150MB",
+    }
     assert duckdb_loader["add_metadata_columns"] is True and duckdb_loader["hard_delete"] is False
     postgres = loader_config("target-postgres", tmp_path)
     assert postgres["validate_records"] is False
