@@ -20,7 +20,7 @@ from tap_freshbooks import cli_output
 from tap_freshbooks.errors import ConfigError
 from tap_freshbooks.run_lock import hold_pipeline_lock
 from tap_freshbooks.schema_objects import restore_decimal_sizes
-from tap_freshbooks.sdk_compat import BufferedMsgSpecWriter
+from tap_freshbooks.sdk_compat import BufferedMsgSpecWriter, use_encoded_state_writer
 from tap_freshbooks.streams import RIDES_ALONG, STREAM_TYPES
 
 if t.TYPE_CHECKING:
@@ -284,6 +284,7 @@ class TapFreshBooks(Tap):
     def sync_all(self) -> None:  # type: ignore[misc]
         started = time.monotonic()
         pipeline_lock = hold_pipeline_lock(self.config, self.logger)  # before any token use
+        use_encoded_state_writer(self)  # STATE lines without the SDK's deep copies (sdk_compat.py)
         try:
             self.preflight()
             if not self.state:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 
 import pytest
 from singer_sdk.streams import Stream
@@ -26,7 +27,11 @@ def _owner(dotted: str) -> type:
 @pytest.mark.parametrize(("owner", "member"), sdk_compat.PRIVATE_MEMBERS)
 def test_private_member_exists(owner: str, member: str) -> None:
     cls = _owner(owner)
-    if member in {"_state_manager", "_stream_version"}:  # instance attributes set in Stream.__init__
+    if member in {
+        "_state_manager",
+        "_stream_version",
+        "_state_writer",
+    }:  # instance attributes set in __init__
         assert f"self.{member}" in inspect.getsource(cls.__init__)
         return
     assert callable(getattr(cls, member, None)), f"{owner}.{member} is gone"
@@ -77,3 +82,41 @@ def test_finalize_drops_foreign_progress_markers_without_promoting_them() -> Non
     }
     manager.finalize_state(state)
     assert state == {"replication_key": "updated", "replication_key_value": "2026-06-01T00:00:00Z"}
+
+
+def test_state_lines_are_the_sdks_byte_for_byte_and_written_once_per_change(capsysbinary) -> None:
+    """EncodedStateWriter writes what the SDK's StateWriter writes, without its deep copies."""
+    from decimal import Decimal
+
+    from singer_sdk.contrib.msgspec import MsgSpecWriter
+    from singer_sdk.helpers._state import StateWriter
+    from singer_sdk.singerlib import StateMessage
+
+    states = [
+        {"bookmarks": {}},
+        {"bookmarks": {}},  # unchanged: not written again
+        {"bookmarks": {"invoices": {"fb_state": {"seen": {"1": ["ab", "2026-01-01T00:00:00Z"]}, "n": None}}}},
+        {"bookmarks": {"invoices": {"fb_state": {"amount": Decimal("1.10"), "text": "é \u2028 \n"}}}},
+        {"bookmarks": {"invoices": {"fb_state": {"amount": Decimal("1.10"), "text": "é \u2028 \n"}}}},
+    ]
+    sdk = StateWriter(MsgSpecWriter())
+    for state in states:
+        sdk.write_state(state)
+    expected = capsysbinary.readouterr().out
+    ours = sdk_compat.EncodedStateWriter(sdk_compat.BufferedMsgSpecWriter())
+    for state in states:
+        ours.write_state(state)
+    assert capsysbinary.readouterr().out == expected
+    assert expected.count(b"\n") == 3
+    message = sdk_compat.BufferedMsgSpecWriter().serialize_message(StateMessage(value=states[3]))
+    assert bytes(message) == expected.splitlines(keepends=True)[-1]
+
+
+def test_a_run_writes_its_states_through_the_encoded_writer(emulator, tmp_path) -> None:
+    run = run_tap(tap_config(emulator, tmp_path))
+    states = [m for m in run.messages if m["type"] == "STATE"]
+    assert states and states[0]["value"] == {"bookmarks": {}}
+    assert all(a["value"] != b["value"] for a, b in itertools.pairwise(states))  # one per change
+    tap = TapFreshBooks(config=tap_config(emulator, tmp_path), validate_config=False)
+    sdk_compat.use_encoded_state_writer(tap)
+    assert isinstance(tap.state_writer, sdk_compat.EncodedStateWriter)
