@@ -734,6 +734,9 @@ def test_hold_keeps_api_requests_waiting_until_released_but_not_the_token_endpoi
     t0 = time.monotonic()
     assert session(emu).get(acct_url(emu, "users/clients")).status_code == 200
     assert 0.2 <= time.monotonic() - t0 < 5
+    emu.faults.hold = False  # the attribute and configure() are one switch
+    assert emu.faults.state()["hold"] is False
+    assert session(emu).get(acct_url(emu, "users/clients")).status_code == 200
 
 
 # ------------------------------------------------------------------------------------------

@@ -110,7 +110,6 @@ class Faults:
             self.only_paths: str | None = None
             self.hold = False
             self.hold_seconds = 45.0
-            self._released.set()
             self._count = 0
             self._token_count = 0
             self._queue: list[int | str] = []
@@ -121,6 +120,18 @@ class Faults:
                 maxlen=200_000
             )
 
+    @property
+    def hold(self) -> bool:
+        """True while API requests wait (``configure(hold=...)`` or ``faults.hold = ...`` alike)."""
+        return not self._released.is_set()
+
+    @hold.setter
+    def hold(self, value: bool) -> None:
+        if value:
+            self._released.clear()
+        else:
+            self._released.set()
+
     def configure(self, **kw) -> None:
         for k, v in kw.items():
             if k == "fail_next":
@@ -130,12 +141,6 @@ class Faults:
                     self.fail_next(int(v))
             elif k == "reset" and v:
                 self.reset()
-            elif k == "hold":
-                self.hold = bool(v)
-                if self.hold:
-                    self._released.clear()
-                else:
-                    self._released.set()
             elif k in self.FIELDS:
                 self._check(k, v)
                 setattr(self, k, v)

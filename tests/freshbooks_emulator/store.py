@@ -8,6 +8,7 @@ A mutation of a lazy row materialises it into a plain dict.
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -446,5 +447,6 @@ class Store:
             for b in out:
                 v = self.get("bill_vendors", acct, b.get("vendorid"))
                 b["vendor"] = render(vspec, v, overrides=self.emu.field_overrides(vspec)) if v else None
-                b["bill_payments"] = list(bps.get(b["id"], ()))
+                # a copy per answer, as before the cache: a caller that edits one changes no other
+                b["bill_payments"] = copy.deepcopy(bps.get(b["id"], []))
         return out
