@@ -14,6 +14,7 @@ import pytest
 
 from bridge.helpers import ACCOUNT, event_fields, make_settings, open_store, read_records
 from webhook_bridge.commands import build_command, build_env
+from webhook_bridge.execution import execute
 from webhook_bridge.poller import next_poll_at
 from webhook_bridge.run_lock import RunLock
 from webhook_bridge.runner import Runner
@@ -247,6 +248,25 @@ def test_timeout_kills_the_run(tmp_path, fake_cmd):
     assert row.status == "pending" and row.attempts == 1 and "timed out" in row.last_error
     assert env.store.runs()[0].status == "timeout"
     env.store.close()
+
+
+def test_a_run_gets_its_own_process_group_in_the_bridges_scheduler_group(tmp_path):
+    """Killed as a group on a timeout, but in the bridge's session: on Linux a new session is a new
+    scheduler autogroup, and there ``run_niceness`` would not lower the run's share of the CPU."""
+    log = tmp_path / "ids.log"
+    child = (
+        "import os, pathlib\n"
+        "group = pathlib.Path('/proc/self/autogroup')\n"
+        "print(os.getsid(0), os.getpgid(0), os.getpid(), group.read_text().split()[0] if group.exists() else '-')"
+    )
+    outcome = asyncio.run(
+        execute([sys.executable, "-c", child], os.environ, cwd=tmp_path, log_path=log, timeout=30)
+    )
+    sid, pgid, pid, autogroup = log.read_text().split()
+    assert outcome.exit_code == 0
+    assert int(pgid) == int(pid) and int(sid) == os.getsid(0)
+    ours = Path("/proc/self/autogroup")
+    assert autogroup == (ours.read_text().split()[0] if ours.exists() else "-")
 
 
 def test_runs_are_serialised_across_processes(env):

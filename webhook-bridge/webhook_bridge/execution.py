@@ -16,6 +16,8 @@ import signal
 import time
 import typing as t
 
+from webhook_bridge.commands import RUN_PROCESS_GROUP
+
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
@@ -106,7 +108,7 @@ async def execute(
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                start_new_session=True,  # own process group: terminated as a whole on timeout
+                **RUN_PROCESS_GROUP,  # own process group, the bridge's scheduler group (commands.py)
                 pass_fds=(pass_fd,) if pass_fd is not None else (),
             )
         except OSError as exc:

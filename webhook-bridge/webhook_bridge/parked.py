@@ -18,7 +18,7 @@ import typing as t
 from pathlib import Path
 
 from webhook_bridge import direct
-from webhook_bridge.commands import SUFFIX_VAR, nice_prefix, without_bridge_variables
+from webhook_bridge.commands import RUN_PROCESS_GROUP, SUFFIX_VAR, nice_prefix, without_bridge_variables
 from webhook_bridge.execution import RunCancelled, RunOutcome, log_tail, wait_or_terminate
 
 if t.TYPE_CHECKING:
@@ -89,7 +89,7 @@ class ParkedRuns:
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=out,
-                    start_new_session=True,
+                    **RUN_PROCESS_GROUP,  # own process group, the bridge's scheduler group (commands.py)
                     pass_fds=() if self.lock is None else (self.lock.descriptor(),),
                     limit=256 * 1024 * 1024,
                 )
