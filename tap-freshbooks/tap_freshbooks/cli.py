@@ -1,7 +1,9 @@
 """The `tap-freshbooks` console script: the SDK's Singer CLI, plus `auth login` and `reconcile`.
 
 The entry point sits above both the tap (tap.py) and the reconciler (reconcile*.py, which builds a
-tap itself), so neither imports the other's command line.
+tap itself), so neither imports the other's command line. singer-sdk and the tap are imported only
+once the command needs them: a plain ``--discover`` is answered from the packaged catalog
+(packaged_catalog.py), which is what Meltano asks before every run it has no cached catalog for.
 """
 
 from __future__ import annotations
@@ -9,12 +11,8 @@ from __future__ import annotations
 import sys
 
 import click
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from freshbooks_auth.settings import DEFAULT_API_URL, DEFAULT_AUTH_URL
-from tap_freshbooks import cli_output
-from tap_freshbooks.errors import ConfigError, FreshBooksError
-from tap_freshbooks.tap import TapFreshBooks, read_cli_config
+from tap_freshbooks import packaged_catalog
 
 
 @click.group(name="auth", help="Authorize tap-freshbooks with FreshBooks (OAuth 2.0).")
@@ -27,6 +25,8 @@ def auth_group() -> None:
 @click.option("--paste", is_flag=True, help="Paste the redirected URL instead of a local listener.")
 def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:
     from freshbooks_auth.login import login_command  # noqa: PLC0415
+    from freshbooks_auth.settings import DEFAULT_API_URL, DEFAULT_AUTH_URL  # noqa: PLC0415
+    from tap_freshbooks.tap import read_cli_config  # noqa: PLC0415
 
     config = read_cli_config(config_paths)
     for key, value in (
@@ -40,6 +40,14 @@ def auth_login(config_paths: tuple[str, ...], paste: bool) -> None:
 def cli() -> None:
     """Console script: the SDK's Singer CLI, plus `auth login` and `reconcile`, with one-line errors."""
     argv = sys.argv[1:]
+    if packaged_catalog.answer_discover(argv):
+        return
+    from singer_sdk.exceptions import ConfigValidationError, FatalAPIError  # noqa: PLC0415
+
+    from tap_freshbooks import cli_output  # noqa: PLC0415
+    from tap_freshbooks.errors import ConfigError, FreshBooksError  # noqa: PLC0415
+    from tap_freshbooks.tap import TapFreshBooks  # noqa: PLC0415
+
     if argv[:1] == ["auth"]:
         auth_group.main(args=argv[1:], prog_name="tap-freshbooks auth")  # exits (click's standalone mode)
     if "reconcile" in argv:

@@ -111,6 +111,13 @@ def test_wheel_metadata_is_complete(wheels, name) -> None:
     assert SCRIPTS[name] is None or f"{SCRIPTS[name]} = " in entry_points
 
 
+def test_the_tap_wheel_ships_its_catalog(wheels) -> None:
+    """`tap-freshbooks --discover` answers from it (tap_freshbooks/packaged_catalog.py)."""
+    with zipfile.ZipFile(wheels["freshbooks-warehouse-tap"]) as wheel:
+        shipped = wheel.read("tap_freshbooks/catalog.json").decode()
+    assert shipped == (ROOT / "tap-freshbooks" / "tap_freshbooks" / "catalog.json").read_text()
+
+
 def requires_dist(wheel_path: Path) -> list[str]:
     with zipfile.ZipFile(wheel_path) as wheel:
         meta = next(f for f in wheel.namelist() if f.endswith(".dist-info/METADATA"))
