@@ -143,9 +143,12 @@ def make_handler(emu):
             fault = getattr(req, "fault", None)
             if fault is not None:
                 status = self._send_fault(fault, status, payload)
+                emu.log_request(self.command, urllib.parse.unquote(self.path), status)
             else:
+                # logged before the answer leaves: a client that has its answer finds the request in
+                # the log (logged after, a test counting requests right after its call could miss it)
+                emu.log_request(self.command, urllib.parse.unquote(self.path), status)
                 self._send(status, headers, payload)
-            emu.log_request(self.command, urllib.parse.unquote(self.path), status)
 
         # -- transport faults (faults.py); the logged status is 0 when nothing was answered --
         def _send_fault(self, fault: TransportFault, status, payload) -> int:
