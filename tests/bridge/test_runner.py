@@ -250,18 +250,19 @@ def test_timeout_kills_the_run(tmp_path, fake_cmd):
     env.store.close()
 
 
-def test_a_run_gets_its_own_process_group_in_the_bridges_scheduler_group(tmp_path):
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_a_run_gets_its_own_process_group_in_the_bridges_scheduler_group(tmp_path, event_loop):
     """Killed as a group on a timeout, but in the bridge's session: on Linux a new session is a new
-    scheduler autogroup, and there ``run_niceness`` would not lower the run's share of the CPU."""
+    scheduler autogroup, and there ``run_niceness`` would not lower the run's share of the CPU.
+    Also under uvloop (the ``speedups`` extra), which refuses some of asyncio's keywords."""
+    run = asyncio.run if event_loop == "asyncio" else pytest.importorskip("uvloop").run
     log = tmp_path / "ids.log"
     child = (
         "import os, pathlib\n"
         "group = pathlib.Path('/proc/self/autogroup')\n"
         "print(os.getsid(0), os.getpgid(0), os.getpid(), group.read_text().split()[0] if group.exists() else '-')"
     )
-    outcome = asyncio.run(
-        execute([sys.executable, "-c", child], os.environ, cwd=tmp_path, log_path=log, timeout=30)
-    )
+    outcome = run(execute([sys.executable, "-c", child], os.environ, cwd=tmp_path, log_path=log, timeout=30))
     sid, pgid, pid, autogroup = log.read_text().split()
     assert outcome.exit_code == 0
     assert int(pgid) == int(pid) and int(sid) == os.getsid(0)

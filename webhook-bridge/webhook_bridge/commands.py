@@ -57,8 +57,9 @@ def resolve_executable(name: str, project_root: Path | None = None) -> str:
 #: session. A new session (``start_new_session``) is also a new scheduler autogroup on Linux
 #: (``/proc/sys/kernel/sched_autogroup_enabled``, on by default), and autogroups share the CPU as
 #: equals whatever the nice of their processes: a run at ``run_niceness`` in its own session took as
-#: much CPU as the endpoint acknowledging FreshBooks' deliveries.
-RUN_PROCESS_GROUP: dict[str, t.Any] = {"process_group": 0}
+#: much CPU as the endpoint acknowledging FreshBooks' deliveries. ``setpgrp`` in the child rather
+#: than ``process_group=0``: uvloop (the ``speedups`` extra) refuses that keyword.
+RUN_PROCESS_GROUP: dict[str, t.Any] = {"preexec_fn": os.setpgrp}
 
 
 def nice_prefix(settings: Settings) -> list[str]:
