@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from tap_freshbooks import packaged_catalog
+from tap_freshbooks import config_files, packaged_catalog
 
 
 @click.group(name="auth", help="Authorize tap-freshbooks with FreshBooks (OAuth 2.0).")
@@ -59,8 +59,8 @@ def cli() -> None:
     command = TapFreshBooks.cli  # sets up the SDK's logging (SINGER_SDK_LOG_CONFIG) first
     command.epilog = cli_output.HELP_EPILOG
     if "--help" not in argv:
-        for path in cli_output.config_paths(argv):
-            if problem := cli_output.config_file_problem(path):
+        for path in config_files.config_paths(argv):
+            if problem := config_files.config_file_problem(path):
                 cli_output.fail(problem, 2)
     try:
         command.main(args=argv, prog_name="tap-freshbooks")

@@ -19,10 +19,11 @@ This module is imported before singer-sdk, on every start of the console script:
 
 from __future__ import annotations
 
-import json
 import sys
 import typing as t
 from pathlib import Path
+
+from tap_freshbooks.config_files import config_file_problem
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
@@ -37,7 +38,7 @@ def plain_discover(argv: t.Sequence[str]) -> bool:
         return False
     for option, value in zip(rest[::2], rest[1::2], strict=True):
         if option == "--config":
-            if value != "ENV" and not _json_object_file(value):
+            if config_file_problem(value) is not None:
                 return False
         elif option == "--state":
             if not _readable(value):
@@ -45,14 +46,6 @@ def plain_discover(argv: t.Sequence[str]) -> bool:
         else:
             return False
     return True
-
-
-def _json_object_file(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return isinstance(json.load(handle), dict)
-    except (OSError, ValueError):
-        return False
 
 
 def _readable(path: str) -> bool:
