@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -256,15 +257,19 @@ def test_a_run_gets_its_own_process_group_in_the_bridges_scheduler_group(tmp_pat
     scheduler autogroup, and there ``run_niceness`` would not lower the run's share of the CPU.
     Also under uvloop (the ``speedups`` extra), which refuses some of asyncio's keywords."""
     run = asyncio.run if event_loop == "asyncio" else pytest.importorskip("uvloop").run
-    log = tmp_path / "ids.log"
+    log, ids = tmp_path / "run.log", tmp_path / "ids.json"
+    # The ids go to a file of their own: the run's log also takes its stderr (a warning on a CI runner).
     child = (
-        "import os, pathlib\n"
+        "import json, os, pathlib, sys\n"
         "group = pathlib.Path('/proc/self/autogroup')\n"
-        "print(os.getsid(0), os.getpgid(0), os.getpid(), group.read_text().split()[0] if group.exists() else '-')"
+        "ids = [os.getsid(0), os.getpgid(0), os.getpid(), group.read_text().split()[0] if group.exists() else '-']\n"
+        "pathlib.Path(sys.argv[1]).write_text(json.dumps(ids))"
     )
-    outcome = run(execute([sys.executable, "-c", child], os.environ, cwd=tmp_path, log_path=log, timeout=30))
-    sid, pgid, pid, autogroup = log.read_text().split()
-    assert outcome.exit_code == 0
+    outcome = run(
+        execute([sys.executable, "-c", child, str(ids)], os.environ, cwd=tmp_path, log_path=log, timeout=30)
+    )
+    assert outcome.exit_code == 0, log.read_text()
+    sid, pgid, pid, autogroup = json.loads(ids.read_text())
     assert int(pgid) == int(pid) and int(sid) == os.getsid(0)
     ours = Path("/proc/self/autogroup")
     assert autogroup == (ours.read_text().split()[0] if ours.exists() else "-")
