@@ -255,7 +255,7 @@ def test_timeout_kills_the_run(tmp_path, fake_cmd):
 def test_a_run_gets_its_own_process_group_in_the_bridges_scheduler_group(tmp_path, event_loop):
     """Killed as a group on a timeout, but in the bridge's session: on Linux a new session is a new
     scheduler autogroup, and there ``run_niceness`` would not lower the run's share of the CPU.
-    Also under uvloop (the ``speedups`` extra), which refuses some of asyncio's keywords."""
+    Also under uvloop (a dependency: uvicorn serves on it), which refuses some of asyncio's keywords."""
     run = asyncio.run if event_loop == "asyncio" else pytest.importorskip("uvloop").run
     log, ids = tmp_path / "run.log", tmp_path / "ids.json"
     # The ids go to a file of their own: the run's log also takes its stderr (a warning on a CI runner).
