@@ -237,9 +237,12 @@ class EventQueue:
         # fresh events: everything received so far (the ones still inside their coalescing
         # window ride along); retries: only those whose backoff is over
         horizon = 1e18 if level == 0 else now
+        # Choosing needs three columns of up to 20x the limit; only the chosen rows are read whole
+        # (the claim runs beside the deliveries' group commits, and a whole row is ~20 columns).
         rows = self.db.all(
-            "SELECT * FROM events WHERE status = 'pending' AND account_id = ? AND attempts = ?"
-            " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?" + self.db.skip_locked,
+            "SELECT id, stream, object_id FROM events WHERE status = 'pending' AND account_id = ?"
+            " AND attempts = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
+            + self.db.skip_locked,
             (account, level, horizon, limit * 20),
         )
         chosen: list[Row] = []
@@ -264,7 +267,8 @@ class EventQueue:
             "UPDATE events SET status = 'running', run_id = ? WHERE id = ?",
             [(run_id, r["id"]) for r in chosen],
         )
-        events = tuple(QueuedEvent.from_row(r) for r in chosen)
+        claimed = self.db.all("SELECT * FROM events WHERE run_id = ? ORDER BY next_attempt_at, id", (run_id,))
+        events = tuple(QueuedEvent.from_row(r) for r in claimed)
         return Batch(run_id=run_id, account_id=account, events=events, attempt_level=level)
 
     # -- outcomes -----------------------------------------------------------------------------
