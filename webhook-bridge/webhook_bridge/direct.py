@@ -398,15 +398,18 @@ def undeclared_command(project_root: Path, plugin: str, command: str) -> str | N
 
     import yaml  # noqa: PLC0415
 
+    # libyaml's parser where PyYAML has it (its wheels do): 6 ms instead of 77 ms for this project's
+    # meltano.yml, read after every run in `meltano` mode, beside the deliveries being acknowledged
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        main = yaml.safe_load((project_root / "meltano.yml").read_text()) or {}
+        main = yaml.load((project_root / "meltano.yml").read_text(), Loader=loader) or {}
     except (OSError, yaml.YAMLError) as exc:
         return f"cannot read {project_root / 'meltano.yml'}: {exc}"
     files = [main]
     for pattern in main.get("include_paths") or []:
         for path in sorted(glob.glob(str(project_root / pattern))):
             with contextlib.suppress(OSError, yaml.YAMLError):
-                files.append(yaml.safe_load(Path(path).read_text()) or {})
+                files.append(yaml.load(Path(path).read_text(), Loader=loader) or {})
     for data in files:
         for plugins in (data.get("plugins") or {}).values():
             for entry in plugins or []:
