@@ -204,7 +204,9 @@ def setup_e2e(workdir: Path, run_mode: str) -> tuple[Bridge, str, str, list[int]
     shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
     (project / "tap-freshbooks").symlink_to(ROOT / "tap-freshbooks")
     (project / ".meltano").mkdir()
-    for kind in ("extractors", "loaders"):
+    # utilities too: the bridge's default post-load command (freshbooks-looker:post_load) runs after
+    # every successful run, as it would in a user's project
+    for kind in ("extractors", "loaders", "utilities"):
         (project / ".meltano" / kind).symlink_to(plugins / kind)
     (project / "output").mkdir()
     tokens = workdir / "tokens.fernet"
