@@ -427,18 +427,16 @@ class MeltanoProject:
         seconds, rss, _done = run_measured([str(MELTANO), "run", "tap-freshbooks", self.loader], env=self.env)
         return {"seconds": seconds, "requests": len(self.emu.api_requests()), "rss_mb": rss}
 
+    def meltano(self, *args: str) -> str:
+        """The standard output of ``meltano <args>`` in this project."""
+        return subprocess.run(
+            [str(MELTANO), *args], env=self.env, cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+
     def _dump(self, plugin: str, what: str) -> Path:
         """What Meltano hands ``plugin`` (``config`` or ``catalog``), in a file of this project's."""
-        out = subprocess.run(
-            [str(MELTANO), "invoke", f"--dump={what}", plugin],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
         path = self.sys_dir / f"{plugin}.{what}.json"
-        path.write_text(out)
+        path.write_text(self.meltano("invoke", f"--dump={what}", plugin))
         return path
 
     def run_piped(self) -> dict:
@@ -467,15 +465,9 @@ class MeltanoProject:
         return {"seconds": seconds, "requests": len(self.emu.api_requests()), "rss_mb": rss}
 
     def singer_state(self) -> dict:
-        out = subprocess.run(
-            [str(MELTANO), "state", "get", f"dev:tap-freshbooks-to-{self.loader}"],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return json.loads(out)["singer_state"]
+        return json.loads(self.meltano("state", "get", f"dev:tap-freshbooks-to-{self.loader}"))[
+            "singer_state"
+        ]
 
 
 def tap_config(emu: Emulator, workdir: Path) -> Path:
@@ -661,33 +653,26 @@ def bench_size(
             record("raw+duckdb full", lambda: {**run_raw(emu, full_paths, workdir / "raw.duckdb")})
             record("dlt-default full", lambda: run_dlt(emu, workdir, "insert_values"))
             select = {"TAP_FRESHBOOKS__SELECT": json.dumps([f"{name}.*" for name in served])}
+
             # Goal 2's pair, alternated over --rounds (each round a fresh full load into its own
             # pipeline dir / state and warehouse file); the fastest of each is kept, every time shown.
             # The shared machine's steal time swings by tens of percent within minutes.
+            def duckdb_project(tag: str) -> tuple[MeltanoProject, Path]:
+                """A fresh project (system dir, token store, state) and warehouse file for one load."""
+                warehouse = workdir / f"{tag}.duckdb"
+                env = {"TARGET_DUCKDB_FILEPATH": str(warehouse), **select}
+                return MeltanoProject(emu, workdir, "target-duckdb", env, tag=f"-{tag}"), warehouse
+
             dlt_tag = ""
             for round_ in range(1, rounds + 1):
                 dlt_tag = f"-r{round_}" if round_ > 1 else ""
                 record("dlt-parquet full", lambda tag=dlt_tag: run_dlt(emu, workdir, "parquet", tag))
-                warehouse = workdir / f"meltano-r{round_}.duckdb"
-                duck = MeltanoProject(
-                    emu,
-                    workdir,
-                    "target-duckdb",
-                    {"TARGET_DUCKDB_FILEPATH": str(warehouse), **select},
-                    tag=f"-r{round_}",
-                )
+                duck, warehouse = duckdb_project(f"r{round_}")
                 record(
                     "meltano-duckdb full",
                     lambda duck=duck, warehouse=warehouse: {**duck.run(), "records": duckdb_rows(warehouse)},
                 )
-                piped_warehouse = workdir / f"piped-r{round_}.duckdb"
-                piped = MeltanoProject(
-                    emu,
-                    workdir,
-                    "target-duckdb",
-                    {"TARGET_DUCKDB_FILEPATH": str(piped_warehouse), **select},
-                    tag=f"-piped-r{round_}",
-                )
+                piped, piped_warehouse = duckdb_project(f"piped-r{round_}")
                 record(
                     "pipe-duckdb full",
                     lambda piped=piped, warehouse=piped_warehouse: {
