@@ -49,6 +49,7 @@ from pathlib import Path
 
 import psutil
 import requests
+import yaml
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -382,8 +383,12 @@ def run_dlt(emu: Emulator, workdir: Path, loader_format: str, tag: str = "") -> 
     }
 
 
-#: loader plugin -> its executable, for ``MeltanoProject.run_piped`` (meltano.yml's ``executable``)
-PIPED_LOADERS = {"target-duckdb": "target-duckdb-fast"}
+def plugin_executable(kind: str, name: str) -> Path:
+    """A plugin's executable in its Meltano venv (meltano.yml's ``executable``, else its name)."""
+    entry = next(
+        p for p in yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"][kind] if p["name"] == name
+    )
+    return ROOT / ".meltano" / kind / name / "venv" / "bin" / entry.get("executable", name)
 
 
 class MeltanoProject:
@@ -446,8 +451,10 @@ class MeltanoProject:
         ``meltano invoke --dump`` calls stand in for Meltano's own resolution."""
         config, catalog = self._dump("tap-freshbooks", "config"), self._dump("tap-freshbooks", "catalog")
         loader_config = self._dump(self.loader, "config")
-        tap = ROOT / ".meltano" / "extractors" / "tap-freshbooks" / "venv" / "bin" / "tap-freshbooks"
-        loader = ROOT / ".meltano" / "loaders" / self.loader / "venv" / "bin" / PIPED_LOADERS[self.loader]
+        tap, loader = (
+            plugin_executable("extractors", "tap-freshbooks"),
+            plugin_executable("loaders", self.loader),
+        )
         self.emu.clear_log()
         seconds, rss, _done = run_measured(
             [

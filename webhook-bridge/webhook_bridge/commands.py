@@ -58,7 +58,7 @@ def resolve_executable(name: str, project_root: Path | None = None) -> str:
 #: (``/proc/sys/kernel/sched_autogroup_enabled``, on by default), and autogroups share the CPU as
 #: equals whatever the nice of their processes: a run at ``run_niceness`` in its own session took as
 #: much CPU as the endpoint acknowledging FreshBooks' deliveries. ``setpgrp`` in the child rather
-#: than ``process_group=0``: uvloop (the ``speedups`` extra) refuses that keyword.
+#: than ``process_group=0``: uvloop, which uvicorn serves on, refuses that keyword.
 RUN_PROCESS_GROUP: dict[str, t.Any] = {"preexec_fn": os.setpgrp}
 
 
