@@ -250,3 +250,19 @@ class BridgeServer:
             except ValueError:
                 pass
         return out
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux), whichever of its threads started them: the bridge starts
+    its runs from worker threads (webhook_bridge/spawn.py), and /proc lists a child under the thread."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found

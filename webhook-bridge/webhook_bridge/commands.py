@@ -53,15 +53,6 @@ def resolve_executable(name: str, project_root: Path | None = None) -> str:
     return str(beside) if beside.exists() else name
 
 
-#: How a run is started: its own process group (stopped as a whole on a timeout), in the bridge's
-#: session. A new session (``start_new_session``) is also a new scheduler autogroup on Linux
-#: (``/proc/sys/kernel/sched_autogroup_enabled``, on by default), and autogroups share the CPU as
-#: equals whatever the nice of their processes: a run at ``run_niceness`` in its own session took as
-#: much CPU as the endpoint acknowledging FreshBooks' deliveries. ``setpgrp`` in the child rather
-#: than ``process_group=0``: uvloop, which uvicorn serves on, refuses that keyword.
-RUN_PROCESS_GROUP: dict[str, t.Any] = {"preexec_fn": os.setpgrp}
-
-
 def nice_prefix(settings: Settings) -> list[str]:
     """``nice -n N``: runs get a lower CPU priority (``run_niceness``) so that, on a small machine,
     acknowledging webhooks (FreshBooks waits 10 s at most) always wins over a tap run (which can wait)."""

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from webhook_bridge.commands import resolve_executable, without_bridge_variables
 from webhook_bridge.logs import log
+from webhook_bridge.spawn import PIPE, Child, spawn
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -133,7 +134,7 @@ class MeltanoService:
         self.settings = settings
         self.environ = dict(environ)
         self.log_path = log_path
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: Child | None = None
         self._lock = asyncio.Lock()
         self.resolved: Resolved | None = None
         self.starts = 0
@@ -150,12 +151,12 @@ class MeltanoService:
         ]
         with self.log_path.open("ab") as err:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *args,
-                    cwd=str(self.settings.project_root),
+                proc = await spawn(
+                    args,
+                    cwd=self.settings.project_root,
                     env=self.environ,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
+                    stdin=PIPE,
+                    stdout=PIPE,
                     stderr=err,
                     limit=64 * 1024 * 1024,
                 )

@@ -16,7 +16,7 @@ import signal
 import time
 import typing as t
 
-from webhook_bridge.commands import RUN_PROCESS_GROUP
+from webhook_bridge.spawn import DEVNULL, Child, spawn
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -101,14 +101,14 @@ async def execute(
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with log_path.open("ab") as out:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                cwd=str(cwd),
-                env=dict(env),
-                stdin=asyncio.subprocess.DEVNULL,
+            proc = await spawn(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=DEVNULL,
                 stdout=out,
                 stderr=out,
-                **RUN_PROCESS_GROUP,  # own process group, the bridge's scheduler group (commands.py)
+                own_process_group=True,  # stopped as a whole, in the bridge's scheduler group (spawn.py)
                 pass_fds=(pass_fd,) if pass_fd is not None else (),
             )
         except OSError as exc:
@@ -139,9 +139,7 @@ class RunCancelled(asyncio.CancelledError):
         self.outcome = outcome
 
 
-async def wait_or_terminate(
-    proc: asyncio.subprocess.Process, waiting: t.Awaitable[object], timeout: float
-) -> tuple[bool, bool]:
+async def wait_or_terminate(proc: Child, waiting: t.Awaitable[object], timeout: float) -> tuple[bool, bool]:
     """Await ``waiting``; on timeout or cancel terminate ``proc``. Returns (timed_out, cancelled)."""
     try:
         await asyncio.wait_for(waiting, timeout)
@@ -154,7 +152,7 @@ async def wait_or_terminate(
     return False, False
 
 
-async def terminate(proc: asyncio.subprocess.Process) -> None:
+async def terminate(proc: Child) -> None:
     """SIGTERM to meltano (it fails its job cleanly), then SIGKILL to the whole group."""
     if proc.returncode is not None:
         return

@@ -18,8 +18,9 @@ import typing as t
 from pathlib import Path
 
 from webhook_bridge import direct
-from webhook_bridge.commands import RUN_PROCESS_GROUP, SUFFIX_VAR, nice_prefix, without_bridge_variables
+from webhook_bridge.commands import SUFFIX_VAR, nice_prefix, without_bridge_variables
 from webhook_bridge.execution import RunCancelled, RunOutcome, log_tail, wait_or_terminate
+from webhook_bridge.spawn import PIPE, Child, spawn
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,7 +43,7 @@ class ParkedRuns:
         self.settings = settings
         self.base_env = dict(base_env)
         self.lock = lock
-        self._parked: tuple[direct.Resolved, asyncio.subprocess.Process, Path] | None = None
+        self._parked: tuple[direct.Resolved, Child, Path] | None = None
         self._spec_for: tuple[direct.Resolved, Path] | None = None  # the resolution's supervisor spec
         self._count = 0
         self.taken_warm = 0
@@ -73,7 +74,7 @@ class ParkedRuns:
             shutil.rmtree(self._spec_for[1].parent, ignore_errors=True)
             self._spec_for = None
 
-    async def _start(self, resolved: direct.Resolved) -> tuple[asyncio.subprocess.Process, Path]:
+    async def _start(self, resolved: direct.Resolved) -> tuple[Child, Path]:
         spec = await asyncio.to_thread(self._spec, resolved)
         self._count += 1
         log_path = self.settings.runs_log_dir / f"run-parked-{os.getpid()}-{self._count}.log"
@@ -81,15 +82,14 @@ class ParkedRuns:
         env = without_bridge_variables(self.base_env)
         with log_path.open("ab") as out:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *nice_prefix(self.settings),
-                    *direct.supervisor_command(spec),
-                    cwd=str(self.settings.project_root),
+                proc = await spawn(
+                    [*nice_prefix(self.settings), *direct.supervisor_command(spec)],
+                    cwd=self.settings.project_root,
                     env=env,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
+                    stdin=PIPE,
+                    stdout=PIPE,
                     stderr=out,
-                    **RUN_PROCESS_GROUP,  # own process group, the bridge's scheduler group (commands.py)
+                    own_process_group=True,  # stopped as a whole, in the bridge's scheduler group (spawn.py)
                     pass_fds=() if self.lock is None else (self.lock.descriptor(),),
                     limit=256 * 1024 * 1024,
                 )
@@ -99,7 +99,7 @@ class ParkedRuns:
                 ) from None
         return proc, log_path
 
-    async def take(self, resolved: direct.Resolved, log_path: Path) -> asyncio.subprocess.Process:
+    async def take(self, resolved: direct.Resolved, log_path: Path) -> Child:
         """A supervisor for this run (the parked one if it suits), its output going to ``log_path``."""
         parked, self._parked = self._parked, None
         if parked is not None and parked[0] is resolved and parked[1].returncode is None:
@@ -128,7 +128,7 @@ class ParkedRuns:
         self._parked = (resolved, proc, log_path)
 
     @staticmethod
-    async def _discard(parked: tuple[direct.Resolved, asyncio.subprocess.Process, Path]) -> None:
+    async def _discard(parked: tuple[direct.Resolved, Child, Path]) -> None:
         _, proc, log_path = parked
         if proc.returncode is None:
             with contextlib.suppress(OSError, ConnectionError):
