@@ -204,7 +204,7 @@ async def execute_direct(
         after = lap("tap_and_target", mark)
         answer = b"failed\n"
         if line:
-            result = json.loads(line)
+            result = await direct.decode_line(line)  # the state: megabytes for a large account
             if result.get("state"):
                 try:
                     await service.state_set(state_id, {"singer_state": result["state"]})
