@@ -528,6 +528,7 @@ def main() -> int:
         help="seconds between the single changes (default: 3 fake, 6 e2e)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--json-out", type=Path, help="write the results as JSON to this file")
     args = parser.parse_args()
     print(f"webhook-bridge benchmark ({args.mode} mode)", flush=True)
     print(
@@ -590,8 +591,11 @@ def main() -> int:
             f"ratio {results[-1]['label']} / {results[0]['label']}: p50 {new['p50_s'] / base['p50_s']:.2f}x, "
             f"p95 {new['p95_s'] / base['p95_s']:.2f}x"
         )
+    everything = {"results": results, "meltano_profile": profile, "direct_phases": phases}
     if args.json:
-        print(json.dumps({"results": results, "meltano_profile": profile, "direct_phases": phases}, indent=2))
+        print(json.dumps(everything, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(everything, indent=2))
     return 0
 
 

@@ -23,6 +23,10 @@ on that same data:
 * ``meltano duckdb-pipelinewise``: ``meltano run tap-freshbooks target-duckdb-pipelinewise``, the
                   same pipeline into PyPI's target-duckdb 0.8.0 (the loader before), same tables.
 
+Goal 3 (contestant ``bridge``, once per run, not per size): ``benchmarks/bridge_load.py``'s real pipeline,
+the bridge with its default settings in direct mode on its own emulator: acknowledgements at 32 concurrent
+deliveries while runs happen, then event -> warehouse for spaced single changes.
+
 Then a small change set is applied in the emulator (updates and a delete spread over several streams)
 and every contestant runs again incrementally from its own state (raw: ``updated_min`` of what it saw).
 
@@ -773,7 +777,58 @@ def cell(result: dict | None) -> str:
     return ", ".join(parts)
 
 
-def report(all_results: dict[int, dict[str, dict]]) -> None:
+def run_bridge(events: int, samples: int) -> dict:
+    """Goal 3 through ``bridge_load.py`` (its own emulator, Meltano project and bridge, all thrown away)."""
+    with tempfile.TemporaryDirectory(prefix="fb-bridge-") as tmp:
+        out = Path(tmp) / "bridge.json"
+        cmd = [
+            sys.executable,
+            str(BENCH / "bridge_load.py"),
+            "--run-modes",
+            "direct",
+            "--levels",
+            "32",
+            "--events",
+            str(events),
+            "--latency-samples",
+            str(samples),
+            "--json-out",
+            str(out),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
+        if done.returncode != 0 or not out.exists():
+            tail = (done.stdout[-2000:] + done.stderr[-2000:]).strip()
+            print(f"bridge: bridge_load.py failed (exit {done.returncode}):\n{tail}")
+            return {}
+        result = json.loads(out.read_text())["results"][0]
+    level = result["levels"][0]
+    return {
+        "ack_p50_ms": level["p50_ms"],
+        "ack_p99_ms": level["p99_ms"],
+        "events_per_s": level["events_per_s"],
+        "runs_during": level["runs_during"],
+        "events": level["events"],
+        "errors": level["errors"],
+        **{f"warehouse_{k}": v for k, v in result["event_to_warehouse"].items()},
+    }
+
+
+def report_bridge(bridge: dict) -> None:
+    if not bridge:
+        return
+    print(
+        f"  3. webhook -> warehouse (bridge_load.py, direct mode, default settings, "
+        f"{bridge['warehouse_samples']} single changes): p50 {bridge['warehouse_p50_s']:.2f} s, "
+        f"p95 {bridge['warehouse_p95_s']:.2f} s (goal p95 < 5 s)"
+    )
+    print(
+        f"     ack at 32 concurrent deliveries, {bridge['events']:,} of them, {bridge['runs_during']} runs "
+        f"meanwhile: p99 {bridge['ack_p99_ms']:.1f} ms (goal < 50 ms), p50 {bridge['ack_p50_ms']:.1f} ms, "
+        f"{bridge['events_per_s']:,.0f} events/s, {bridge['errors']} errors"
+    )
+
+
+def report(all_results: dict[int, dict[str, dict]], bridge: dict | None = None) -> None:
     sizes = sorted(all_results)
     header = ["contestant"]
     for size in sizes:
@@ -842,6 +897,8 @@ def report(all_results: dict[int, dict[str, dict]]) -> None:
             f"{ratio(size, 'meltano-postgres full', 'meltano-duckdb full', secs)}, incremental "
             f"{ratio(size, 'meltano-postgres incremental', 'meltano-duckdb incremental', secs)}"
         )
+    if bridge:
+        report_bridge(bridge)
     if len(sizes) >= 2:
         lo, hi = all_results[sizes[0]], all_results[sizes[-1]]
         for key in ("meltano-duckdb full", "tap full", "dlt-parquet full"):
@@ -864,7 +921,11 @@ def main() -> None:
         nargs="*",
         default=[],
         help="contestant names to run (raw, raw+duckdb, dlt-default, dlt-parquet, "
-        "meltano-duckdb, pipe-duckdb, meltano-duckdb-pipelinewise, meltano-postgres); the tap always runs",
+        "meltano-duckdb, pipe-duckdb, meltano-duckdb-pipelinewise, meltano-postgres, bridge); the tap always runs",
+    )
+    parser.add_argument("--bridge-events", type=int, default=6000, help="goal 3: deliveries at 32 concurrent")
+    parser.add_argument(
+        "--bridge-samples", type=int, default=10, help="goal 3: single changes timed to the warehouse"
     )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument(
@@ -888,10 +949,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.report:
         merged: dict[int, dict[str, dict]] = {}
+        bridge: dict = {}
         for path in args.report:
             for size, results in json.loads(path.read_text()).items():
-                merged.setdefault(int(size), {}).update(results)
-        report(merged)
+                if size == "bridge":
+                    bridge = results
+                else:
+                    merged.setdefault(int(size), {}).update(results)
+        report(merged, bridge)
         return
     if args.tree:
         global TREE
@@ -902,17 +967,23 @@ def main() -> None:
     started = datetime.now(UTC)
     print(f"benchmarks/compare.py on {os.cpu_count()} cores, {started:%Y-%m-%d %H:%M} UTC", flush=True)
     all_results: dict[int, dict[str, dict]] = {}
+    bridge: dict = {}
 
     def save(results: dict) -> None:  # after every contestant, so a long run's numbers survive
         if args.json:
-            args.json.write_text(
-                json.dumps({str(k): v for k, v in {**all_results, size: results}.items()}, indent=1)
-            )
+            numbers: dict[str, dict] = {str(k): v for k, v in {**all_results, size: results}.items()}
+            if bridge:
+                numbers["bridge"] = bridge
+            args.json.write_text(json.dumps(numbers, indent=1))
 
     for size in args.sizes:
         all_results[size] = bench_size(size, set(args.only), save, args.rounds)
         save(all_results[size])
-    report(all_results)
+    if not args.only or "bridge" in args.only:
+        print("\n== goal 3: the webhook bridge (bridge_load.py, direct mode)", flush=True)
+        bridge.update(run_bridge(args.bridge_events, args.bridge_samples))
+        save(all_results[size])
+    report(all_results, bridge)
     print(f"\ntotal {timedelta(seconds=round((datetime.now(UTC) - started).total_seconds()))}")
 
 
