@@ -125,3 +125,35 @@ def test_a_missing_program_raises_oserror(tmp_path: Path, loop: str) -> None:
 
     with pytest.raises(FileNotFoundError):
         run_on(loop)(missing())
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_start_cancelled_half_way_leaves_no_child_running(tmp_path: Path, loop: str) -> None:
+    """Cancelled while the worker thread starts it (a bridge shutting down): the child is killed."""
+    marker = f"spawn-cancel-{loop}-{os.getpid()}"
+
+    def running() -> list[int]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and marker.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+        return found
+
+    async def cancel_it() -> None:
+        task = asyncio.create_task(
+            spawn([sys.executable, "-c", "import time; time.sleep(60)", marker], cwd=tmp_path, env=os.environ)
+        )
+        await asyncio.sleep(0)  # the start is in the worker thread now
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if not running():
+                return
+        pytest.fail(f"the child of a cancelled start still runs: {running()}")
+
+    run_on(loop)(cancel_it())

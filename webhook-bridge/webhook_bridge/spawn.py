@@ -96,17 +96,26 @@ async def spawn(
         OSError: the program could not be started (not found, not executable).
     """
     loop = asyncio.get_running_loop()
-    popen = await asyncio.to_thread(
-        subprocess.Popen,
-        list(cmd),
-        cwd=str(cwd),
-        env=dict(env),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        pass_fds=tuple(pass_fds),
-        process_group=0 if own_process_group else None,
-    )
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=str(cwd),
+            env=dict(env),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=tuple(pass_fds),
+            process_group=0 if own_process_group else None,
+        )
+
+    starting = loop.run_in_executor(None, start)
+    try:
+        popen = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # the worker thread starts the child anyway: it must not run on unsupervised
+        starting.add_done_callback(_kill_unwanted)
+        raise
     child = Child(popen, loop)
     try:
         if popen.stdout is not None:
@@ -121,3 +130,13 @@ async def spawn(
             popen.kill()
         raise
     return child
+
+
+def _kill_unwanted(started: asyncio.Future[subprocess.Popen[bytes]]) -> None:
+    """A child whose start was cancelled: killed and reaped (in a thread of its own)."""
+    if started.cancelled() or started.exception() is not None:
+        return
+    popen = started.result()
+    with contextlib.suppress(OSError):
+        popen.kill()
+    threading.Thread(target=popen.wait, name=f"reap-{popen.pid}", daemon=True).start()
