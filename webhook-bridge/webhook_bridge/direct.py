@@ -57,9 +57,9 @@ LOGGER = logging.getLogger("webhook_bridge.direct")
 SERVICE_SCRIPT = Path(__file__).with_name("meltano_service.py")
 WARM_START = Path(__file__).with_name("warm_start.py")
 SERVICE_START_TIMEOUT = 120.0
-#: Lines at least this long are decoded in a worker thread, and every request is encoded in one: a
-#: state with its change ledger is megabytes for a large account (2.2 MB at 100,000 invoices), and
-#: decoding and encoding it took 73 + 171 ms here, while the event loop acknowledged no delivery.
+#: Lines at least this long are decoded in a worker thread (``decode_line``): a state with its change
+#: ledger is megabytes for a large account (2.2 MB at 100,000 invoices), and decoding and encoding it
+#: took 73 + 171 ms here, while the event loop acknowledged no delivery.
 OFF_LOOP_BYTES = 64 * 1024
 RESOLVE_TIMEOUT = 600.0  # a first catalog discovery on a busy machine
 STATE_TIMEOUT = 120.0
@@ -195,6 +195,7 @@ class MeltanoService:
                 await self._start()
             assert self._proc is not None and self._proc.stdin is not None
             try:
+                # in a worker thread: state_set carries the state (see OFF_LOOP_BYTES)
                 self._proc.stdin.write(await asyncio.to_thread(encode_line, message))
                 await self._proc.stdin.drain()
                 answer = await self._read(timeout)

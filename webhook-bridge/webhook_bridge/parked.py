@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -198,7 +197,7 @@ async def execute_direct(
         nonlocal note
         assert proc.stdout is not None and proc.stdin is not None
         with contextlib.suppress(OSError, ConnectionError):
-            proc.stdin.write(json.dumps(args).encode() + b"\n")  # go
+            proc.stdin.write(direct.encode_line(args))  # go
             await proc.stdin.drain()
         line = await proc.stdout.readline()
         after = lap("tap_and_target", mark)

@@ -8,9 +8,10 @@ acknowledged. A bridge starts two or three children per run (run or supervisor, 
 one, the post-load step), so every run cost the endpoint that stall.
 
 Here ``subprocess.Popen`` starts the child in a worker thread with ``process_group=0`` and no
-Python in the child, so CPython can use ``vfork``: 1-3 ms, and the loop keeps serving meanwhile
-(its lag stays under 3 ms). The child's exit is awaited by a thread of its own (not the default
-executor, whose threads the queue's commits need), and its pipes become asyncio streams.
+Python in the child, so CPython can use ``vfork``: 3-4 ms to start, and the loop keeps serving
+meanwhile (its lag p99 2.6-3.8 ms, max 5-9 ms, in ``benchmarks/spawn_lag.py``). The child's exit
+is awaited by a thread of its own (not the default executor, whose threads the queue's commits
+need), and its pipes become asyncio streams.
 """
 
 from __future__ import annotations
